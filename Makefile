@@ -1,0 +1,23 @@
+# The two commands of the README's quick start. Each does all of its own setup.
+BUILD_DIR ?= build
+JOBS ?= 2
+
+.PHONY: run test build deps clean
+
+run: build
+	./scripts/run-local.sh $(BUILD_DIR)
+
+test: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+	./scripts/with-postgres.sh ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+deps:
+	./scripts/install-deps.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Smartby needs to build, run and test.
+# The one list of dependencies: add a package here and nowhere else.
+# Idempotent and quiet when everything is already installed.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  cmake g++ make pkg-config
+  # gRPC, protobuf, Abseil, metrics (see shared/docs/build-notes.md)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
+  prometheus-cpp-dev libcivetweb-dev
+  # storage engines: embedded SQLite, production PostgreSQL (client library)
+  libsqlite3-dev libpq-dev
+  # smartctl: YAML config and -f dataset.yaml / -o yaml
+  libyaml-cpp-dev
+  # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs
+  libgtest-dev libgmock-dev postgresql raptor2-utils openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
