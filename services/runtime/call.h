@@ -1,0 +1,97 @@
+// What every RPC handler uses: the per-method policy table, the guard chain where
+// authentication, authorisation and audit plug in, and `UnaryCall`, which runs a handler's work
+// on the runtime's worker pool and finishes the call with the mapped status.
+//
+//   grpc::ServerUnaryReactor* CatalogueService::GetDataset(grpc::CallbackServerContext* ctx,
+//                                                          const GetDatasetRequest* request,
+//                                                          Dataset* response) {
+//     return calls_.Unary(ctx, "GetDataset", [=, this](CallContext& call) -> absl::Status {
+//       ASSIGN_OR_RETURN(*response, catalogue_.Get(request->name()));
+//       return absl::OkStatus();
+//     });
+//   }
+//
+// Handlers never repeat cross-cutting work; a method missing from the policy table is refused
+// (and the service refuses to start if its table does not cover every RPC it serves).
+#ifndef SMARTBY_RUNTIME_CALL_H_
+#define SMARTBY_RUNTIME_CALL_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "services/runtime/worker_pool.h"
+
+namespace smartby {
+
+// How a method is treated by guards. Auth (issue 3) will add required roles; audit (issue 4)
+// records every mutating call.
+struct MethodPolicy {
+  bool mutating = false;
+  bool allow_anonymous = true;  // until the auth guard exists, every caller is anonymous
+};
+
+// Full gRPC service name ("smartcity.catalogue.v1.CatalogueService") and its methods' policies,
+// keyed by the short method name ("GetDataset").
+struct ServicePolicy {
+  std::string service;
+  std::map<std::string, MethodPolicy> methods;
+};
+
+// Everything known about one call, passed to guards and the handler's work.
+struct CallContext {
+  grpc::CallbackServerContext* server_context = nullptr;
+  std::string method;  // "/smartcity.catalogue.v1.CatalogueService/GetDataset"
+  const MethodPolicy* policy = nullptr;
+  std::string request_id;
+  std::string peer;
+  std::string subject = "anonymous";  // set by the authentication guard
+};
+
+// A step every call passes through before its work runs, and is told the outcome after.
+// Guards run in registration order; the first error refuses the call with that status.
+class CallGuard {
+ public:
+  virtual ~CallGuard() = default;
+  virtual absl::Status Admit(CallContext& call) = 0;
+  virtual void Completed(const CallContext& call, const absl::Status& outcome) {}
+};
+
+class CallRunner {
+ public:
+  // `policy` must outlive the runner. `pool` runs the work (database calls must never block
+  // gRPC's own threads).
+  CallRunner(const ServicePolicy* policy, WorkerPool* pool);
+
+  void AddGuard(std::shared_ptr<CallGuard> guard) { guards_.push_back(std::move(guard)); }
+
+  // Runs guards, then `work` on the pool, then finishes the reactor exactly once.
+  // RESOURCE_EXHAUSTED when the pool's queue is full.
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method,
+                                  std::function<absl::Status(CallContext&)> work);
+
+  const ServicePolicy& policy() const { return *policy_; }
+
+ private:
+  const ServicePolicy* policy_;
+  WorkerPool* pool_;
+  std::vector<std::shared_ptr<CallGuard>> guards_;
+};
+
+// OK when `policy` names every method of `service` and nothing else; otherwise FAILED_PRECONDITION
+// listing the methods without a policy. Called at start-up.
+absl::Status CheckPolicyCoversService(const ServicePolicy& policy,
+                                      const google::protobuf::ServiceDescriptor& service);
+
+// The request id of a call: the client's `x-request-id` metadata, or the one the runtime
+// generated for it (the runtime's interceptor returns it in response metadata either way).
+std::string RequestIdOf(const grpc::CallbackServerContext& context);
+
+}  // namespace smartby
+
+#endif  // SMARTBY_RUNTIME_CALL_H_
