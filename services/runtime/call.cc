@@ -1,0 +1,85 @@
+#include "services/runtime/call.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/runtime/status.h"
+
+namespace smartby {
+
+CallRunner::CallRunner(const ServicePolicy* policy, WorkerPool* pool)
+    : policy_(policy), pool_(pool) {}
+
+grpc::ServerUnaryReactor* CallRunner::Unary(grpc::CallbackServerContext* context,
+                                            const char* method,
+                                            std::function<absl::Status(CallContext&)> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto it = policy_->methods.find(method);
+  if (it == policy_->methods.end()) {
+    // Unreachable when CheckPolicyCoversService passed at start-up; refuse rather than run open.
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 absl::StrCat(method, " has no access policy")));
+    return reactor;
+  }
+  auto call = std::make_shared<CallContext>();
+  call->server_context = context;
+  call->method = absl::StrCat("/", policy_->service, "/", method);
+  call->policy = &it->second;
+  call->request_id = RequestIdOf(*context);
+  call->peer = context->peer();
+
+  const bool queued = pool_->TrySubmit([this, call, reactor, work = std::move(work)] {
+    absl::Status status;
+    if (call->server_context->IsCancelled()) {
+      status = absl::CancelledError("the caller cancelled the call");
+    }
+    for (const auto& guard : guards_) {
+      if (!status.ok()) break;
+      status = guard->Admit(*call);
+    }
+    if (status.ok()) status = work(*call);
+    for (const auto& guard : guards_) guard->Completed(*call, status);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!queued) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the service is busy; retry in a moment"));
+  }
+  return reactor;
+}
+
+absl::Status CheckPolicyCoversService(const ServicePolicy& policy,
+                                      const google::protobuf::ServiceDescriptor& service) {
+  std::vector<std::string> missing, unknown;
+  for (int i = 0; i < service.method_count(); ++i) {
+    if (!policy.methods.count(service.method(i)->name())) {
+      missing.push_back(service.method(i)->name());
+    }
+  }
+  for (const auto& [name, unused] : policy.methods) {
+    if (service.FindMethodByName(name) == nullptr) unknown.push_back(name);
+  }
+  if (policy.service != service.full_name()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "policy is for ", policy.service, " but the service is ", service.full_name()));
+  }
+  if (!missing.empty() || !unknown.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        service.full_name(), ": every RPC needs an access policy; missing for [",
+        absl::StrJoin(missing, ", "), "], policy names unknown RPCs [",
+        absl::StrJoin(unknown, ", "), "]"));
+  }
+  return absl::OkStatus();
+}
+
+std::string RequestIdOf(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("x-request-id");
+  if (it == metadata.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace smartby

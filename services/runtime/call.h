@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"

@@ -1,0 +1,125 @@
+#include "services/runtime/log.h"
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace smartby::log {
+namespace {
+
+std::string g_service = "smartby";
+Level g_min_level = Level::kInfo;
+std::mutex g_write_mu;
+
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
+  else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
+  else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+void AppendValue(std::string& out, const FieldValue& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    absl::StrAppend(&out, "\"", JsonEscape(*s), "\"");
+  } else if (const auto* i = std::get_if<int64_t>(&value)) {
+    absl::StrAppend(&out, *i);
+  } else if (const auto* d = std::get_if<double>(&value)) {
+    absl::StrAppend(&out, absl::StrFormat("%.3f", *d));
+  } else if (const auto* b = std::get_if<bool>(&value)) {
+    out += *b ? "true" : "false";
+  }
+}
+
+}  // namespace
+
+void Init(absl::string_view service, Level min_level) {
+  g_service = std::string(service);
+  g_min_level = min_level;
+}
+
+bool ParseLevel(absl::string_view text, Level* level) {
+  if (text == "debug") *level = Level::kDebug;
+  else if (text == "info") *level = Level::kInfo;
+  else if (text == "warn") *level = Level::kWarn;
+  else if (text == "error") *level = Level::kError;
+  else return false;
+  return true;
+}
+
+std::string JsonEscape(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(text, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD
+        ++i;
+      } else {
+        out.append(text.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) out += absl::StrFormat("\\u%04x", c);
+        else out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+void Write(Level level, absl::string_view msg, std::initializer_list<Field> fields) {
+  if (level < g_min_level) return;
+  std::string line = absl::StrCat(
+      "{\"ts\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      "\",\"level\":\"", LevelName(level), "\",\"service\":\"", JsonEscape(g_service),
+      "\",\"msg\":\"", JsonEscape(msg), "\"");
+  for (const auto& [key, value] : fields) {
+    absl::StrAppend(&line, ",\"", JsonEscape(key), "\":");
+    AppendValue(line, value);
+  }
+  line += "}\n";
+  std::lock_guard<std::mutex> lock(g_write_mu);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace smartby::log

@@ -1,0 +1,282 @@
+#include "services/runtime/metrics.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "services/runtime/log.h"
+
+namespace smartby {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using prometheus::BuildCounter;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries& HandlingBuckets() {
+  // go-grpc-prometheus's (and Prometheus client_golang's) default buckets.
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+const char* GrpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
+  using Type = grpc::experimental::ServerRpcInfo::Type;
+  switch (type) {
+    case Type::UNARY: return "unary";
+    case Type::CLIENT_STREAMING: return "client_stream";
+    case Type::SERVER_STREAMING: return "server_stream";
+    case Type::BIDI_STREAMING: return "bidi_stream";
+  }
+  return "unary";
+}
+
+// A request id is echoed into logs and response headers, so only a short, plain token is taken
+// from the client; anything else is replaced.
+bool IsAcceptableRequestId(grpc::string_ref id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+class ObservabilityInterceptor : public grpc::experimental::Interceptor {
+ public:
+  ObservabilityInterceptor(grpc::experimental::ServerRpcInfo* info,
+                           std::shared_ptr<GrpcServerMetrics> metrics)
+      : metrics_(std::move(metrics)),
+        start_(std::chrono::steady_clock::now()),
+        method_(info->method() != nullptr ? info->method() : "/unknown/unknown"),
+        type_(GrpcTypeName(info->type())) {
+    auto [service, method] = SplitMethod(method_);
+    labels_ = {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", type_}};
+    quiet_ = service == "grpc.health.v1.Health" ||
+             service.rfind("grpc.reflection.", 0) == 0;
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      metrics_->started.Add(labels_).Increment();
+      auto* metadata = methods->GetRecvInitialMetadata();
+      auto it = metadata->find("x-request-id");
+      if (it != metadata->end() && IsAcceptableRequestId(it->second)) {
+        request_id_.assign(it->second.data(), it->second.size());
+      } else {
+        if (it != metadata->end()) metadata->erase(it);
+        request_id_ = NewRequestId();
+        // The handler reads the same id from its client metadata (see RequestIdOf); the strings
+        // live in this interceptor, which lives as long as the call.
+        metadata->emplace(grpc::string_ref(kRequestIdKey), grpc::string_ref(request_id_));
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      metrics_->msg_received.Add(labels_).Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      metrics_->msg_sent.Add(labels_).Increment();
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      if (!request_id_.empty()) {
+        methods->GetSendInitialMetadata()->emplace(kRequestIdKey, request_id_);
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Finish(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  static constexpr char kRequestIdKey[] = "x-request-id";
+
+  void Finish(const grpc::Status& status) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::string code = GrpcCodeName(status.error_code());
+    auto labels = labels_;
+    labels["grpc_code"] = code;
+    metrics_->handled.Add(labels).Increment();
+    metrics_->handling_seconds.Add(labels_, HandlingBuckets()).Observe(seconds);
+    const log::Level level =
+        quiet_ ? log::Level::kDebug
+        : (status.error_code() == grpc::StatusCode::INTERNAL ||
+           status.error_code() == grpc::StatusCode::UNKNOWN ||
+           status.error_code() == grpc::StatusCode::DATA_LOSS)
+            ? log::Level::kError
+            : log::Level::kInfo;
+    if (status.ok()) {
+      log::Write(level, "call", {{"method", method_}, {"code", code},
+                                 {"duration_ms", seconds * 1000}, {"request_id", request_id_}});
+    } else {
+      log::Write(level, "call", {{"method", method_}, {"code", code},
+                                 {"duration_ms", seconds * 1000}, {"request_id", request_id_},
+                                 {"error", status.error_message()}});
+    }
+  }
+
+  std::shared_ptr<GrpcServerMetrics> metrics_;
+  std::chrono::steady_clock::time_point start_;
+  std::string method_;
+  std::string type_;
+  std::map<std::string, std::string> labels_;
+  std::string request_id_;
+  bool quiet_ = false;
+};
+
+// Reads /proc/self/stat fields (1-based numbering as in proc(5)).
+std::vector<std::string> ProcSelfStat() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  // Field 2 (comm) may hold spaces; it is enclosed in parentheses.
+  const size_t close = line.rfind(')');
+  std::vector<std::string> fields = {"", ""};
+  if (close == std::string::npos) return fields;
+  for (absl::string_view f : absl::StrSplit(absl::string_view(line).substr(close + 2), ' ')) {
+    fields.emplace_back(f);
+  }
+  fields.insert(fields.begin(), "");  // fields[k] is field k
+  return fields;
+}
+
+prometheus::MetricFamily Gauge(const std::string& name, const std::string& help, double value,
+                               prometheus::MetricType type = prometheus::MetricType::Gauge) {
+  prometheus::MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = type;
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) metric.counter.value = value;
+  else metric.gauge.value = value;
+  family.metric.push_back(metric);
+  return family;
+}
+
+class ProcessCollector : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    const auto stat = ProcSelfStat();
+    if (stat.size() > 24) {
+      const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+      const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+      const double utime = std::stod(stat[14]), stime = std::stod(stat[15]);
+      out.push_back(Gauge("process_cpu_seconds_total", "Total user and system CPU time.",
+                          (utime + stime) / ticks, prometheus::MetricType::Counter));
+      out.push_back(Gauge("process_threads", "Number of OS threads.", std::stod(stat[20])));
+      out.push_back(Gauge("process_virtual_memory_bytes", "Virtual memory size.",
+                          std::stod(stat[23])));
+      out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size.",
+                          std::stod(stat[24]) * page));
+      double boot_time = 0;
+      std::ifstream proc_stat("/proc/stat");
+      std::string key;
+      while (proc_stat >> key) {
+        if (key == "btime") { proc_stat >> boot_time; break; }
+      }
+      out.push_back(Gauge("process_start_time_seconds", "Start time since the Unix epoch.",
+                          boot_time + std::stod(stat[22]) / ticks));
+    }
+    int fds = 0;
+    if (DIR* dir = opendir("/proc/self/fd")) {
+      while (readdir(dir) != nullptr) ++fds;
+      closedir(dir);
+      fds -= 3;  // ".", ".." and the directory's own descriptor
+    }
+    out.push_back(Gauge("process_open_fds", "Number of open file descriptors.", fds));
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      out.push_back(Gauge("process_max_fds", "Maximum number of open file descriptors.",
+                          static_cast<double>(limit.rlim_cur)));
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+std::string GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "Canceled";
+    case grpc::StatusCode::UNKNOWN: return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND: return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED: return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
+    case grpc::StatusCode::INTERNAL: return "Internal";
+    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    default: return "Unknown";
+  }
+}
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
+    : started(BuildCounter()
+                  .Name("grpc_server_started_total")
+                  .Help("Total number of RPCs started on the server.")
+                  .Register(registry)),
+      handled(BuildCounter()
+                  .Name("grpc_server_handled_total")
+                  .Help("Total number of RPCs completed on the server, regardless of success "
+                        "or failure.")
+                  .Register(registry)),
+      handling_seconds(BuildHistogram()
+                           .Name("grpc_server_handling_seconds")
+                           .Help("Histogram of response latency (seconds) of gRPC that had "
+                                 "been application-level handled by the server.")
+                           .Register(registry)),
+      msg_received(BuildCounter()
+                       .Name("grpc_server_msg_received_total")
+                       .Help("Total number of RPC stream messages received on the server.")
+                       .Register(registry)),
+      msg_sent(BuildCounter()
+                   .Name("grpc_server_msg_sent_total")
+                   .Help("Total number of gRPC stream messages sent by the server.")
+                   .Register(registry)) {}
+
+grpc::experimental::Interceptor* ObservabilityInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  return new ObservabilityInterceptor(info, metrics_);
+}
+
+std::shared_ptr<prometheus::Collectable> NewProcessCollector() {
+  return std::make_shared<ProcessCollector>();
+}
+
+std::string NewRequestId() {
+  thread_local absl::BitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                         absl::Uniform<uint64_t>(gen));
+}
+
+std::pair<std::string, std::string> SplitMethod(absl::string_view full_method) {
+  if (!full_method.empty() && full_method[0] == '/') full_method.remove_prefix(1);
+  const size_t slash = full_method.find('/');
+  if (slash == absl::string_view::npos) return {std::string(full_method), ""};
+  return {std::string(full_method.substr(0, slash)), std::string(full_method.substr(slash + 1))};
+}
+
+}  // namespace smartby

@@ -1,0 +1,286 @@
+#include "services/runtime/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <prometheus/text_serializer.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/runtime/flags.h"
+#include "services/runtime/log.h"
+#include "services/runtime/metrics.h"
+#include "services/runtime/status.h"
+
+// The flags every service shares. Each has an environment twin SMARTBY_<NAME>.
+ABSL_FLAG(std::string, listen, "",
+          "gRPC listen address HOST:PORT (default 127.0.0.1 and the service's port; 0 = any free "
+          "port). A non-loopback address needs --tls_cert/--tls_key.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "metrics and health HTTP address HOST:PORT (/metrics, /healthz, /readyz)");
+ABSL_FLAG(std::string, database, "",
+          "sqlite:///path/file.db or postgres://user@host:port/db (default: SQLite file "
+          "<data_dir>/<service>.db)");
+ABSL_FLAG(std::string, data_dir, "var", "directory for the default SQLite database");
+ABSL_FLAG(std::string, tls_cert, "", "server certificate chain (PEM file); enables TLS 1.2+");
+ABSL_FLAG(std::string, tls_key, "", "server private key (PEM file)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "CA bundle (PEM file) to require and verify client certificates (mutual TLS)");
+ABSL_FLAG(bool, allow_insecure_listen, false,
+          "allow plaintext gRPC on a non-loopback address (only behind a TLS-terminating proxy "
+          "or mesh)");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20, "largest request or response message in bytes");
+ABSL_FLAG(int32_t, keepalive_seconds, 60, "interval of server keepalive pings");
+ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
+          "on SIGTERM, how long in-flight calls may take to finish before they are cancelled");
+ABSL_FLAG(int32_t, worker_threads, 8, "threads that run handlers' blocking work");
+ABSL_FLAG(int32_t, worker_queue, 1024,
+          "calls that may wait for a worker before new ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+
+namespace smartby {
+namespace {
+
+sigset_t TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+absl::Status CheckReadable(const std::string& path, const char* flag) {
+  if (path.empty()) return absl::OkStatus();
+  std::ifstream in(path);
+  if (!in.good()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot read \"", path, "\""));
+  }
+  return absl::OkStatus();
+}
+
+ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
+  ServerOptions o;
+  o.listen_address = absl::GetFlag(FLAGS_listen);
+  if (o.listen_address.empty()) o.listen_address = absl::StrCat("127.0.0.1:", identity.grpc_port);
+  o.metrics_listen_address = absl::GetFlag(FLAGS_metrics_listen);
+  if (o.metrics_listen_address.empty()) {
+    o.metrics_listen_address = absl::StrCat("127.0.0.1:", identity.metrics_port);
+  }
+  o.database_url = absl::GetFlag(FLAGS_database);
+  if (o.database_url.empty()) {
+    std::error_code ec;
+    auto dir = std::filesystem::absolute(absl::GetFlag(FLAGS_data_dir), ec);
+    o.database_url = absl::StrCat("sqlite://", (dir / (identity.name + ".db")).string());
+  }
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.allow_insecure_non_loopback = absl::GetFlag(FLAGS_allow_insecure_listen);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.keepalive_seconds = absl::GetFlag(FLAGS_keepalive_seconds);
+  o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
+  o.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  o.worker_queue = absl::GetFlag(FLAGS_worker_queue);
+  return o;
+}
+
+std::shared_ptr<grpc::ServerCredentials> MakeCredentials(const ServerOptions& o) {
+  if (o.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  // The file watcher picks up renewed certificates (cert-manager, OpenShift service CA) without
+  // a restart. gRPC's TLS stack refuses anything older than TLS 1.2.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      o.tls_key_file, o.tls_cert_file, o.tls_client_ca_file, /*refresh_interval_sec=*/60);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (!o.tls_client_ca_file.empty()) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
+
+}  // namespace
+
+bool IsLoopbackAddress(absl::string_view host_port) {
+  absl::string_view host = host_port;
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(1, host.find(']') - 1);
+  } else if (size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::Status CheckServerOptions(const ServerOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key: give both (certificate chain and private key) or neither");
+  }
+  if (!o.tls_client_ca_file.empty() && o.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca: mutual TLS needs a server certificate too (--tls_cert, --tls_key)");
+  }
+  RETURN_IF_ERROR(CheckReadable(o.tls_cert_file, "tls_cert"));
+  RETURN_IF_ERROR(CheckReadable(o.tls_key_file, "tls_key"));
+  RETURN_IF_ERROR(CheckReadable(o.tls_client_ca_file, "tls_client_ca"));
+  if (o.tls_cert_file.empty() && !IsLoopbackAddress(o.listen_address) &&
+      !o.allow_insecure_non_loopback) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen: ", o.listen_address,
+        " is reachable from other machines, so it needs TLS: give --tls_cert and --tls_key "
+        "(or --allow_insecure_listen behind a TLS-terminating proxy)"));
+  }
+  if (o.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError("--max_message_bytes: must be at least 1024");
+  }
+  if (o.worker_threads < 1 || o.worker_queue < 1) {
+    return absl::InvalidArgumentError("--worker_threads and --worker_queue: must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+ServerRuntime::ServerRuntime(ServiceIdentity identity, int argc, char** argv)
+    : identity_(std::move(identity)), registry_(std::make_shared<prometheus::Registry>()) {
+  // Blocked before any thread exists, so every thread inherits the mask and Run() alone
+  // receives the signals through sigwait.
+  sigset_t signals = TerminationSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ParseFlags(argc, argv,
+             absl::StrCat("smartby-", identity_.name, " [flags]\n\nThe Smartby ",
+                          identity_.name, " service. Every flag can also be set in the ",
+                          "environment as SMARTBY_<FLAG_NAME>."));
+  log::Level level = log::Level::kInfo;
+  if (!log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "error: --log_level: expected debug, info, warn or error\n");
+    std::exit(2);
+  }
+  log::Init(identity_.name, level);
+  options_ = OptionsFromFlags(identity_);
+  pool_ = std::make_unique<WorkerPool>(options_.worker_threads, options_.worker_queue);
+  http_ = std::make_unique<HttpServer>();
+}
+
+ServerRuntime::~ServerRuntime() = default;
+
+absl::StatusOr<std::shared_ptr<storage::Database>> ServerRuntime::OpenDatabase() {
+  log::Info("opening database", {{"database", storage::RedactDatabaseUrl(options_.database_url)}});
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db,
+                   storage::OpenDatabase(options_.database_url));
+  return std::shared_ptr<storage::Database>(std::move(db));
+}
+
+void ServerRuntime::AddService(grpc::Service* service, const ServicePolicy* policy) {
+  services_.emplace_back(service, policy);
+}
+
+absl::Status ServerRuntime::Start() {
+  RETURN_IF_ERROR(CheckServerOptions(options_));
+  for (const auto& [service, policy] : services_) {
+    const auto* descriptor =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(policy->service);
+    if (descriptor == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat("unknown service ", policy->service));
+    }
+    RETURN_IF_ERROR(CheckPolicyCoversService(*policy, *descriptor));
+  }
+
+  auto process = NewProcessCollector();
+  http_->Handle("/metrics", [registry = registry_, process] {
+    auto families = registry->Collect();
+    for (auto& family : process->Collect()) families.push_back(std::move(family));
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        prometheus::TextSerializer().Serialize(families)};
+  });
+  http_->Handle("/healthz", [] { return HttpResponse{200, "text/plain", "ok\n"}; });
+  http_->Handle("/readyz", [this] {
+    if (!serving_.load()) return HttpResponse{503, "text/plain", "not serving\n"};
+    if (readiness_ && !readiness_()) return HttpResponse{503, "text/plain", "not ready\n"};
+    return HttpResponse{200, "text/plain", "ready\n"};
+  });
+  RETURN_IF_ERROR(http_->Start(options_.metrics_listen_address));
+  metrics_port_ = http_->port();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options_.listen_address, MakeCredentials(options_), &selected_port);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  // A second server on a busy port must fail, not share it silently (build-notes.md).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepalive_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<ObservabilityInterceptorFactory>(
+      std::make_shared<GrpcServerMetrics>(*registry_)));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+  for (const auto& [service, policy] : services_) builder.RegisterService(service);
+
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || selected_port == 0) {
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ",
+                                               options_.listen_address,
+                                               " (is the port in use or the address wrong?)"));
+  }
+  grpc_port_ = selected_port;
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  for (const auto& [service, policy] : services_) health->SetServingStatus(policy->service, true);
+  serving_ = true;
+  log::Info("serving", {{"grpc_port", int64_t{selected_port}},
+                        {"metrics_port", int64_t{metrics_port_.load()}},
+                        {"tls", !options_.tls_cert_file.empty()},
+                        {"mtls", !options_.tls_client_ca_file.empty()},
+                        {"database", storage::RedactDatabaseUrl(options_.database_url)}});
+  return absl::OkStatus();
+}
+
+int ServerRuntime::Run() {
+  if (absl::Status status = Start(); !status.ok()) {
+    log::Error("cannot start", {{"error", std::string(status.message())}});
+    std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+    http_->Stop();
+    return 1;
+  }
+  sigset_t signals = TerminationSignals();
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("shutting down", {{"signal", std::string(strsignal(signal_number))},
+                              {"grace_seconds", absl::ToInt64Seconds(options_.shutdown_grace)}});
+  Drain();
+  log::Info("stopped");
+  return 0;
+}
+
+void ServerRuntime::Drain() {
+  serving_ = false;
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(false);
+  // Stops accepting calls; in-flight calls (whose work is still on the pool) may finish until
+  // the deadline, after which they are cancelled.
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMicroseconds(options_.shutdown_grace));
+  pool_.reset();  // finishes queued work, joins
+  http_->Stop();
+}
+
+void ServerRuntime::RequestShutdown() { kill(getpid(), SIGTERM); }
+
+}  // namespace smartby

@@ -1,0 +1,123 @@
+// Server bootstrap shared by every service: flags, gRPC server (TLS, keepalive, message size,
+// health, reflection), the metrics/health HTTP port, the worker pool, and graceful shutdown.
+//
+// main.cc of a service reads:
+//
+//   int main(int argc, char** argv) {
+//     smartby::ServerRuntime runtime({.name = "catalogue", .grpc_port = 7001,
+//                                     .metrics_port = 9101}, argc, argv);
+//     auto db = runtime.OpenDatabase();                       // --database, migrations by caller
+//     ...build store and domain...
+//     CatalogueService service(&runtime, &catalogue);
+//     runtime.AddService(&service, &service.policy());
+//     return runtime.Run();                                   // until SIGTERM/SIGINT, then drain
+//   }
+#ifndef SMARTBY_RUNTIME_SERVER_H_
+#define SMARTBY_RUNTIME_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/registry.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/runtime/call.h"
+#include "services/runtime/http_server.h"
+#include "services/runtime/storage/database.h"
+#include "services/runtime/worker_pool.h"
+
+namespace smartby {
+
+struct ServiceIdentity {
+  std::string name;      // "catalogue"; used in logs, metrics prefix and the default database
+  int grpc_port = 0;     // default port on 127.0.0.1
+  int metrics_port = 0;
+};
+
+// Resolved from the shared flags (see server.cc for the flag list and their env twins).
+struct ServerOptions {
+  std::string listen_address;          // --listen, e.g. 127.0.0.1:7001; port 0 picks a free one
+  std::string metrics_listen_address;  // --metrics_listen
+  std::string database_url;            // --database
+  std::string tls_cert_file;           // --tls_cert (PEM); with --tls_key enables TLS
+  std::string tls_key_file;            // --tls_key
+  std::string tls_client_ca_file;      // --tls_client_ca: verify client certificates (mTLS)
+  bool allow_insecure_non_loopback = false;  // --allow_insecure_listen
+  int max_message_bytes = 4 << 20;     // --max_message_bytes
+  int keepalive_seconds = 60;          // --keepalive_seconds
+  absl::Duration shutdown_grace = absl::Seconds(10);  // --shutdown_grace_seconds
+  int worker_threads = 8;              // --worker_threads
+  int worker_queue = 1024;             // --worker_queue
+};
+
+// OK, or INVALID_ARGUMENT naming the flag: TLS cert without key, unreadable files, and a
+// non-loopback listen address without TLS (unless explicitly allowed).
+absl::Status CheckServerOptions(const ServerOptions& options);
+
+// True for 127.0.0.0/8, [::1] and localhost.
+bool IsLoopbackAddress(absl::string_view host_port);
+
+class ServerRuntime {
+ public:
+  // Parses flags (exits 2 on a bad one), initialises logging, and blocks SIGTERM/SIGINT in every
+  // thread so that Run() can wait for them.
+  ServerRuntime(ServiceIdentity identity, int argc, char** argv);
+  ~ServerRuntime();
+
+  const ServiceIdentity& identity() const { return identity_; }
+  const ServerOptions& options() const { return options_; }
+  std::shared_ptr<prometheus::Registry> metrics() { return registry_; }
+  WorkerPool& pool() { return *pool_; }
+
+  // Opens --database (default: sqlite under ./var named after the service).
+  absl::StatusOr<std::shared_ptr<storage::Database>> OpenDatabase();
+
+  // `policy` must cover every method of the service (checked in Run) and outlive the runtime.
+  void AddService(grpc::Service* service, const ServicePolicy* policy);
+
+  // /readyz answers 503 while this returns false (for example, the database is down).
+  void SetReadinessCheck(std::function<bool()> check) { readiness_ = std::move(check); }
+
+  // The HTTP server on the metrics port, for services that publish more there (auth: JWKS).
+  HttpServer& http() { return *http_; }
+
+  // Starts serving and blocks until SIGTERM or SIGINT (or RequestShutdown); then marks health
+  // NOT_SERVING, stops accepting, lets in-flight calls finish within the grace period, stops the
+  // worker pool and the metrics port. Returns the process exit code (0 after a clean drain,
+  // 1 when start-up failed, after logging why).
+  int Run();
+
+  // Ports actually bound (after Run has started serving); useful with port 0.
+  int grpc_port() const { return grpc_port_.load(); }
+  int metrics_port() const { return metrics_port_.load(); }
+
+  // Makes Run() return as if SIGTERM had arrived. Safe from any thread.
+  void RequestShutdown();
+
+ private:
+  absl::Status Start();
+  void Drain();
+
+  ServiceIdentity identity_;
+  ServerOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::pair<grpc::Service*, const ServicePolicy*>> services_;
+  std::function<bool()> readiness_;
+  std::atomic<bool> serving_{false};
+  std::atomic<int> grpc_port_{0};
+  std::atomic<int> metrics_port_{0};
+};
+
+}  // namespace smartby
+
+#endif  // SMARTBY_RUNTIME_SERVER_H_
