@@ -1,0 +1,569 @@
+#include "services/catalogue/catalogue.h"
+
+#include <set>
+
+#include <google/protobuf/util/field_mask_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "services/catalogue/validation.h"
+#include "services/runtime/status.h"
+
+namespace smartby::catalogue {
+namespace {
+
+using google::protobuf::FieldMask;
+using google::protobuf::util::FieldMaskUtil;
+using smartcity::common::v1::Classification;
+
+constexpr int32_t kDefaultListPageSize = 50;
+constexpr int32_t kMaxListPageSize = 500;
+constexpr int32_t kDefaultSearchPageSize = 20;
+constexpr int32_t kMaxSearchPageSize = 100;
+constexpr size_t kMaxQueryBytes = 500;
+constexpr size_t kMaxReasonBytes = 2000;
+
+// Fields a caller may set on create and change on update. Everything else is managed here:
+// name is the identity, resources have their own RPCs, state changes through publish/retire.
+const std::set<std::string>& MutableFields() {
+  static const auto* fields = new std::set<std::string>{
+      "title", "description", "owner", "contact_point", "license", "classification",
+      "contains_personal_data", "themes", "keywords", "spatial", "temporal",
+      "update_frequency", "fields", "risk_assessment"};
+  return *fields;
+}
+
+const std::set<std::string>& ManagedFields() {
+  static const auto* fields = new std::set<std::string>{
+      "version", "create_time", "update_time", "created_by", "updated_by", "publish_time"};
+  return *fields;
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t micros = absl::ToUnixMicros(t);
+  ts.set_seconds(micros / 1000000);
+  ts.set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+  return ts;
+}
+
+std::string ClassificationName(Classification c) {
+  switch (c) {
+    case smartcity::common::v1::CLASSIFICATION_OPEN: return "Åpen";
+    case smartcity::common::v1::CLASSIFICATION_INTERNAL: return "Intern";
+    case smartcity::common::v1::CLASSIFICATION_PROTECTED: return "Beskyttet";
+    case smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED: return "Strengt beskyttet";
+    default: return "unclassified";
+  }
+}
+
+absl::Status CheckName(const std::string& name, absl::string_view field) {
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (!IsValidDatasetName(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": \"", absl::CHexEscape(name.substr(0, 120)),
+        "\" is not a dataset name (2–100 characters of a-z, 0-9 and '-', starting with a "
+        "letter)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckVersion(int64_t expected, const v1::Dataset& current) {
+  if (expected < 0) return absl::InvalidArgumentError("version: must not be negative");
+  if (expected != 0 && expected != current.version()) {
+    return absl::AbortedError(absl::StrCat(
+        "dataset ", current.name(), " is at version ", current.version(), ", not ", expected,
+        ": someone changed it since you read it; read it again and retry"));
+  }
+  return absl::OkStatus();
+}
+
+// Page tokens are opaque to callers; inside they are "n:<name>" (keyset, list), "o:<offset>"
+// (search) or "v:<version>" (history), base64url-encoded.
+std::string MakeToken(absl::string_view kind, absl::string_view value) {
+  return absl::WebSafeBase64Escape(absl::StrCat(kind, ":", value));
+}
+
+absl::StatusOr<std::string> ReadToken(const std::string& token, absl::string_view kind) {
+  std::string raw;
+  if (token.size() > 1000 || !absl::WebSafeBase64Unescape(token, &raw) ||
+      !absl::StartsWith(raw, absl::StrCat(kind, ":"))) {
+    return absl::InvalidArgumentError(
+        "page_token: not a token from this listing; pass the next_page_token you were given, "
+        "or nothing for the first page");
+  }
+  return raw.substr(kind.size() + 1);
+}
+
+absl::StatusOr<int32_t> PageSize(int32_t requested, int32_t default_size, int32_t max_size) {
+  if (requested < 0) return absl::InvalidArgumentError("page_size: must not be negative");
+  if (requested == 0) return default_size;
+  return std::min(requested, max_size);
+}
+
+absl::Status CheckMask(const FieldMask& mask, const std::set<std::string>& allowed,
+                       absl::string_view what) {
+  for (const std::string& path : mask.paths()) {
+    const std::string top = path.substr(0, path.find('.'));
+    if (!allowed.count(top)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask: \"", absl::CHexEscape(path.substr(0, 100)), "\" cannot be changed on a ",
+          what));
+    }
+  }
+  if (!FieldMaskUtil::IsValidFieldMask<v1::Dataset>(mask) && what == "dataset") {
+    return absl::InvalidArgumentError(
+        "update_mask: names a field the dataset does not have");
+  }
+  return absl::OkStatus();
+}
+
+std::string NewResourceId() {
+  thread_local absl::BitGen gen;
+  return absl::StrFormat("r%08x", absl::Uniform<uint32_t>(gen));
+}
+
+void FillFacets(const std::vector<std::pair<std::string, int32_t>>& counts,
+                google::protobuf::RepeatedPtrField<v1::FacetCount>* out) {
+  for (const auto& [value, count] : counts) {
+    auto* facet = out->Add();
+    facet->set_value(value);
+    facet->set_count(count);
+  }
+}
+
+absl::StatusOr<ListFilter> FilterFrom(const std::string& owner, Classification classification,
+                                      v1::DatasetState state, v1::Theme theme) {
+  if (!smartcity::common::v1::Classification_IsValid(classification)) {
+    return absl::InvalidArgumentError("classification: unknown value");
+  }
+  if (!v1::DatasetState_IsValid(state)) return absl::InvalidArgumentError("state: unknown value");
+  if (!v1::Theme_IsValid(theme)) return absl::InvalidArgumentError("theme: unknown value");
+  if (owner.size() > kMaxShortTextBytes) {
+    return absl::InvalidArgumentError("owner_organization: too long");
+  }
+  return ListFilter{owner, classification, state, theme};
+}
+
+}  // namespace
+
+std::vector<std::string> ChangedFields(const v1::Dataset& before, const v1::Dataset& after) {
+  std::vector<std::string> changed;
+  const auto* descriptor = v1::Dataset::descriptor();
+  const auto* reflection = v1::Dataset::GetReflection();
+  v1::Dataset a = before, b = after;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (ManagedFields().count(field->name())) continue;
+    v1::Dataset only_a, only_b;
+    reflection->SwapFields(&a, &only_a, {field});
+    reflection->SwapFields(&b, &only_b, {field});
+    std::string sa, sb;
+    {
+      google::protobuf::io::StringOutputStream out_a(&sa), out_b(&sb);
+      google::protobuf::io::CodedOutputStream coded_a(&out_a), coded_b(&out_b);
+      coded_a.SetSerializationDeterministic(true);
+      coded_b.SetSerializationDeterministic(true);
+      only_a.SerializeToCodedStream(&coded_a);
+      only_b.SerializeToCodedStream(&coded_b);
+    }
+    if (sa != sb) changed.push_back(field->name());
+  }
+  return changed;
+}
+
+absl::Status CheckPublishable(const v1::Dataset& d) {
+  const bool needs_ros = d.classification() != smartcity::common::v1::CLASSIFICATION_OPEN ||
+                         d.contains_personal_data();
+  if (needs_ros && d.risk_assessment().reference().empty()) {
+    const std::string why =
+        d.contains_personal_data()
+            ? "it contains personal data"
+            : absl::StrCat("it is classified ", ClassificationName(d.classification()),
+                           ", not Åpen");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset ", d.name(), " cannot be published: ", why,
+        ", so a risk assessment (ROS) must be recorded first (risk_assessment.reference)"));
+  }
+  if (d.contains_personal_data() && d.risk_assessment().dpia_reference().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset ", d.name(), " cannot be published: it contains personal data, so a data "
+        "protection impact assessment (DPIA) must be recorded first "
+        "(risk_assessment.dpia_reference)"));
+  }
+  return absl::OkStatus();
+}
+
+Catalogue::Catalogue(CatalogueStore* store, const Clock* clock, DcatCatalogueInfo dcat)
+    : store_(store), clock_(clock), dcat_(std::move(dcat)) {}
+
+absl::StatusOr<v1::Dataset> Catalogue::Create(const v1::Dataset& input,
+                                              const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(input.name(), "dataset.name"));
+  if (input.resources_size() > kMaxResources) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.resources: at most ", kMaxResources, " resources"));
+  }
+  v1::Dataset dataset;
+  dataset.set_name(input.name());
+  for (const std::string& field : MutableFields()) {
+    FieldMask mask;
+    mask.add_paths(field);
+    FieldMaskUtil::MergeMessageTo(input, mask, FieldMaskUtil::MergeOptions(), &dataset);
+  }
+  // Resources may come with the dataset (a file or -f dataset.yaml); their ids are ours.
+  std::set<std::string> ids;
+  for (const v1::Resource& resource : input.resources()) {
+    v1::Resource* r = dataset.add_resources();
+    *r = resource;
+    do r->set_id(NewResourceId()); while (!ids.insert(r->id()).second);
+    if (r->media_type().empty()) r->set_media_type(MediaTypeForFormat(r->format()));
+  }
+  RETURN_IF_ERROR(ValidateDataset(dataset));
+  const auto now = ToProto(clock_->Now());
+  dataset.set_state(v1::DATASET_STATE_DRAFT);
+  dataset.set_version(1);
+  *dataset.mutable_create_time() = now;
+  *dataset.mutable_update_time() = now;
+  dataset.set_created_by(actor);
+  dataset.set_updated_by(actor);
+
+  RETURN_IF_ERROR(store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
+    absl::Status inserted = tx.Insert(dataset);
+    if (absl::IsAlreadyExists(inserted)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("dataset.name: a dataset named ", dataset.name(), " exists already"));
+    }
+    RETURN_IF_ERROR(inserted);
+    HistoryEntry entry{1, clock_->Now(), actor, "created", ChangedFields(v1::Dataset(), dataset),
+                       dataset};
+    return tx.AppendHistory(dataset.name(), entry);
+  }));
+  return dataset;
+}
+
+absl::StatusOr<v1::Dataset> Catalogue::Get(const std::string& name) {
+  RETURN_IF_ERROR(CheckName(name, "name"));
+  return store_->Get(name);
+}
+
+absl::StatusOr<v1::Dataset> Catalogue::Change(
+    const std::string& name, int64_t expected_version, const std::string& actor,
+    const std::string& action, const std::function<absl::Status(v1::Dataset&)>& change) {
+  v1::Dataset result;
+  RETURN_IF_ERROR(store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::Dataset current, tx.Get(name));
+    RETURN_IF_ERROR(CheckVersion(expected_version, current));
+    v1::Dataset next = current;
+    RETURN_IF_ERROR(change(next));
+    RETURN_IF_ERROR(ValidateDataset(next));
+    if (next.state() == v1::DATASET_STATE_PUBLISHED) RETURN_IF_ERROR(CheckPublishable(next));
+    next.set_version(current.version() + 1);
+    *next.mutable_update_time() = ToProto(clock_->Now());
+    next.set_updated_by(actor);
+    RETURN_IF_ERROR(tx.Replace(next));
+    HistoryEntry entry{next.version(), clock_->Now(), actor, action, ChangedFields(current, next),
+                       next};
+    RETURN_IF_ERROR(tx.AppendHistory(name, entry));
+    result = std::move(next);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<v1::Dataset> Catalogue::Update(const v1::Dataset& input, const FieldMask& mask,
+                                              const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(input.name(), "dataset.name"));
+  if (input.version() <= 0) {
+    return absl::InvalidArgumentError(
+        "dataset.version: required — the version you read, so that concurrent changes are not "
+        "lost");
+  }
+  RETURN_IF_ERROR(CheckMask(mask, MutableFields(), "dataset"));
+  return Change(input.name(), input.version(), actor, "updated",
+                [&](v1::Dataset& d) -> absl::Status {
+                  if (d.state() == v1::DATASET_STATE_RETIRED) {
+                    return absl::FailedPreconditionError(absl::StrCat(
+                        "dataset ", d.name(), " is retired, and retired datasets cannot change"));
+                  }
+                  FieldMaskUtil::MergeOptions options;
+                  options.set_replace_message_fields(true);
+                  options.set_replace_repeated_fields(true);
+                  FieldMask effective = mask;
+                  if (effective.paths().empty()) {
+                    for (const auto& f : MutableFields()) effective.add_paths(f);
+                  }
+                  FieldMaskUtil::MergeMessageTo(input, effective, options, &d);
+                  return absl::OkStatus();
+                });
+}
+
+absl::StatusOr<v1::ListDatasetsResponse> Catalogue::List(const v1::ListDatasetsRequest& request) {
+  ASSIGN_OR_RETURN(int32_t limit,
+                   PageSize(request.page_size(), kDefaultListPageSize, kMaxListPageSize));
+  ASSIGN_OR_RETURN(ListFilter filter,
+                   FilterFrom(request.owner_organization(), request.classification(),
+                              request.state(), request.theme()));
+  std::string after;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(after, ReadToken(request.page_token(), "n"));
+  }
+  ASSIGN_OR_RETURN(ListPage page, store_->List(filter, after, limit));
+  v1::ListDatasetsResponse response;
+  for (auto& d : page.datasets) *response.add_datasets() = std::move(d);
+  if (!page.next_after_name.empty()) {
+    response.set_next_page_token(MakeToken("n", page.next_after_name));
+  }
+  response.set_total_size(page.total_size);
+  return response;
+}
+
+absl::StatusOr<v1::SearchDatasetsResponse> Catalogue::Search(
+    const v1::SearchDatasetsRequest& request) {
+  if (request.query().size() > kMaxQueryBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("query: at most ", kMaxQueryBytes, " bytes; use fewer words"));
+  }
+  ASSIGN_OR_RETURN(int32_t limit,
+                   PageSize(request.page_size(), kDefaultSearchPageSize, kMaxSearchPageSize));
+  ASSIGN_OR_RETURN(ListFilter filter,
+                   FilterFrom(request.owner_organization(), request.classification(),
+                              request.state(), request.theme()));
+  int32_t offset = 0;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(std::string raw, ReadToken(request.page_token(), "o"));
+    if (!absl::SimpleAtoi(raw, &offset) || offset < 0) {
+      return absl::InvalidArgumentError("page_token: not a token from this search");
+    }
+  }
+  ASSIGN_OR_RETURN(SearchResult result,
+                   store_->Search(SearchQuery{request.query(), filter, offset, limit}));
+  v1::SearchDatasetsResponse response;
+  for (auto& [dataset, score] : result.hits) {
+    auto* hit = response.add_hits();
+    *hit->mutable_dataset() = std::move(dataset);
+    hit->set_score(score);
+  }
+  response.set_total_size(result.total_size);
+  if (offset + response.hits_size() < result.total_size && response.hits_size() > 0) {
+    response.set_next_page_token(MakeToken("o", absl::StrCat(offset + response.hits_size())));
+  }
+  FillFacets(result.facets.themes, response.mutable_theme_facets());
+  FillFacets(result.facets.owners, response.mutable_owner_facets());
+  FillFacets(result.facets.formats, response.mutable_format_facets());
+  FillFacets(result.facets.classifications, response.mutable_classification_facets());
+  return response;
+}
+
+absl::StatusOr<v1::Dataset> Catalogue::Publish(const std::string& name, int64_t expected_version,
+                                               const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(name, "name"));
+  return Change(name, expected_version, actor, "published", [&](v1::Dataset& d) -> absl::Status {
+    if (d.state() == v1::DATASET_STATE_PUBLISHED) {
+      return absl::FailedPreconditionError(absl::StrCat("dataset ", name, " is published already"));
+    }
+    if (d.state() == v1::DATASET_STATE_RETIRED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("dataset ", name, " is retired and cannot be published again"));
+    }
+    RETURN_IF_ERROR(CheckPublishable(d));
+    d.set_state(v1::DATASET_STATE_PUBLISHED);
+    *d.mutable_publish_time() = ToProto(clock_->Now());
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::Dataset> Catalogue::Retire(const std::string& name, int64_t expected_version,
+                                              const std::string& reason,
+                                              const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(name, "name"));
+  if (reason.size() > kMaxReasonBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("reason: at most ", kMaxReasonBytes, " bytes"));
+  }
+  const std::string action = reason.empty() ? "retired" : absl::StrCat("retired: ", reason);
+  return Change(name, expected_version, actor, action, [&](v1::Dataset& d) -> absl::Status {
+    if (d.state() == v1::DATASET_STATE_RETIRED) {
+      return absl::FailedPreconditionError(absl::StrCat("dataset ", name, " is retired already"));
+    }
+    d.set_state(v1::DATASET_STATE_RETIRED);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Catalogue::Delete(const std::string& name, int64_t expected_version,
+                               const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(name, "name"));
+  return store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(v1::Dataset current, tx.Get(name));
+    RETURN_IF_ERROR(CheckVersion(expected_version, current));
+    if (current.state() != v1::DATASET_STATE_DRAFT) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "dataset ", name, " is ",
+          current.state() == v1::DATASET_STATE_PUBLISHED ? "published" : "retired",
+          "; only drafts can be deleted (retire it instead, so its history is kept)"));
+    }
+    return tx.Delete(name);
+  });
+}
+
+absl::StatusOr<v1::ListDatasetHistoryResponse> Catalogue::History(
+    const v1::ListDatasetHistoryRequest& request) {
+  RETURN_IF_ERROR(CheckName(request.name(), "name"));
+  ASSIGN_OR_RETURN(int32_t limit,
+                   PageSize(request.page_size(), kDefaultListPageSize, kMaxListPageSize));
+  int64_t before = 0;
+  if (!request.page_token().empty()) {
+    ASSIGN_OR_RETURN(std::string raw, ReadToken(request.page_token(), "v"));
+    if (!absl::SimpleAtoi(raw, &before) || before <= 0) {
+      return absl::InvalidArgumentError("page_token: not a token from this history");
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<HistoryEntry> entries,
+                   store_->History(request.name(), before, limit + 1));
+  if (entries.empty() && before == 0) {
+    // Distinguish "no such dataset" from "no more history".
+    RETURN_IF_ERROR(store_->Get(request.name()).status());
+  }
+  v1::ListDatasetHistoryResponse response;
+  const bool more = static_cast<int32_t>(entries.size()) > limit;
+  if (more) entries.resize(limit);
+  for (auto& e : entries) {
+    auto* change = response.add_changes();
+    change->set_version(e.version);
+    *change->mutable_change_time() = ToProto(e.change_time);
+    change->set_changed_by(e.changed_by);
+    change->set_action(e.action);
+    for (auto& f : e.changed_fields) change->add_changed_fields(f);
+    *change->mutable_dataset() = std::move(e.dataset);
+  }
+  if (more) response.set_next_page_token(MakeToken("v", absl::StrCat(entries.back().version)));
+  return response;
+}
+
+absl::StatusOr<v1::Resource> Catalogue::AddResource(const std::string& dataset_name,
+                                                    const v1::Resource& input,
+                                                    int64_t expected_version,
+                                                    const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
+  v1::Resource resource = input;
+  if (resource.media_type().empty()) {
+    resource.set_media_type(MediaTypeForFormat(resource.format()));
+  }
+  RETURN_IF_ERROR(ValidateResource(resource, "resource"));
+  ASSIGN_OR_RETURN(
+      v1::Dataset d,
+      Change(dataset_name, expected_version, actor, "resource_added",
+             [&](v1::Dataset& d) -> absl::Status {
+               if (d.state() == v1::DATASET_STATE_RETIRED) {
+                 return absl::FailedPreconditionError(
+                     absl::StrCat("dataset ", dataset_name, " is retired and cannot change"));
+               }
+               if (d.resources_size() >= kMaxResources) {
+                 return absl::FailedPreconditionError(absl::StrCat(
+                     "dataset ", dataset_name, " has ", kMaxResources,
+                     " resources, the most one dataset can have"));
+               }
+               std::set<std::string> ids;
+               for (const auto& r : d.resources()) ids.insert(r.id());
+               do resource.set_id(NewResourceId()); while (ids.count(resource.id()));
+               *d.add_resources() = resource;
+               return absl::OkStatus();
+             }));
+  return resource;
+}
+
+absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const std::string& dataset_name,
+                                                       const v1::Resource& input,
+                                                       const FieldMask& mask,
+                                                       int64_t expected_version,
+                                                       const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
+  if (input.id().empty()) return absl::InvalidArgumentError("resource.id: required");
+  static const auto* allowed = new std::set<std::string>{
+      "title", "format", "media_type", "access_url", "ingestion_stream", "byte_size",
+      "checksum_sha256", "description"};
+  RETURN_IF_ERROR(CheckMask(mask, *allowed, "resource"));
+  v1::Resource updated;
+  RETURN_IF_ERROR(
+      Change(dataset_name, expected_version, actor, "resource_updated",
+             [&](v1::Dataset& d) -> absl::Status {
+               if (d.state() == v1::DATASET_STATE_RETIRED) {
+                 return absl::FailedPreconditionError(
+                     absl::StrCat("dataset ", dataset_name, " is retired and cannot change"));
+               }
+               for (auto& r : *d.mutable_resources()) {
+                 if (r.id() != input.id()) continue;
+                 FieldMask effective = mask;
+                 if (effective.paths().empty()) {
+                   for (const auto& f : *allowed) effective.add_paths(f);
+                 }
+                 FieldMaskUtil::MergeOptions options;
+                 options.set_replace_repeated_fields(true);
+                 FieldMaskUtil::MergeMessageTo(input, effective, options, &r);
+                 if (r.media_type().empty()) r.set_media_type(MediaTypeForFormat(r.format()));
+                 RETURN_IF_ERROR(ValidateResource(r, "resource"));
+                 updated = r;
+                 return absl::OkStatus();
+               }
+               return absl::NotFoundError(absl::StrCat("dataset ", dataset_name,
+                                                       " has no resource ", input.id()));
+             })
+          .status());
+  return updated;
+}
+
+absl::Status Catalogue::RemoveResource(const std::string& dataset_name,
+                                       const std::string& resource_id, int64_t expected_version,
+                                       const std::string& actor) {
+  RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
+  if (resource_id.empty()) return absl::InvalidArgumentError("resource_id: required");
+  return Change(dataset_name, expected_version, actor, "resource_removed",
+                [&](v1::Dataset& d) -> absl::Status {
+                  if (d.state() == v1::DATASET_STATE_RETIRED) {
+                    return absl::FailedPreconditionError(
+                        absl::StrCat("dataset ", dataset_name, " is retired and cannot change"));
+                  }
+                  auto* resources = d.mutable_resources();
+                  for (int i = 0; i < resources->size(); ++i) {
+                    if (resources->Get(i).id() == resource_id) {
+                      resources->erase(resources->begin() + i);
+                      return absl::OkStatus();
+                    }
+                  }
+                  return absl::NotFoundError(absl::StrCat(
+                      "dataset ", dataset_name, " has no resource ",
+                      absl::CHexEscape(resource_id.substr(0, 100))));
+                })
+      .status();
+}
+
+absl::StatusOr<v1::ListResourcesResponse> Catalogue::ListResources(
+    const std::string& dataset_name) {
+  RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
+  ASSIGN_OR_RETURN(v1::Dataset d, store_->Get(dataset_name));
+  v1::ListResourcesResponse response;
+  *response.mutable_resources() = d.resources();
+  return response;
+}
+
+absl::StatusOr<v1::ExportCatalogueResponse> Catalogue::Export(v1::ExportFormat format) {
+  if (format != v1::EXPORT_FORMAT_UNSPECIFIED && format != v1::EXPORT_FORMAT_TURTLE) {
+    return absl::InvalidArgumentError("format: only turtle is supported");
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::Dataset> datasets,
+                   store_->ListAll(v1::DATASET_STATE_PUBLISHED,
+                                   smartcity::common::v1::CLASSIFICATION_OPEN));
+  v1::ExportCatalogueResponse response;
+  response.set_content_type("text/turtle; charset=utf-8");
+  response.set_content(ExportDcatTurtle(datasets, dcat_));
+  response.set_dataset_count(static_cast<int32_t>(datasets.size()));
+  return response;
+}
+
+}  // namespace smartby::catalogue
