@@ -33,3 +33,32 @@ function(smartby_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 600
     ENVIRONMENT "SMARTBY_BUILD_DIR=${PROJECT_BINARY_DIR};SMARTBY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
+
+# smartby_proto_library(NAME ROOT dir): C++ messages and gRPC stubs for every .proto under ROOT
+# (imports resolve against ROOT and proto/), as one static library.
+function(smartby_proto_library name)
+  cmake_parse_arguments(ARG "" "ROOT" "DEPS" ${ARGN})
+  file(GLOB_RECURSE protos RELATIVE ${ARG_ROOT} CONFIGURE_DEPENDS ${ARG_ROOT}/*.proto)
+  set(out_dir ${CMAKE_CURRENT_BINARY_DIR})
+  set(generated)
+  foreach(proto ${protos})
+    string(REGEX REPLACE "\\.proto$" "" base ${proto})
+    set(outputs ${out_dir}/${base}.pb.cc ${out_dir}/${base}.pb.h
+                ${out_dir}/${base}.grpc.pb.cc ${out_dir}/${base}.grpc.pb.h)
+    add_custom_command(
+      OUTPUT ${outputs}
+      COMMAND protobuf::protoc
+        --proto_path=${ARG_ROOT} --proto_path=${PROJECT_SOURCE_DIR}/proto
+        --cpp_out=${out_dir} --grpc_out=${out_dir}
+        --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>
+        ${proto}
+      DEPENDS ${ARG_ROOT}/${proto} protobuf::protoc gRPC::grpc_cpp_plugin
+      COMMENT "protoc ${proto}")
+    list(APPEND generated ${outputs})
+  endforeach()
+  add_library(${name} STATIC ${generated})
+  # Generated code is not ours to warn about.
+  target_include_directories(${name} SYSTEM PUBLIC ${out_dir})
+  target_compile_options(${name} PRIVATE -w)
+  target_link_libraries(${name} PUBLIC protobuf::libprotobuf gRPC::grpc++ ${ARG_DEPS})
+endfunction()
