@@ -7,6 +7,8 @@
 
 #include <civetweb.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -82,8 +84,18 @@ void HttpServer::Stop() {
   if (context_ == nullptr) return;
   mg_context* context = context_;
   context_ = nullptr;
-  std::thread stopper([context] { mg_stop(context); });
-  PokeListener(host_ == "0.0.0.0" || host_.empty() ? "127.0.0.1" : host_, port_);
+  std::atomic<bool> stopped{false};
+  std::thread stopper([context, &stopped] {
+    mg_stop(context);
+    stopped = true;
+  });
+  // A poke that lands before mg_stop has raised its flag is accepted as a normal connection, so
+  // keep poking until the listener has noticed.
+  const std::string host = host_ == "0.0.0.0" || host_.empty() ? "127.0.0.1" : host_;
+  for (int i = 0; i < 200 && !stopped.load(); ++i) {
+    PokeListener(host, port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   stopper.join();
 }
 

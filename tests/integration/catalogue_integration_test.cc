@@ -23,6 +23,7 @@ namespace v1 = ::smartcity::catalogue::v1;
 using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
 using ::smartcity::common::v1::CLASSIFICATION_OPEN;
 using testing::BinaryPath;
+using testing::HttpGet;
 using testing::ServiceProcess;
 using testing::TempDir;
 
