@@ -1,0 +1,539 @@
+// CatalogueStore over the shared storage seam: one implementation for SQLite and PostgreSQL, with
+// the dialect consulted only for full-text search.
+//
+// Search works in two statements inside one read transaction: the first returns, for every match,
+// only what ranking and facets need (name, score, owner, classification, themes, formats); the
+// second loads the stored documents of the requested page. Facets and total_size therefore cover
+// all matches while only a page of documents is decoded.
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "services/catalogue/store.h"
+#include "services/runtime/status.h"
+
+namespace smartby::catalogue {
+namespace {
+
+using storage::Dialect;
+using storage::Row;
+using storage::Rows;
+using storage::Transaction;
+using storage::TransactionMode;
+using storage::Value;
+
+namespace common = ::smartcity::common::v1;
+
+// Bounds on what a query may cost: words beyond these are ignored.
+constexpr size_t kMaxQueryWords = 16;
+constexpr size_t kMaxWordBytes = 64;
+
+std::string ThemeCode(int theme) {
+  // THEME_ENVI -> ENVI, the code of the EU data-theme vocabulary.
+  const std::string& name = v1::Theme_Name(static_cast<v1::Theme>(theme));
+  return name.size() > 6 ? name.substr(6) : name;
+}
+
+// " A B " so that LIKE '% A %' matches a whole token; " " when there are none.
+std::string Padded(const std::vector<std::string>& tokens) {
+  return absl::StrCat(" ", absl::StrJoin(tokens, " "), tokens.empty() ? "" : " ");
+}
+
+std::string FormatToken(const std::string& format) {
+  std::string token = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(format));
+  std::replace(token.begin(), token.end(), ' ', '_');
+  return token;
+}
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+// The derived columns of a dataset, in the order of kColumns below.
+std::vector<Value> ColumnValues(const v1::Dataset& d) {
+  std::vector<std::string> themes;
+  for (int t : d.themes()) {
+    std::string code = ThemeCode(t);
+    if (std::find(themes.begin(), themes.end(), code) == themes.end()) themes.push_back(code);
+  }
+  std::vector<std::string> formats;
+  for (const v1::Resource& r : d.resources()) {
+    std::string token = FormatToken(r.format());
+    if (!token.empty() && std::find(formats.begin(), formats.end(), token) == formats.end()) {
+      formats.push_back(token);
+    }
+  }
+  std::vector<std::string> field_text;
+  for (const v1::SchemaField& f : d.fields()) {
+    field_text.push_back(f.name());
+    if (!f.description().empty()) field_text.push_back(f.description());
+  }
+  return {
+      d.name(),
+      int64_t{d.version()},
+      int64_t{d.state()},
+      int64_t{d.classification()},
+      d.owner().organization(),
+      Padded(themes),
+      Padded(formats),
+      d.title(),
+      d.description(),
+      absl::StrJoin(d.keywords(), " "),
+      absl::StrJoin(field_text, " "),
+      TimeText(FromProto(d.update_time())),
+      absl::Base64Escape(d.SerializeAsString()),
+  };
+}
+
+absl::StatusOr<v1::Dataset> DecodeDataset(const std::string& encoded, absl::string_view name) {
+  std::string bytes;
+  v1::Dataset d;
+  if (!absl::Base64Unescape(encoded, &bytes) || !d.ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("stored dataset ", name, " cannot be decoded"));
+  }
+  return d;
+}
+
+// Appends the filter's conditions with parameters numbered after those already in `params`.
+// Only active filters appear in the SQL, so each combination is its own prepared statement with
+// a plan that can use the matching index.
+std::string FilterSql(const ListFilter& f, std::vector<Value>& params) {
+  std::string sql;
+  auto next = [&](Value v) {
+    params.push_back(std::move(v));
+    return absl::StrCat("$", params.size());
+  };
+  if (!f.owner_organization.empty()) {
+    absl::StrAppend(&sql, " AND d.owner_organization = ", next(f.owner_organization));
+  }
+  if (f.classification != common::CLASSIFICATION_UNSPECIFIED) {
+    absl::StrAppend(&sql, " AND d.classification = ", next(int64_t{f.classification}));
+  }
+  if (f.state != v1::DATASET_STATE_UNSPECIFIED) {
+    absl::StrAppend(&sql, " AND d.state = ", next(int64_t{f.state}));
+  }
+  if (f.theme != v1::THEME_UNSPECIFIED) {
+    absl::StrAppend(&sql, " AND d.themes LIKE ", next(absl::StrCat("% ", ThemeCode(f.theme), " %")));
+  }
+  return sql;
+}
+
+// Whether the code point separates words. Letters and digits of any script join words; ASCII
+// punctuation, Latin-1 punctuation and the general-punctuation and symbol blocks separate them.
+bool IsSeparator(char32_t c) {
+  if (c < 0x80) return !absl::ascii_isalnum(static_cast<unsigned char>(c));
+  if (c <= 0xBF) return c != 0xAA && c != 0xB5 && c != 0xBA;  // ª µ º are letters
+  if (c == 0xD7 || c == 0xF7) return true;                      // × ÷
+  if (c >= 0x2000 && c <= 0x2BFF) return true;  // punctuation, arrows, maths, boxes, symbols
+  if (c >= 0x2E00 && c <= 0x2E7F) return true;
+  if (c >= 0x3000 && c <= 0x303F) return true;
+  if (c >= 0xFE30 && c <= 0xFE4F) return true;
+  if (c >= 0xFF00 && c <= 0xFF20) return true;
+  if (c >= 0x1F000 && c <= 0x1FAFF) return true;  // emoji and pictographs
+  return false;
+}
+
+// The user's text as words of letters and digits. Everything else, including every character
+// with a meaning in FTS5 or tsquery syntax, only separates words, so the words can be quoted
+// into an engine query safely.
+std::vector<std::string> QueryWords(absl::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty() && words.size() < kMaxQueryWords) words.push_back(word);
+    word.clear();
+  };
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    size_t len = 1;
+    char32_t c = b;
+    if (b >= 0xF0 && b <= 0xF4) {
+      len = 4, c = b & 0x07;
+    } else if (b >= 0xE0) {
+      len = 3, c = b & 0x0F;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      len = 2, c = b & 0x1F;
+    } else if (b >= 0x80) {
+      len = 0;  // a stray continuation byte or an invalid lead
+    }
+    bool valid = len > 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      const unsigned char cb = static_cast<unsigned char>(text[i + k]);
+      if ((cb & 0xC0) != 0x80) valid = false;
+      c = (c << 6) | (cb & 0x3F);
+    }
+    if (!valid) {
+      flush();
+      ++i;
+      continue;
+    }
+    if (IsSeparator(c)) {
+      flush();
+    } else if (word.size() + len <= kMaxWordBytes) {
+      word.append(text.data() + i, len);
+    }
+    i += len;
+  }
+  flush();
+  return words;
+}
+
+// FTS5: every word a quoted string (so OR, NOT, NEAR, *, ^, column filters are plain text), all
+// of them required, the last a prefix.
+std::string Fts5Query(const std::vector<std::string>& words) {
+  std::string q;
+  for (size_t i = 0; i < words.size(); ++i) {
+    absl::StrAppend(&q, i ? " " : "", "\"", words[i], "\"", i + 1 == words.size() ? "*" : "");
+  }
+  return q;
+}
+
+// tsquery text: 'w1' & 'w2' & 'w3':*. Passed as a bound parameter to to_tsquery.
+std::string TsQuery(const std::vector<std::string>& words) {
+  std::string q;
+  for (size_t i = 0; i < words.size(); ++i) {
+    absl::StrAppend(&q, i ? " & " : "", "'", words[i], "'", i + 1 == words.size() ? ":*" : "");
+  }
+  return q;
+}
+
+void AddFacet(std::map<std::string, int32_t>& counts, const std::string& value) {
+  if (!value.empty()) ++counts[value];
+}
+
+void AddPaddedFacets(std::map<std::string, int32_t>& counts, const std::string& padded) {
+  for (absl::string_view token : absl::StrSplit(padded, ' ', absl::SkipEmpty())) {
+    ++counts[std::string(token)];
+  }
+}
+
+// Most frequent first; ties in value order, so the output is stable.
+std::vector<std::pair<std::string, int32_t>> SortedFacets(
+    const std::map<std::string, int32_t>& counts) {
+  std::vector<std::pair<std::string, int32_t>> out(counts.begin(), counts.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
+constexpr char kInsertSql[] =
+    "INSERT INTO datasets (name, version, state, classification, owner_organization, themes, "
+    "formats, title, description, keywords, field_text, updated_at, doc) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+constexpr char kReplaceSql[] =
+    "UPDATE datasets SET version = $2, state = $3, classification = $4, owner_organization = $5, "
+    "themes = $6, formats = $7, title = $8, description = $9, keywords = $10, field_text = $11, "
+    "updated_at = $12, doc = $13 WHERE name = $1 AND version = $14";
+
+absl::StatusOr<v1::Dataset> GetIn(Transaction& tx, const std::string& name) {
+  ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT doc FROM datasets WHERE name = $1", {name}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("dataset ", name, " does not exist"));
+  return DecodeDataset(rows[0].String(0), name);
+}
+
+class SqlTx : public CatalogueStore::Tx {
+ public:
+  explicit SqlTx(Transaction& tx) : tx_(tx) {}
+
+  absl::StatusOr<v1::Dataset> Get(const std::string& name) override { return GetIn(tx_, name); }
+
+  absl::Status Insert(const v1::Dataset& dataset) override {
+    absl::StatusOr<int64_t> inserted = tx_.Execute(kInsertSql, ColumnValues(dataset));
+    if (absl::IsAlreadyExists(inserted.status())) {
+      return absl::AlreadyExistsError(absl::StrCat("dataset ", dataset.name(), " exists already"));
+    }
+    return inserted.status();
+  }
+
+  absl::Status Replace(const v1::Dataset& dataset) override {
+    std::vector<Value> params = ColumnValues(dataset);
+    params.push_back(int64_t{dataset.version() - 1});
+    ASSIGN_OR_RETURN(int64_t changed, tx_.Execute(kReplaceSql, params));
+    if (changed == 1) return absl::OkStatus();
+    ASSIGN_OR_RETURN(Rows rows, tx_.Query("SELECT version FROM datasets WHERE name = $1",
+                                          {dataset.name()}));
+    if (rows.empty()) {
+      return absl::NotFoundError(absl::StrCat("dataset ", dataset.name(), " does not exist"));
+    }
+    return absl::AbortedError(absl::StrCat("dataset ", dataset.name(),
+                                           " was changed by someone else (now version ",
+                                           rows[0].Int(0), "); read it again and retry"));
+  }
+
+  absl::Status Delete(const std::string& name) override {
+    ASSIGN_OR_RETURN(int64_t deleted, tx_.Execute("DELETE FROM datasets WHERE name = $1", {name}));
+    if (deleted == 0) return absl::NotFoundError(absl::StrCat("dataset ", name, " does not exist"));
+    // A deleted draft leaves no history, so its name can be registered again from version 1.
+    return tx_.Execute("DELETE FROM dataset_history WHERE name = $1", {name}).status();
+  }
+
+  absl::Status AppendHistory(const std::string& name, const HistoryEntry& entry) override {
+    absl::StatusOr<int64_t> inserted = tx_.Execute(
+        "INSERT INTO dataset_history (name, version, change_time, changed_by, action, "
+        "changed_fields, doc) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        {name, entry.version, TimeText(entry.change_time), entry.changed_by, entry.action,
+         absl::StrJoin(entry.changed_fields, ","),
+         absl::Base64Escape(entry.dataset.SerializeAsString())});
+    if (absl::IsAlreadyExists(inserted.status())) {
+      return absl::AlreadyExistsError(absl::StrCat("history of dataset ", name,
+                                                   " already has version ", entry.version));
+    }
+    return inserted.status();
+  }
+
+ private:
+  Transaction& tx_;
+};
+
+// One row of the first search statement.
+struct Match {
+  std::string name;
+  double score;
+  std::string owner;
+  int64_t classification;
+  std::string themes;
+  std::string formats;
+};
+
+class SqlCatalogueStore : public CatalogueStore {
+ public:
+  explicit SqlCatalogueStore(std::shared_ptr<storage::Database> db) : db_(std::move(db)) {}
+
+  absl::Status InTransaction(const std::function<absl::Status(Tx&)>& body) override {
+    return db_->InTransaction([&](Transaction& tx) {
+      SqlTx store_tx(tx);
+      return body(store_tx);
+    });
+  }
+
+  absl::StatusOr<v1::Dataset> Get(const std::string& name) override {
+    v1::Dataset out;
+    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(out, GetIn(tx, name));
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<ListPage> List(const ListFilter& filter, const std::string& after_name,
+                                int32_t limit) override {
+    if (limit < 1) return absl::InvalidArgumentError("page size must be at least 1");
+    ListPage page;
+    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
+      std::vector<Value> params = {after_name};
+      const std::string where = FilterSql(filter, params);
+      params.push_back(int64_t{limit} + 1);  // one more tells whether another page follows
+      ASSIGN_OR_RETURN(Rows rows,
+                       tx.Query(absl::StrCat("SELECT d.name, d.doc FROM datasets d WHERE d.name > "
+                                             "$1", where, " ORDER BY d.name LIMIT $",
+                                             params.size()),
+                                params));
+      const bool more = static_cast<int32_t>(rows.size()) > limit;
+      if (more) rows.erase(rows.begin() + limit, rows.end());
+      for (const Row& r : rows) {
+        ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), r.String(0)));
+        page.datasets.push_back(std::move(d));
+      }
+      if (more) page.next_after_name = page.datasets.back().name();
+
+      std::vector<Value> count_params;
+      const std::string count_where = FilterSql(filter, count_params);
+      ASSIGN_OR_RETURN(
+          Rows count,
+          tx.Query(absl::StrCat("SELECT COUNT(*) FROM datasets d WHERE 1 = 1", count_where),
+                   count_params));
+      page.total_size = static_cast<int32_t>(count[0].Int(0));
+      return absl::OkStatus();
+    }));
+    return page;
+  }
+
+  absl::StatusOr<SearchResult> Search(const SearchQuery& query) override {
+    if (query.offset < 0 || query.limit < 1) {
+      return absl::InvalidArgumentError("search offset must be >= 0 and page size >= 1");
+    }
+    const std::vector<std::string> words = QueryWords(query.text);
+    const bool sqlite = db_->dialect() == Dialect::kSqlite;
+
+    std::vector<Value> params;
+    std::string sql;
+    if (words.empty()) {
+      // No words: everything matches, in name order.
+      sql = "SELECT d.name, 0, d.owner_organization, d.classification, d.themes, d.formats "
+            "FROM datasets d WHERE 1 = 1";
+    } else if (sqlite) {
+      params.push_back(Fts5Query(words));
+      // Weights follow the FTS column order: title, keywords, description, field_text.
+      // bm25 is lower-is-better, so the score is its negation.
+      sql = "SELECT d.name, -bm25(datasets_fts, 10.0, 5.0, 2.0, 1.0), d.owner_organization, "
+            "d.classification, d.themes, d.formats "
+            "FROM datasets_fts JOIN datasets d ON d.id = datasets_fts.rowid "
+            "WHERE datasets_fts MATCH $1";
+    } else {
+      params.push_back(TsQuery(words));
+      // ts_rank's weights are {D, C, B, A}: field text, description, keywords, title.
+      sql = "SELECT d.name, ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q), d.owner_organization, "
+            "d.classification, d.themes, d.formats "
+            "FROM datasets d, to_tsquery('simple', $1) q WHERE d.search @@ q";
+    }
+    absl::StrAppend(&sql, FilterSql(query.filter, params));
+
+    SearchResult result;
+    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
+      std::vector<Match> matches;
+      matches.reserve(rows.size());
+      std::map<std::string, int32_t> themes, owners, formats, classifications;
+      for (const Row& r : rows) {
+        Match m{r.String(0), r.Double(1), r.String(2), r.Int(3), r.String(4), r.String(5)};
+        AddPaddedFacets(themes, m.themes);
+        AddFacet(owners, m.owner);
+        AddPaddedFacets(formats, m.formats);
+        AddFacet(classifications,
+                 common::Classification_Name(static_cast<common::Classification>(
+                     m.classification)));
+        matches.push_back(std::move(m));
+      }
+      result.total_size = static_cast<int32_t>(matches.size());
+      result.facets.themes = SortedFacets(themes);
+      result.facets.owners = SortedFacets(owners);
+      result.facets.formats = SortedFacets(formats);
+      result.facets.classifications = SortedFacets(classifications);
+
+      const size_t begin = std::min<size_t>(query.offset, matches.size());
+      const size_t end = std::min<size_t>(begin + query.limit, matches.size());
+      // Only the page needs to be in order.
+      std::partial_sort(matches.begin(), matches.begin() + end, matches.end(),
+                        [](const Match& a, const Match& b) {
+                          if (a.score != b.score) return a.score > b.score;
+                          return a.name < b.name;
+                        });
+      if (begin == end) return absl::OkStatus();
+      ASSIGN_OR_RETURN(auto docs, LoadDocs(tx, matches, begin, end));
+      for (size_t i = begin; i < end; ++i) {
+        auto it = docs.find(matches[i].name);
+        if (it == docs.end()) continue;  // cannot happen inside one transaction
+        result.hits.emplace_back(std::move(it->second), matches[i].score);
+      }
+      return absl::OkStatus();
+    }));
+    return result;
+  }
+
+  absl::StatusOr<std::vector<HistoryEntry>> History(const std::string& name,
+                                                    int64_t before_version,
+                                                    int32_t limit) override {
+    if (limit < 1) return absl::InvalidArgumentError("page size must be at least 1");
+    std::vector<HistoryEntry> out;
+    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
+      std::vector<Value> params = {name};
+      std::string sql =
+          "SELECT version, change_time, changed_by, action, changed_fields, doc "
+          "FROM dataset_history WHERE name = $1";
+      if (before_version > 0) {
+        params.push_back(before_version);
+        sql += " AND version < $2";
+      }
+      params.push_back(int64_t{limit});
+      absl::StrAppend(&sql, " ORDER BY version DESC LIMIT $", params.size());
+      ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
+      for (const Row& r : rows) {
+        HistoryEntry e;
+        e.version = r.Int(0);
+        std::string error;
+        if (!absl::ParseTime(absl::RFC3339_full, r.String(1), &e.change_time, &error)) {
+          return absl::DataLossError(absl::StrCat("history of dataset ", name, " version ",
+                                                  e.version, " has a bad time: ", error));
+        }
+        e.changed_by = r.String(2);
+        e.action = r.String(3);
+        e.changed_fields = absl::StrSplit(r.String(4), ',', absl::SkipEmpty());
+        ASSIGN_OR_RETURN(e.dataset, DecodeDataset(r.String(5), name));
+        out.push_back(std::move(e));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Dataset>> ListAll(
+      v1::DatasetState state, common::Classification classification) override {
+    std::vector<v1::Dataset> out;
+    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
+      ListFilter filter;
+      filter.state = state;
+      filter.classification = classification;
+      std::vector<Value> params;
+      const std::string where = FilterSql(filter, params);
+      ASSIGN_OR_RETURN(Rows rows,
+                       tx.Query(absl::StrCat("SELECT d.name, d.doc FROM datasets d WHERE 1 = 1",
+                                             where, " ORDER BY d.name"),
+                                params));
+      out.reserve(rows.size());
+      for (const Row& r : rows) {
+        ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), r.String(0)));
+        out.push_back(std::move(d));
+      }
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+
+ private:
+  absl::Status Read(const std::function<absl::Status(Transaction&)>& body) {
+    return db_->InTransaction(body, TransactionMode::kReadOnly);
+  }
+
+  // The documents of matches[begin, end). The IN list is padded to a power of two so that a few
+  // prepared statements serve every page size.
+  static absl::StatusOr<std::unordered_map<std::string, v1::Dataset>> LoadDocs(
+      Transaction& tx, const std::vector<Match>& matches, size_t begin, size_t end) {
+    size_t slots = 1;
+    while (slots < end - begin) slots *= 2;
+    std::vector<Value> params;
+    params.reserve(slots);
+    std::string sql = "SELECT name, doc FROM datasets WHERE name IN (";
+    for (size_t i = 0; i < slots; ++i) {
+      params.push_back(matches[std::min(begin + i, end - 1)].name);
+      absl::StrAppend(&sql, i ? ", $" : "$", i + 1);
+    }
+    sql += ")";
+    ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
+    std::unordered_map<std::string, v1::Dataset> docs;
+    for (const Row& r : rows) {
+      std::string name = r.String(0);
+      ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), name));
+      docs.emplace(std::move(name), std::move(d));
+    }
+    return docs;
+  }
+
+  std::shared_ptr<storage::Database> db_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CatalogueStore>> OpenSqlCatalogueStore(
+    std::shared_ptr<storage::Database> db) {
+  if (db == nullptr) return absl::InvalidArgumentError("catalogue store: no database");
+  RETURN_IF_ERROR(db->Migrate(CatalogueMigrations()));
+  return std::unique_ptr<CatalogueStore>(new SqlCatalogueStore(std::move(db)));
+}
+
+}  // namespace smartby::catalogue
