@@ -24,7 +24,8 @@ stop_all() {
     echo "Stopped. Data is kept in $VAR_DIR (delete it to start afresh)."
   fi
 }
-trap stop_all INT TERM EXIT
+trap "stop_all; exit 0" INT TERM
+trap stop_all EXIT
 
 for entry in "${SERVICES[@]}"; do
   read -r name grpc_port metrics_port <<<"$entry"
@@ -68,7 +69,7 @@ Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
   $SMARTCTL --insecure status
   $SMARTCTL --insecure dataset list
   $SMARTCTL --insecure dataset search badetemperatur
-  $SMARTCTL --insecure dataset get bathing-water-temperature-stavanger -o yaml
+  $SMARTCTL --insecure dataset get badetemperatur-stavanger -o yaml
   $SMARTCTL --insecure catalogue export --format turtle
 
 Press Ctrl-C to stop everything.
