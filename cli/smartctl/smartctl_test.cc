@@ -1,13 +1,13 @@
 // Unit tests of smartctl's pieces that need no server: parsing, config, files, output.
 // (The commands against a real catalogue are in tests/e2e/smartctl_e2e_test.cc.)
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <sstream>
 
 #include "cli/smartctl/args.h"
 #include "cli/smartctl/catalogue_commands.h"
@@ -54,9 +54,9 @@ TEST(Args, GlobalFlagsMayComeAnywhere) {
   std::vector<FlagSpec> specs = GlobalFlagSpecs();
   specs.push_back({"title", 0, true, false, "T", ""});
   specs.push_back({"theme", 0, true, true, "T", ""});
-  const std::vector<std::string> tokens = {"-ojson", "dataset", "--insecure", "create", "x",
-                                           "--title", "--not-a-flag", "--theme=ENVI",
-                                           "--theme", "TRAN", "--server", "127.0.0.1:1"};
+  const std::vector<std::string> tokens = {"-ojson",  "dataset", "--insecure",   "create",
+                                           "x",       "--title", "--not-a-flag", "--theme=ENVI",
+                                           "--theme", "TRAN",    "--server",     "127.0.0.1:1"};
   EXPECT_THAT(FindCommandWords(tokens, 2), ElementsAre("dataset", "create"));
   ParsedFlags flags;
   std::vector<std::string> positionals;
@@ -127,7 +127,10 @@ TEST(ConfigFile, RoundTripsWithPrivateMode) {
   const std::string path = dir + "/smartctl/config.yaml";
   Config config;
   config.current_context = "prod";
-  config.contexts.push_back({"prod", "api.example.no:443", false, "/etc/ca.pem",
+  config.contexts.push_back({"prod",
+                             "api.example.no:443",
+                             false,
+                             "/etc/ca.pem",
                              {{"catalogue", "catalogue.example.no:443"}}});
   ASSERT_TRUE(SaveConfig(config, path).ok());
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,

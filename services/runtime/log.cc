@@ -4,6 +4,8 @@
 #include <mutex>
 #include <string>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -59,7 +61,33 @@ void AppendValue(std::string& out, const FieldValue& value) {
   }
 }
 
+thread_local std::string t_invalid_utf8_field;
+
+void ProtobufLogHandler(google::protobuf::LogLevel level, const char* filename, int line,
+                        const std::string& message) {
+  // "String field 'pkg.Message.field' contains invalid UTF-8 data when parsing ..."
+  static constexpr char kPrefix[] = "String field '";
+  if (message.rfind(kPrefix, 0) == 0 && message.find("invalid UTF-8") != std::string::npos) {
+    const size_t start = sizeof(kPrefix) - 1;
+    const size_t end = message.find('\'', start);
+    if (end != std::string::npos) t_invalid_utf8_field = message.substr(start, end - start);
+  }
+  const Level ours = level >= google::protobuf::LOGLEVEL_ERROR ? Level::kError
+                     : level == google::protobuf::LOGLEVEL_WARNING ? Level::kWarn
+                                                                   : Level::kInfo;
+  Write(ours, message, {{"source", std::string("libprotobuf")},
+                        {"file", std::string(filename)}, {"line", int64_t{line}}});
+}
+
 }  // namespace
+
+void RouteProtobufLogs() { google::protobuf::SetLogHandler(&ProtobufLogHandler); }
+
+std::string TakeInvalidUtf8Field() {
+  std::string field;
+  field.swap(t_invalid_utf8_field);
+  return field;
+}
 
 void Init(absl::string_view service, Level min_level) {
   g_service = std::string(service);

@@ -33,6 +33,14 @@ inline void Error(absl::string_view msg, std::initializer_list<Field> fields = {
   Write(Level::kError, msg, fields);
 }
 
+// Sends libprotobuf's own log messages through this logger (one JSON line each) instead of
+// stderr. Call once at start-up.
+void RouteProtobufLogs();
+
+// The last "invalid UTF-8" parse error libprotobuf reported on this thread, cleared by the call;
+// "" when there is none. It names the offending field, e.g. "smartcity.catalogue.v1.Dataset.title".
+std::string TakeInvalidUtf8Field();
+
 // Escapes `text` as the inside of a JSON string (no quotes added). Invalid UTF-8 bytes become
 // U+FFFD so a log line is always valid JSON.
 std::string JsonEscape(absl::string_view text);

@@ -12,6 +12,7 @@
 #include <prometheus/metric_family.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/runtime/log.h"
@@ -56,8 +57,9 @@ bool IsAcceptableRequestId(grpc::string_ref id) {
 class ObservabilityInterceptor : public grpc::experimental::Interceptor {
  public:
   ObservabilityInterceptor(grpc::experimental::ServerRpcInfo* info,
-                           std::shared_ptr<GrpcServerMetrics> metrics)
+                           std::shared_ptr<GrpcServerMetrics> metrics, bool registered)
       : metrics_(std::move(metrics)),
+        registered_(registered),
         start_(std::chrono::steady_clock::now()),
         method_(info->method() != nullptr ? info->method() : "/unknown/unknown"),
         type_(GrpcTypeName(info->type())) {
@@ -96,13 +98,33 @@ class ObservabilityInterceptor : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Finish(methods->GetSendStatus());
+      grpc::Status status = methods->GetSendStatus();
+      if (registered_ && status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+          status.error_message().empty()) {
+        status = UnreadableRequest();
+        methods->ModifySendStatus(status);
+      }
+      Finish(status);
     }
     methods->Proceed();
   }
 
  private:
   static constexpr char kRequestIdKey[] = "x-request-id";
+
+  // Our handlers never answer UNIMPLEMENTED without a message; gRPC does when it cannot parse
+  // the request for a method that exists.
+  static grpc::Status UnreadableRequest() {
+    const std::string field = log::TakeInvalidUtf8Field();
+    if (!field.empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat(field, ": not valid UTF-8; send text as UTF-8 (a file saved "
+                                       "as Latin-1 or Windows-1252 must be converted first)"));
+    }
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the request could not be read as this method's message: a field has "
+                        "the wrong type, or text that is not valid UTF-8");
+  }
 
   void Finish(const grpc::Status& status) {
     const double seconds =
@@ -130,6 +152,7 @@ class ObservabilityInterceptor : public grpc::experimental::Interceptor {
   }
 
   std::shared_ptr<GrpcServerMetrics> metrics_;
+  bool registered_;
   std::chrono::steady_clock::time_point start_;
   std::string method_;
   std::string type_;
@@ -259,7 +282,9 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
 
 grpc::experimental::Interceptor* ObservabilityInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new ObservabilityInterceptor(info, metrics_);
+  const bool registered =
+      info->method() != nullptr && registered_methods_.count(info->method()) > 0;
+  return new ObservabilityInterceptor(info, metrics_, registered);
 }
 
 std::shared_ptr<prometheus::Collectable> NewProcessCollector() {

@@ -7,6 +7,7 @@
 #define SMARTBY_RUNTIME_METRICS_H_
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include <grpcpp/support/server_interceptor.h>
@@ -35,16 +36,23 @@ struct GrpcServerMetrics {
 
 // Creates, per call: metrics, the request id (metadata `x-request-id`, generated when absent or
 // malformed, echoed in response metadata), and one JSON log line when the call ends.
+//
+// It also mends one gRPC quirk: a request that protobuf cannot parse (most often text that is not
+// UTF-8, such as a Latin-1 export) reaches the caller as UNIMPLEMENTED with no message. For the
+// methods in `registered_methods` ("/pkg.Service/Method") that status is replaced by
+// INVALID_ARGUMENT naming the field, which is what the caller needs to fix it.
 class ObservabilityInterceptorFactory
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit ObservabilityInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics)
-      : metrics_(std::move(metrics)) {}
+  ObservabilityInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics,
+                                  std::set<std::string> registered_methods)
+      : metrics_(std::move(metrics)), registered_methods_(std::move(registered_methods)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   std::shared_ptr<GrpcServerMetrics> metrics_;
+  std::set<std::string> registered_methods_;
 };
 
 // process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -169,6 +170,7 @@ ServerRuntime::ServerRuntime(ServiceIdentity identity, int argc, char** argv)
     std::exit(2);
   }
   log::Init(identity_.name, level);
+  log::RouteProtobufLogs();
   options_ = OptionsFromFlags(identity_);
   pool_ = std::make_unique<WorkerPool>(options_.worker_threads, options_.worker_queue);
   http_ = std::make_unique<HttpServer>();
@@ -227,9 +229,15 @@ absl::Status ServerRuntime::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::set<std::string> registered_methods;
+  for (const auto& [service, policy] : services_) {
+    for (const auto& [method, unused] : policy->methods) {
+      registered_methods.insert(absl::StrCat("/", policy->service, "/", method));
+    }
+  }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<ObservabilityInterceptorFactory>(
-      std::make_shared<GrpcServerMetrics>(*registry_)));
+      std::make_shared<GrpcServerMetrics>(*registry_), std::move(registered_methods)));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   for (const auto& [service, policy] : services_) builder.RegisterService(service);
 

@@ -1,6 +1,7 @@
 // Starts the real smartby-catalogue binary on free loopback ports and calls it over real gRPC.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <gtest/gtest.h>
 
@@ -562,6 +563,37 @@ TEST(CatalogueTls, MutualTlsRequiresAClientCertificate) {
   with_cert.pem_cert_chain = ReadFile(dir.path() + "/client.crt");
   EXPECT_TRUE(HealthCheckOk(grpc::CreateChannel((*process)->grpc_address(),
                                                 grpc::SslCredentials(with_cert))));
+}
+
+}  // namespace
+}  // namespace smartby
+
+namespace smartby {
+namespace {
+
+// Proto3 strings must be UTF-8; protobuf refuses to parse a request that breaks this before any
+// handler runs. The caller must get INVALID_ARGUMENT naming the field, and nothing is stored.
+TEST_F(CatalogueIntegrationTest, InvalidUtf8OnTheWireIsRefusedAndNothingIsStored) {
+  v1::CreateDatasetRequest request;
+  *request.mutable_dataset() = BathingTemperatures("latin1-title");
+  std::string bytes = request.SerializeAsString();
+  const std::string title = request.dataset().title();
+  const size_t at = bytes.find(title);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 1] = '\xE5';  // a Latin-1 "å" where UTF-8 is required
+
+  grpc::ClientContext ctx;
+  grpc::internal::RpcMethod method("/smartcity.catalogue.v1.CatalogueService/CreateDataset",
+                                   grpc::internal::RpcMethod::NORMAL_RPC);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer send(&slice, 1), receive;
+  const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel_.get(), method, &ctx, send, &receive);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "Dataset.title")) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "UTF-8")) << status.error_message();
+  v1::Dataset out;
+  EXPECT_EQ(Get("latin1-title", &out).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace
