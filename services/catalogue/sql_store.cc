@@ -1,10 +1,10 @@
 // CatalogueStore over the shared storage seam: one implementation for SQLite and PostgreSQL, with
 // the dialect consulted only for full-text search.
 //
-// Search works in two statements inside one read transaction: the first returns, for every match,
-// only what ranking and facets need (name, score, owner, classification, themes, formats); the
-// second loads the stored documents of the requested page. Facets and total_size therefore cover
-// all matches while only a page of documents is decoded.
+// Search works in two statements inside one read transaction: the first counts all matches grouped
+// by the facet columns (no ranking); the second ranks the matches in the engine and returns only
+// the requested page with its documents. Facets and total_size therefore cover all matches while
+// only a page is ranked in order, transferred and decoded.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -213,16 +213,6 @@ std::string TsQuery(const std::vector<std::string>& words) {
   return q;
 }
 
-void AddFacet(std::map<std::string, int32_t>& counts, const std::string& value) {
-  if (!value.empty()) ++counts[value];
-}
-
-void AddPaddedFacets(std::map<std::string, int32_t>& counts, const std::string& padded) {
-  for (absl::string_view token : absl::StrSplit(padded, ' ', absl::SkipEmpty())) {
-    ++counts[std::string(token)];
-  }
-}
-
 // Most frequent first; ties in value order, so the output is stable.
 std::vector<std::pair<std::string, int32_t>> SortedFacets(
     const std::map<std::string, int32_t>& counts) {
@@ -301,16 +291,6 @@ class SqlTx : public CatalogueStore::Tx {
   Transaction& tx_;
 };
 
-// One row of the first search statement.
-struct Match {
-  std::string name;
-  double score;
-  std::string owner;
-  int64_t classification;
-  std::string themes;
-  std::string formats;
-};
-
 class SqlCatalogueStore : public CatalogueStore {
  public:
   explicit SqlCatalogueStore(std::shared_ptr<storage::Database> db) : db_(std::move(db)) {}
@@ -324,10 +304,12 @@ class SqlCatalogueStore : public CatalogueStore {
 
   absl::StatusOr<v1::Dataset> Get(const std::string& name) override {
     v1::Dataset out;
-    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(out, GetIn(tx, name));
-      return absl::OkStatus();
-    }));
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(out, GetIn(tx, name));
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
     return out;
   }
 
@@ -371,65 +353,97 @@ class SqlCatalogueStore : public CatalogueStore {
     const std::vector<std::string> words = QueryWords(query.text);
     const bool sqlite = db_->dialect() == Dialect::kSqlite;
 
+    // The matching rows as FROM ... WHERE, once for the facet count and once for the page, with
+    // the words as $1 when there are any.
     std::vector<Value> params;
-    std::string sql;
+    std::string facet_from, page_from;
+    std::string score = "0";
+    const bool filtered = query.filter.owner_organization.size() > 0 ||
+                          query.filter.classification != 0 || query.filter.state != 0 ||
+                          query.filter.theme != 0;
     if (words.empty()) {
-      // No words: everything matches, in name order.
-      sql = "SELECT d.name, 0, d.owner_organization, d.classification, d.themes, d.formats "
-            "FROM datasets d WHERE 1 = 1";
+      facet_from = page_from = "FROM datasets d WHERE 1 = 1";
     } else if (sqlite) {
       params.push_back(Fts5Query(words));
+      // The facet columns come from a covering index, not the wide dataset rows (migration 2).
+      facet_from = "FROM datasets_fts JOIN datasets d INDEXED BY datasets_facets "
+                   "ON d.id = datasets_fts.rowid WHERE datasets_fts MATCH $1";
       // Weights follow the FTS column order: title, keywords, description, field_text.
       // bm25 is lower-is-better, so the score is its negation.
-      sql = "SELECT d.name, -bm25(datasets_fts, 10.0, 5.0, 2.0, 1.0), d.owner_organization, "
-            "d.classification, d.themes, d.formats "
-            "FROM datasets_fts JOIN datasets d ON d.id = datasets_fts.rowid "
-            "WHERE datasets_fts MATCH $1";
+      score = "-bm25(datasets_fts, 10.0, 5.0, 2.0, 1.0)";
+      page_from = "FROM datasets_fts JOIN datasets d ON d.id = datasets_fts.rowid "
+                  "WHERE datasets_fts MATCH $1";
     } else {
       params.push_back(TsQuery(words));
+      // The narrow search table (migration 2) carries the filter and facet columns too, under
+      // the alias d; only the page's documents come from datasets.
+      facet_from = "FROM dataset_search d, to_tsquery('simple', $1) q WHERE d.search @@ q";
+      page_from = "FROM dataset_search d JOIN datasets doc_row ON doc_row.name = d.name, "
+                  "to_tsquery('simple', $1) q WHERE d.search @@ q";
       // ts_rank's weights are {D, C, B, A}: field text, description, keywords, title.
-      sql = "SELECT d.name, ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q), d.owner_organization, "
-            "d.classification, d.themes, d.formats "
-            "FROM datasets d, to_tsquery('simple', $1) q WHERE d.search @@ q";
+      score = "ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q)";
     }
-    absl::StrAppend(&sql, FilterSql(query.filter, params));
+    std::vector<Value> facet_params = params;
+    absl::StrAppend(&facet_from, FilterSql(query.filter, facet_params));
+
+    // Totals and facets are grouped by the engine: a broad query matching thousands of datasets
+    // returns one row per distinct (owner, classification, themes, formats), and no ranking is
+    // computed for it.
+    const std::string facet_sql = absl::StrCat(
+        "SELECT d.owner_organization, d.classification, d.themes, d.formats, COUNT(*) ",
+        facet_from, " GROUP BY d.owner_organization, d.classification, d.themes, d.formats");
+
+    // The page is ranked by the engine, which keeps only the top rows instead of sorting all.
+    std::vector<Value> page_params = params;
+    std::string page_sql;
+    if (sqlite && !words.empty() && !filtered) {
+      // Unfiltered, FTS5 ranks on its own index and only the page's rows are read from datasets.
+      page_params.push_back(int64_t{query.limit});
+      page_params.push_back(int64_t{query.offset});
+      page_sql = absl::StrCat(
+          "SELECT d.name, s.score, d.doc FROM (SELECT rowid, ", score,
+          " AS score FROM datasets_fts WHERE datasets_fts MATCH $1 ORDER BY score DESC LIMIT $2 "
+          "OFFSET $3) s JOIN datasets d ON d.id = s.rowid ORDER BY s.score DESC, d.name");
+    } else {
+      absl::StrAppend(&page_from, FilterSql(query.filter, page_params));
+      page_params.push_back(int64_t{query.limit});
+      page_params.push_back(int64_t{query.offset});
+      const char* doc = sqlite || words.empty() ? "d.doc" : "doc_row.doc";
+      page_sql = absl::StrCat("SELECT d.name, ", score, " AS score, ", doc, " ", page_from,
+                              " ORDER BY score DESC, d.name", sqlite ? "" : " COLLATE \"C\"",
+                              " LIMIT $", page_params.size() - 1, " OFFSET $",
+                              page_params.size());
+    }
 
     SearchResult result;
     RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
-      std::vector<Match> matches;
-      matches.reserve(rows.size());
+      ASSIGN_OR_RETURN(Rows groups, tx.Query(facet_sql, facet_params));
       std::map<std::string, int32_t> themes, owners, formats, classifications;
-      for (const Row& r : rows) {
-        Match m{r.String(0), r.Double(1), r.String(2), r.Int(3), r.String(4), r.String(5)};
-        AddPaddedFacets(themes, m.themes);
-        AddFacet(owners, m.owner);
-        AddPaddedFacets(formats, m.formats);
-        AddFacet(classifications,
-                 common::Classification_Name(static_cast<common::Classification>(
-                     m.classification)));
-        matches.push_back(std::move(m));
+      int64_t total = 0;
+      for (const Row& g : groups) {
+        const auto count = static_cast<int32_t>(g.Int(4));
+        total += count;
+        if (!g.String(0).empty()) owners[g.String(0)] += count;
+        classifications[common::Classification_Name(
+            static_cast<common::Classification>(g.Int(1)))] += count;
+        for (absl::string_view t : absl::StrSplit(g.String(2), ' ', absl::SkipEmpty())) {
+          themes[std::string(t)] += count;
+        }
+        for (absl::string_view f : absl::StrSplit(g.String(3), ' ', absl::SkipEmpty())) {
+          formats[std::string(f)] += count;
+        }
       }
-      result.total_size = static_cast<int32_t>(matches.size());
+      result.total_size = static_cast<int32_t>(total);
       result.facets.themes = SortedFacets(themes);
       result.facets.owners = SortedFacets(owners);
       result.facets.formats = SortedFacets(formats);
       result.facets.classifications = SortedFacets(classifications);
+      if (query.offset >= total) return absl::OkStatus();
 
-      const size_t begin = std::min<size_t>(query.offset, matches.size());
-      const size_t end = std::min<size_t>(begin + query.limit, matches.size());
-      // Only the page needs to be in order.
-      std::partial_sort(matches.begin(), matches.begin() + end, matches.end(),
-                        [](const Match& a, const Match& b) {
-                          if (a.score != b.score) return a.score > b.score;
-                          return a.name < b.name;
-                        });
-      if (begin == end) return absl::OkStatus();
-      ASSIGN_OR_RETURN(auto docs, LoadDocs(tx, matches, begin, end));
-      for (size_t i = begin; i < end; ++i) {
-        auto it = docs.find(matches[i].name);
-        if (it == docs.end()) continue;  // cannot happen inside one transaction
-        result.hits.emplace_back(std::move(it->second), matches[i].score);
+      ASSIGN_OR_RETURN(Rows page, tx.Query(page_sql, page_params));
+      for (const Row& r : page) {
+        ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(2), r.String(0)));
+        result.hits.emplace_back(std::move(d), r.Double(1));
       }
       return absl::OkStatus();
     }));
@@ -498,30 +512,6 @@ class SqlCatalogueStore : public CatalogueStore {
  private:
   absl::Status Read(const std::function<absl::Status(Transaction&)>& body) {
     return db_->InTransaction(body, TransactionMode::kReadOnly);
-  }
-
-  // The documents of matches[begin, end). The IN list is padded to a power of two so that a few
-  // prepared statements serve every page size.
-  static absl::StatusOr<std::unordered_map<std::string, v1::Dataset>> LoadDocs(
-      Transaction& tx, const std::vector<Match>& matches, size_t begin, size_t end) {
-    size_t slots = 1;
-    while (slots < end - begin) slots *= 2;
-    std::vector<Value> params;
-    params.reserve(slots);
-    std::string sql = "SELECT name, doc FROM datasets WHERE name IN (";
-    for (size_t i = 0; i < slots; ++i) {
-      params.push_back(matches[std::min(begin + i, end - 1)].name);
-      absl::StrAppend(&sql, i ? ", $" : "$", i + 1);
-    }
-    sql += ")";
-    ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
-    std::unordered_map<std::string, v1::Dataset> docs;
-    for (const Row& r : rows) {
-      std::string name = r.String(0);
-      ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), name));
-      docs.emplace(std::move(name), std::move(d));
-    }
-    return docs;
   }
 
   std::shared_ptr<storage::Database> db_;

@@ -12,6 +12,7 @@
 #include <prometheus/metric_family.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -56,23 +57,19 @@ bool IsAcceptableRequestId(grpc::string_ref id) {
 
 class ObservabilityInterceptor : public grpc::experimental::Interceptor {
  public:
-  ObservabilityInterceptor(grpc::experimental::ServerRpcInfo* info,
-                           std::shared_ptr<GrpcServerMetrics> metrics, bool registered)
-      : metrics_(std::move(metrics)),
+  ObservabilityInterceptor(std::string method, MethodSeries& series, bool registered,
+                           bool mutating, bool quiet)
+      : series_(series),
+        method_(std::move(method)),
         registered_(registered),
-        start_(std::chrono::steady_clock::now()),
-        method_(info->method() != nullptr ? info->method() : "/unknown/unknown"),
-        type_(GrpcTypeName(info->type())) {
-    auto [service, method] = SplitMethod(method_);
-    labels_ = {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", type_}};
-    quiet_ = service == "grpc.health.v1.Health" ||
-             service.rfind("grpc.reflection.", 0) == 0;
-  }
+        mutating_(mutating),
+        quiet_(quiet),
+        start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      metrics_->started.Add(labels_).Increment();
+      series_.started().Increment();
       auto* metadata = methods->GetRecvInitialMetadata();
       auto it = metadata->find("x-request-id");
       if (it != metadata->end() && IsAcceptableRequestId(it->second)) {
@@ -86,10 +83,10 @@ class ObservabilityInterceptor : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      metrics_->msg_received.Add(labels_).Increment();
+      series_.received().Increment();
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      metrics_->msg_sent.Add(labels_).Increment();
+      series_.sent().Increment();
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
@@ -129,36 +126,32 @@ class ObservabilityInterceptor : public grpc::experimental::Interceptor {
   void Finish(const grpc::Status& status) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const std::string code = GrpcCodeName(status.error_code());
-    auto labels = labels_;
-    labels["grpc_code"] = code;
-    metrics_->handled.Add(labels).Increment();
-    metrics_->handling_seconds.Add(labels_, HandlingBuckets()).Observe(seconds);
+    series_.handled(status.error_code()).Increment();
+    series_.seconds().Observe(seconds);
+    const grpc::StatusCode code = status.error_code();
     const log::Level level =
-        quiet_ ? log::Level::kDebug
-        : (status.error_code() == grpc::StatusCode::INTERNAL ||
-           status.error_code() == grpc::StatusCode::UNKNOWN ||
-           status.error_code() == grpc::StatusCode::DATA_LOSS)
+        (code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
+         code == grpc::StatusCode::DATA_LOSS)
             ? log::Level::kError
-            : log::Level::kInfo;
+        : quiet_ || (status.ok() && !mutating_) ? log::Level::kDebug
+                                                : log::Level::kInfo;
     if (status.ok()) {
-      log::Write(level, "call", {{"method", method_}, {"code", code},
+      log::Write(level, "call", {{"method", method_}, {"code", GrpcCodeName(code)},
                                  {"duration_ms", seconds * 1000}, {"request_id", request_id_}});
     } else {
-      log::Write(level, "call", {{"method", method_}, {"code", code},
+      log::Write(level, "call", {{"method", method_}, {"code", GrpcCodeName(code)},
                                  {"duration_ms", seconds * 1000}, {"request_id", request_id_},
                                  {"error", status.error_message()}});
     }
   }
 
-  std::shared_ptr<GrpcServerMetrics> metrics_;
-  bool registered_;
-  std::chrono::steady_clock::time_point start_;
+  MethodSeries& series_;
   std::string method_;
-  std::string type_;
-  std::map<std::string, std::string> labels_;
+  bool registered_;
+  bool mutating_;
+  bool quiet_;
+  std::chrono::steady_clock::time_point start_;
   std::string request_id_;
-  bool quiet_ = false;
 };
 
 // Reads /proc/self/stat fields (1-based numbering as in proc(5)).
@@ -280,11 +273,55 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry)
                    .Help("Total number of gRPC stream messages sent by the server.")
                    .Register(registry)) {}
 
+MethodSeries::MethodSeries(GrpcServerMetrics& metrics, const std::string& full_method,
+                           const char* type)
+    : metrics_(metrics),
+      labels_([&] {
+        auto [service, method] = SplitMethod(full_method);
+        return std::map<std::string, std::string>{
+            {"grpc_service", service}, {"grpc_method", method}, {"grpc_type", type}};
+      }()),
+      started_(metrics.started.Add(labels_)),
+      received_(metrics.msg_received.Add(labels_)),
+      sent_(metrics.msg_sent.Add(labels_)),
+      seconds_(metrics.handling_seconds.Add(labels_, HandlingBuckets())) {
+  handled(grpc::StatusCode::OK);  // present from the start, as go-grpc-prometheus does
+}
+
+prometheus::Counter& MethodSeries::handled(grpc::StatusCode code) {
+  const size_t index = static_cast<size_t>(code) < handled_.size() ? code : grpc::UNKNOWN;
+  prometheus::Counter* counter = handled_[index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add returns the same series for the same labels, so a race here is harmless.
+    auto labels = labels_;
+    labels["grpc_code"] = GrpcCodeName(static_cast<grpc::StatusCode>(index));
+    counter = &metrics_.handled.Add(labels);
+    handled_[index].store(counter, std::memory_order_release);
+  }
+  return *counter;
+}
+
+ObservabilityInterceptorFactory::ObservabilityInterceptorFactory(
+    prometheus::Registry& registry, std::map<std::string, RegisteredMethod> registered)
+    : metrics_(registry), registered_(std::move(registered)) {}
+
+MethodSeries& ObservabilityInterceptorFactory::SeriesFor(const std::string& method,
+                                                        const char* type) {
+  std::lock_guard<std::mutex> lock(series_mu_);
+  auto& series = series_[method];
+  if (series == nullptr) series = std::make_unique<MethodSeries>(metrics_, method, type);
+  return *series;
+}
+
 grpc::experimental::Interceptor* ObservabilityInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  const bool registered =
-      info->method() != nullptr && registered_methods_.count(info->method()) > 0;
-  return new ObservabilityInterceptor(info, metrics_, registered);
+  std::string method = info->method() != nullptr ? info->method() : "/unknown/unknown";
+  auto it = registered_.find(method);
+  const bool quiet = absl::StartsWith(method, "/grpc.health.v1.Health/") ||
+                     absl::StartsWith(method, "/grpc.reflection.");
+  MethodSeries& series = SeriesFor(method, GrpcTypeName(info->type()));
+  return new ObservabilityInterceptor(std::move(method), series, it != registered_.end(),
+                                      it != registered_.end() && it->second.mutating, quiet);
 }
 
 std::shared_ptr<prometheus::Collectable> NewProcessCollector() {

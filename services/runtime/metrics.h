@@ -6,8 +6,11 @@
 #ifndef SMARTBY_RUNTIME_METRICS_H_
 #define SMARTBY_RUNTIME_METRICS_H_
 
+#include <array>
+#include <atomic>
+#include <map>
 #include <memory>
-#include <set>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/support/server_interceptor.h>
@@ -34,25 +37,55 @@ struct GrpcServerMetrics {
   prometheus::Family<prometheus::Counter>& msg_sent;
 };
 
+// A method the server registered, and how its calls are logged.
+struct RegisteredMethod {
+  bool mutating = false;
+};
+
+// One method's metric series, resolved once and then shared by all its calls (looking a series up
+// in its family on every call costs more than the handler of a cheap RPC).
+class MethodSeries {
+ public:
+  MethodSeries(GrpcServerMetrics& metrics, const std::string& full_method, const char* type);
+  prometheus::Counter& started() { return started_; }
+  prometheus::Counter& received() { return received_; }
+  prometheus::Counter& sent() { return sent_; }
+  prometheus::Histogram& seconds() { return seconds_; }
+  prometheus::Counter& handled(grpc::StatusCode code);
+
+ private:
+  GrpcServerMetrics& metrics_;
+  std::map<std::string, std::string> labels_;
+  prometheus::Counter& started_;
+  prometheus::Counter& received_;
+  prometheus::Counter& sent_;
+  prometheus::Histogram& seconds_;
+  std::array<std::atomic<prometheus::Counter*>, 17> handled_{};
+};
+
 // Creates, per call: metrics, the request id (metadata `x-request-id`, generated when absent or
-// malformed, echoed in response metadata), and one JSON log line when the call ends.
+// malformed, echoed in response metadata), and one JSON log line when the call ends — at info
+// for mutating calls and failures, at debug for successful reads, health checks and reflection.
 //
 // It also mends one gRPC quirk: a request that protobuf cannot parse (most often text that is not
 // UTF-8, such as a Latin-1 export) reaches the caller as UNIMPLEMENTED with no message. For the
-// methods in `registered_methods` ("/pkg.Service/Method") that status is replaced by
-// INVALID_ARGUMENT naming the field, which is what the caller needs to fix it.
+// methods in `registered` ("/pkg.Service/Method") that status is replaced by INVALID_ARGUMENT
+// naming the field, which is what the caller needs to fix it.
 class ObservabilityInterceptorFactory
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  ObservabilityInterceptorFactory(std::shared_ptr<GrpcServerMetrics> metrics,
-                                  std::set<std::string> registered_methods)
-      : metrics_(std::move(metrics)), registered_methods_(std::move(registered_methods)) {}
+  ObservabilityInterceptorFactory(prometheus::Registry& registry,
+                                  std::map<std::string, RegisteredMethod> registered);
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
-  std::shared_ptr<GrpcServerMetrics> metrics_;
-  std::set<std::string> registered_methods_;
+  MethodSeries& SeriesFor(const std::string& method, const char* type);
+
+  GrpcServerMetrics metrics_;
+  const std::map<std::string, RegisteredMethod> registered_;
+  std::mutex series_mu_;
+  std::map<std::string, std::unique_ptr<MethodSeries>> series_;
 };
 
 // process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,

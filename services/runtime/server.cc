@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <set>
+#include <map>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/security/tls_certificate_provider.h>
@@ -229,15 +229,16 @@ absl::Status ServerRuntime::Start() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  std::set<std::string> registered_methods;
+  std::map<std::string, RegisteredMethod> registered_methods;
   for (const auto& [service, policy] : services_) {
-    for (const auto& [method, unused] : policy->methods) {
-      registered_methods.insert(absl::StrCat("/", policy->service, "/", method));
+    for (const auto& [method, method_policy] : policy->methods) {
+      registered_methods[absl::StrCat("/", policy->service, "/", method)] = {
+          .mutating = method_policy.mutating};
     }
   }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   creators.push_back(std::make_unique<ObservabilityInterceptorFactory>(
-      std::make_shared<GrpcServerMetrics>(*registry_), std::move(registered_methods)));
+      *registry_, std::move(registered_methods)));
   builder.experimental().SetInterceptorCreators(std::move(creators));
   for (const auto& [service, policy] : services_) builder.RegisterService(service);
 

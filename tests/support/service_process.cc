@@ -71,6 +71,7 @@ std::string BinaryPath(const std::string& name) {
   const char* dir = std::getenv("SMARTBY_BUILD_DIR");
   const std::string build = dir != nullptr ? dir : "build";
   if (name == "smartctl") return build + "/cli/smartctl/smartctl";
+  if (name == "smartby-echo") return build + "/bench/smartby-echo";
   if (absl::StartsWith(name, "smartby-")) {
     return absl::StrCat(build, "/services/", name.substr(8), "/", name);
   }

@@ -20,7 +20,7 @@ namespace smartby::testing {
 using Env = std::vector<std::pair<std::string, std::string>>;
 
 // Path of a built binary: "smartby-catalogue" -> $SMARTBY_BUILD_DIR/services/catalogue/...,
-// "smartctl" -> $SMARTBY_BUILD_DIR/cli/smartctl/smartctl.
+// "smartctl" -> $SMARTBY_BUILD_DIR/cli/smartctl/smartctl, "smartby-echo" -> .../bench/.
 std::string BinaryPath(const std::string& name);
 
 // A fresh directory under the system temp dir, removed with the object.

@@ -77,6 +77,10 @@ struct Migration {
 enum class TransactionMode {
   kReadWrite,  // SQLite: BEGIN IMMEDIATE, so writers queue on the busy timeout instead of failing
   kReadOnly,
+  // For a body that runs exactly one read statement (a lookup by key): on PostgreSQL no
+  // BEGIN/COMMIT round trips, the statement being its own snapshot; on SQLite as kReadOnly.
+  // A body with several statements would see a snapshot per statement: use kReadOnly for that.
+  kSingleRead,
 };
 
 class Database {
@@ -84,7 +88,9 @@ class Database {
   virtual ~Database() = default;
 
   // Runs `body` in one transaction: committed when it returns OK, rolled back otherwise (and the
-  // body's status returned). Nothing is half written. A lost PostgreSQL connection is replaced
+  // body's status returned). Nothing is half written. When a statement fails and the body still
+  // returns OK, the transaction is rolled back and that statement's error returned (PostgreSQL
+  // forces this; SQLite does the same so that the engines behave alike). A lost PostgreSQL connection is replaced
   // and the failure reported as UNAVAILABLE.
   virtual absl::Status InTransaction(const std::function<absl::Status(Transaction&)>& body,
                                      TransactionMode mode = TransactionMode::kReadWrite) = 0;

@@ -284,6 +284,13 @@ class PostgresDatabase : public Database {
       ~Releaser() { db->Release(std::move(conn)); }
     } releaser{this, conn};
 
+    if (mode == TransactionMode::kSingleRead) {
+      // One statement is atomic on its own; skipping BEGIN and COMMIT saves two round trips.
+      PgTransaction tx(*conn);
+      absl::Status status = body(tx);
+      if (status.ok() && !tx.first_error().ok()) status = tx.first_error();
+      return status;
+    }
     absl::StatusOr<Result> begun =
         conn->Simple(mode == TransactionMode::kReadOnly ? "BEGIN READ ONLY" : "BEGIN");
     if (!begun.ok()) return begun.status();

@@ -319,7 +319,8 @@ class SqliteDatabase : public Database {
 
   absl::Status InTransaction(const std::function<absl::Status(Transaction&)>& body,
                              TransactionMode mode) override {
-    const bool read_only = mode == TransactionMode::kReadOnly;
+    const bool read_only =
+        mode == TransactionMode::kReadOnly || mode == TransactionMode::kSingleRead;
     // Writers from this process queue here rather than in SQLite's busy handler, which polls
     // with sleeps; BEGIN IMMEDIATE and the busy timeout still guard against other processes.
     std::unique_lock<std::mutex> writer;
