@@ -1,6 +1,7 @@
 # The two commands of the README's quick start. Each does all of its own setup.
 BUILD_DIR ?= build
 JOBS ?= 2
+MAKEFLAGS += --no-print-directory
 
 .PHONY: run test build deps clean
 

@@ -33,8 +33,14 @@ as_pg() {
   if [[ "$(id -u)" -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# A port nothing answers on (bash only: a fresh Debian need not have Python). The start loop
+# below retries should another process take it first.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  local port
+  while :; do
+    port=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
 }
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/smartby-pg.XXXXXX")"

@@ -5,10 +5,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/runtime/storage/connection_pool.h"
 #include "services/runtime/storage/database.h"
 
 namespace smartby::storage::internal {
@@ -238,17 +237,16 @@ class PgTransaction : public Transaction {
 class PostgresDatabase : public Database {
  public:
   PostgresDatabase(std::string url, DatabaseOptions options)
-      : url_(std::move(url)), redacted_url_(RedactDatabaseUrl(url_)), options_(options) {}
+      : url_(std::move(url)),
+        redacted_url_(RedactDatabaseUrl(url_)),
+        options_(options),
+        // A connection that failed is dropped rather than reused; its slot reopens on demand.
+        pool_(
+            "PostgreSQL", options_.pool_size,
+            [this] { return PgConnection::Open(url_, redacted_url_, options_); },
+            [](const PgConnection& conn) { return conn.healthy(); }) {}
 
-  absl::Status Init() {
-    absl::StatusOr<std::unique_ptr<PgConnection>> conn =
-        PgConnection::Open(url_, redacted_url_, options_);
-    if (!conn.ok()) return conn.status();
-    std::lock_guard<std::mutex> lock(mu_);
-    ++open_;
-    idle_.push_back(*std::move(conn));
-    return absl::OkStatus();
-  }
+  absl::Status Init() { return pool_.Seed(); }
 
   absl::Status InTransaction(const std::function<absl::Status(Transaction&)>& body,
                              TransactionMode mode) override {
@@ -275,14 +273,14 @@ class PostgresDatabase : public Database {
  private:
   absl::Status Run(const std::function<absl::Status(Transaction&)>& body, TransactionMode mode,
                    std::chrono::seconds acquire_timeout) {
-    absl::StatusOr<std::unique_ptr<PgConnection>> acquired = Acquire(acquire_timeout);
+    absl::StatusOr<std::unique_ptr<PgConnection>> acquired = pool_.Acquire(acquire_timeout);
     if (!acquired.ok()) return acquired.status();
     std::unique_ptr<PgConnection> conn = *std::move(acquired);
     struct Releaser {
-      PostgresDatabase* db;
+      ConnectionPool<PgConnection>& pool;
       std::unique_ptr<PgConnection>& conn;
-      ~Releaser() { db->Release(std::move(conn)); }
-    } releaser{this, conn};
+      ~Releaser() { pool.Release(std::move(conn)); }
+    } releaser{pool_, conn};
 
     if (mode == TransactionMode::kSingleRead) {
       // One statement is atomic on its own; skipping BEGIN and COMMIT saves two round trips.
@@ -316,54 +314,10 @@ class PostgresDatabase : public Database {
     return status;
   }
 
-  absl::StatusOr<std::unique_ptr<PgConnection>> Acquire(std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = cv_.wait_for(
-        lock, timeout, [&] { return !idle_.empty() || open_ < options_.pool_size; });
-    if (!got) {
-      return absl::UnavailableError(absl::StrCat("all ", options_.pool_size,
-                                                 " PostgreSQL connections stayed busy for ",
-                                                 timeout.count(), " s"));
-    }
-    while (!idle_.empty()) {
-      std::unique_ptr<PgConnection> conn = std::move(idle_.back());
-      idle_.pop_back();
-      if (conn->healthy()) return conn;
-      --open_;  // dropped; a fresh one is opened below
-    }
-    ++open_;
-    lock.unlock();
-    absl::StatusOr<std::unique_ptr<PgConnection>> conn =
-        PgConnection::Open(url_, redacted_url_, options_);
-    if (!conn.ok()) {
-      lock.lock();
-      --open_;
-      cv_.notify_one();
-    }
-    return conn;
-  }
-
-  void Release(std::unique_ptr<PgConnection> conn) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (conn->healthy()) {
-        idle_.push_back(std::move(conn));
-      } else {
-        --open_;  // the next transaction opens a fresh connection
-      }
-    }
-    cv_.notify_one();
-    // `conn`, when broken, closes here, outside the lock.
-  }
-
   const std::string url_;
   const std::string redacted_url_;
   const DatabaseOptions options_;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
-  int open_ = 0;                                     // guarded by mu_
+  ConnectionPool<PgConnection> pool_;  // declared after what its opener reads
 };
 
 }  // namespace

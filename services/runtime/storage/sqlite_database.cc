@@ -3,7 +3,6 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -18,6 +17,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/runtime/storage/connection_pool.h"
 #include "services/runtime/storage/database.h"
 
 namespace smartby::storage::internal {
@@ -296,26 +296,25 @@ class SqliteTransaction : public Transaction {
   absl::Status first_error_;
 };
 
+// Every :memory: connection would be its own empty database, so an in-memory database is one
+// shared connection.
+DatabaseOptions EffectiveOptions(bool in_memory, DatabaseOptions options) {
+  if (in_memory) options.pool_size = 1;
+  return options;
+}
+
 class SqliteDatabase : public Database {
  public:
-  SqliteDatabase(std::string path, bool in_memory, DatabaseOptions options)
-      : path_(std::move(path)), in_memory_(in_memory), options_(options) {
-    // Every :memory: connection would be its own empty database, so an in-memory database is
-    // one shared connection.
-    if (in_memory_) options_.pool_size = 1;
-  }
+  SqliteDatabase(std::string path, bool in_memory, const DatabaseOptions& options)
+      : path_(std::move(path)),
+        in_memory_(in_memory),
+        options_(EffectiveOptions(in_memory, options)),
+        pool_("SQLite", options_.pool_size,
+              [this] { return Connection::Open(path_, in_memory_, options_); }) {}
 
   // Opens the first connection now, so that a bad path fails at start-up rather than at the
   // first request.
-  absl::Status Init() {
-    absl::StatusOr<std::unique_ptr<Connection>> conn =
-        Connection::Open(path_, in_memory_, options_);
-    if (!conn.ok()) return conn.status();
-    std::lock_guard<std::mutex> lock(mu_);
-    ++open_;
-    idle_.push_back(*std::move(conn));
-    return absl::OkStatus();
-  }
+  absl::Status Init() { return pool_.Seed(); }
 
   absl::Status InTransaction(const std::function<absl::Status(Transaction&)>& body,
                              TransactionMode mode) override {
@@ -326,14 +325,14 @@ class SqliteDatabase : public Database {
     std::unique_lock<std::mutex> writer;
     if (!read_only) writer = std::unique_lock<std::mutex>(writer_mu_);
 
-    absl::StatusOr<std::unique_ptr<Connection>> acquired = Acquire();
+    absl::StatusOr<std::unique_ptr<Connection>> acquired = pool_.Acquire(kAcquireTimeout);
     if (!acquired.ok()) return acquired.status();
     std::unique_ptr<Connection> conn = *std::move(acquired);
     struct Releaser {
-      SqliteDatabase* db;
+      ConnectionPool<Connection>& pool;
       std::unique_ptr<Connection>& conn;
-      ~Releaser() { db->Release(std::move(conn)); }
-    } releaser{this, conn};
+      ~Releaser() { pool.Release(std::move(conn)); }
+    } releaser{pool_, conn};
 
     absl::Status begun = Control(*conn, read_only ? "BEGIN" : "BEGIN IMMEDIATE");
     if (!begun.ok()) return begun;
@@ -380,50 +379,12 @@ class SqliteDatabase : public Database {
     return Run(conn, *stmt, sql, {}, nullptr);
   }
 
-  absl::StatusOr<std::unique_ptr<Connection>> Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = cv_.wait_for(lock, kAcquireTimeout, [&] {
-      return !idle_.empty() || open_ < options_.pool_size;
-    });
-    if (!got) {
-      return absl::UnavailableError(absl::StrCat("all ", options_.pool_size,
-                                                 " SQLite connections stayed busy for ",
-                                                 kAcquireTimeout.count(), " s"));
-    }
-    if (!idle_.empty()) {
-      std::unique_ptr<Connection> conn = std::move(idle_.back());
-      idle_.pop_back();
-      return conn;
-    }
-    ++open_;
-    lock.unlock();
-    absl::StatusOr<std::unique_ptr<Connection>> conn =
-        Connection::Open(path_, in_memory_, options_);
-    if (!conn.ok()) {
-      lock.lock();
-      --open_;
-      cv_.notify_one();
-    }
-    return conn;
-  }
-
-  void Release(std::unique_ptr<Connection> conn) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      idle_.push_back(std::move(conn));
-    }
-    cv_.notify_one();
-  }
-
   const std::string path_;
   const bool in_memory_;
-  DatabaseOptions options_;
+  const DatabaseOptions options_;
 
   std::mutex writer_mu_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_
-  int open_ = 0;                                   // guarded by mu_
+  ConnectionPool<Connection> pool_;  // declared after what its opener reads
 };
 
 }  // namespace
