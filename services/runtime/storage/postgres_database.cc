@@ -241,10 +241,9 @@ class PostgresDatabase : public Database {
         redacted_url_(RedactDatabaseUrl(url_)),
         options_(options),
         // A connection that failed is dropped rather than reused; its slot reopens on demand.
-        pool_(
-            "PostgreSQL", options_.pool_size,
-            [this] { return PgConnection::Open(url_, redacted_url_, options_); },
-            [](const PgConnection& conn) { return conn.healthy(); }) {}
+        pool_("PostgreSQL", options_.pool_size,
+              [this] { return PgConnection::Open(url_, redacted_url_, options_); },
+              [](const PgConnection& conn) { return conn.healthy(); }) {}
 
   absl::Status Init() { return pool_.Seed(); }
 
