@@ -92,6 +92,17 @@ absl::StatusOr<Response> Call(CatalogueConnection& c,
   return response;
 }
 
+// Connects to the catalogue and makes one call: for the commands that need no more than that.
+template <typename Request, typename Response>
+absl::StatusOr<Response> ConnectAndCall(CommandContext& context,
+                                        grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                                     const Request&, Response*),
+                                        const Request& request, const std::string& dataset = "") {
+  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
+  if (!c.ok()) return c.status();
+  return Call(*c, method, request, dataset);
+}
+
 // ---- flag values --------------------------------------------------------------------------
 
 absl::StatusOr<google::protobuf::Timestamp> ParseDate(const std::string& flag,
@@ -118,13 +129,25 @@ absl::StatusOr<Enum> EnumFlag(const ParsedFlags& flags, const std::string& flag,
   return static_cast<Enum>(*value);
 }
 
-// The version a command was told to expect (--version), or 0 for "whatever is current".
-absl::StatusOr<int64_t> VersionFlag(const ParsedFlags& flags) {
+// The version a command was told to expect (--version), or 0 for "whatever is current". A
+// malformed value is a usage error of the command.
+absl::StatusOr<int64_t> VersionFlag(const CommandContext& context) {
+  const ParsedFlags& flags = context.flags();
   if (!flags.Has("version")) return 0;
-  return ParseIntFlag("version", flags.Get("version"), 1);
+  absl::StatusOr<int64_t> version = ParseIntFlag("version", flags.Get("version"), 1);
+  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
+  return version;
 }
 
 // ---- output ---------------------------------------------------------------------------------
+
+// With -o json or -o yaml, prints `message` for scripts and returns true; with -o table returns
+// false and leaves the printing to the caller.
+bool PrintedForScripts(CommandContext& context, const google::protobuf::Message& message) {
+  if (context.output() == OutputFormat::kTable) return false;
+  PrintMessage(message, context.output(), context.out());
+  return true;
+}
 
 std::string ClassificationText(int c) {
   return ShortEnumName(smartcity::common::v1::Classification_descriptor(), c);
@@ -219,10 +242,7 @@ void PrintDatasetDetails(const v1::Dataset& d, std::ostream& out) {
 
 // After a change: a line for people, or the dataset for scripts.
 void ReportDataset(CommandContext& context, const v1::Dataset& d, const std::string& done) {
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(d, context.output(), context.out());
-    return;
-  }
+  if (PrintedForScripts(context, d)) return;
   context.out() << "dataset " << d.name() << " " << done << " (version " << d.version() << ", "
                 << StateText(d.state()) << ")\n";
 }
@@ -270,82 +290,63 @@ absl::Status CreateDataset(CommandContext& context) {
   dataset.clear_state();
   dataset.clear_version();
 
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
   v1::CreateDatasetRequest request;
   *request.mutable_dataset() = dataset;
-  absl::StatusOr<v1::Dataset> created = Call(*c, &Stub::CreateDataset, request, dataset.name());
+  absl::StatusOr<v1::Dataset> created =
+      ConnectAndCall(context, &Stub::CreateDataset, request, dataset.name());
   if (!created.ok()) return created.status();
   ReportDataset(context, *created, "created");
   return absl::OkStatus();
 }
 
 absl::Status GetDataset(CommandContext& context) {
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
   v1::GetDatasetRequest request;
   request.set_name(context.args()[0]);
-  absl::StatusOr<v1::Dataset> dataset = Call(*c, &Stub::GetDataset, request, request.name());
+  absl::StatusOr<v1::Dataset> dataset =
+      ConnectAndCall(context, &Stub::GetDataset, request, request.name());
   if (!dataset.ok()) return dataset.status();
-  if (context.output() == OutputFormat::kTable) {
-    PrintDatasetDetails(*dataset, context.out());
-  } else {
-    PrintMessage(*dataset, context.output(), context.out());
-  }
+  if (!PrintedForScripts(context, *dataset)) PrintDatasetDetails(*dataset, context.out());
   return absl::OkStatus();
 }
 
-// The filters list and search share.
-struct Filters {
-  std::string owner;
-  Classification classification = smartcity::common::v1::CLASSIFICATION_UNSPECIFIED;
-  v1::DatasetState state = v1::DATASET_STATE_UNSPECIFIED;
-  v1::Theme theme = v1::THEME_UNSPECIFIED;
-  int32_t page_size = 0;
-};
-
-absl::StatusOr<Filters> ReadFilters(const ParsedFlags& flags) {
-  Filters f;
-  f.owner = flags.Get("owner");
+// Sets the filters list and search share (--owner, --classification, --state, --theme,
+// --page-size, --page-token) on a ListDatasetsRequest or a SearchDatasetsRequest.
+template <typename Request>
+absl::Status SetFilters(const ParsedFlags& flags, Request& request) {
+  request.set_owner_organization(flags.Get("owner"));
   if (flags.Has("classification")) {
     absl::StatusOr<Classification> c = EnumFlag<Classification>(
         flags, "classification", smartcity::common::v1::Classification_descriptor());
     if (!c.ok()) return c.status();
-    f.classification = *c;
+    request.set_classification(*c);
   }
   if (flags.Has("state")) {
     absl::StatusOr<v1::DatasetState> s =
         EnumFlag<v1::DatasetState>(flags, "state", v1::DatasetState_descriptor());
     if (!s.ok()) return s.status();
-    f.state = *s;
+    request.set_state(*s);
   }
   if (flags.Has("theme")) {
     absl::StatusOr<v1::Theme> t = EnumFlag<v1::Theme>(flags, "theme", v1::Theme_descriptor(), true);
     if (!t.ok()) return t.status();
-    f.theme = *t;
+    request.set_theme(*t);
   }
   if (flags.Has("page-size")) {
     absl::StatusOr<int64_t> n = ParseIntFlag("page-size", flags.Get("page-size"), 1);
     if (!n.ok()) return n.status();
-    f.page_size = static_cast<int32_t>(std::min<int64_t>(*n, 1000));
+    request.set_page_size(static_cast<int32_t>(std::min<int64_t>(*n, 1000)));
   }
-  return f;
+  request.set_page_token(flags.Get("page-token"));
+  return absl::OkStatus();
 }
 
 absl::Status ListDatasets(CommandContext& context) {
-  absl::StatusOr<Filters> filters = ReadFilters(context.flags());
-  if (!filters.ok()) return WithUsage(filters.status(), UsageText(context.command()));
+  v1::ListDatasetsRequest request;
+  SMARTCTL_RETURN_IF_ERROR(
+      WithUsage(SetFilters(context.flags(), request), UsageText(context.command())));
+  const bool all = context.flags().GetBool("all");
   absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
   if (!c.ok()) return c.status();
-
-  v1::ListDatasetsRequest request;
-  request.set_owner_organization(filters->owner);
-  request.set_classification(filters->classification);
-  request.set_state(filters->state);
-  request.set_theme(filters->theme);
-  request.set_page_size(filters->page_size);
-  request.set_page_token(context.flags().Get("page-token"));
-  const bool all = context.flags().GetBool("all");
 
   v1::ListDatasetsResponse result;
   while (true) {
@@ -358,10 +359,7 @@ absl::Status ListDatasets(CommandContext& context) {
     request.set_page_token(page->next_page_token());
   }
 
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(result, context.output(), context.out());
-    return absl::OkStatus();
-  }
+  if (PrintedForScripts(context, result)) return absl::OkStatus();
   if (result.datasets().empty()) {
     context.err() << "no datasets found\n";
     return absl::OkStatus();
@@ -392,26 +390,15 @@ void PrintFacets(const std::string& label,
 }
 
 absl::Status SearchDatasets(CommandContext& context) {
-  absl::StatusOr<Filters> filters = ReadFilters(context.flags());
-  if (!filters.ok()) return WithUsage(filters.status(), UsageText(context.command()));
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
-
   v1::SearchDatasetsRequest request;
+  SMARTCTL_RETURN_IF_ERROR(
+      WithUsage(SetFilters(context.flags(), request), UsageText(context.command())));
   request.set_query(absl::StrJoin(context.args(), " "));
-  request.set_owner_organization(filters->owner);
-  request.set_classification(filters->classification);
-  request.set_state(filters->state);
-  request.set_theme(filters->theme);
-  request.set_page_size(filters->page_size);
-  request.set_page_token(context.flags().Get("page-token"));
-  absl::StatusOr<v1::SearchDatasetsResponse> response = Call(*c, &Stub::SearchDatasets, request);
+  absl::StatusOr<v1::SearchDatasetsResponse> response =
+      ConnectAndCall(context, &Stub::SearchDatasets, request);
   if (!response.ok()) return response.status();
 
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(*response, context.output(), context.out());
-    return absl::OkStatus();
-  }
+  if (PrintedForScripts(context, *response)) return absl::OkStatus();
   if (response->hits().empty()) {
     context.err() << "no datasets match \"" << request.query() << "\"\n";
     return absl::OkStatus();
@@ -462,8 +449,8 @@ absl::Status UpdateDataset(CommandContext& context) {
   if (paths.empty()) {
     return context.Usage("nothing to change: give the fields to change as flags, or -f FILE");
   }
-  absl::StatusOr<int64_t> version = VersionFlag(flags);
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
 
   absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
   if (!c.ok()) return c.status();
@@ -488,49 +475,43 @@ absl::Status UpdateDataset(CommandContext& context) {
 }
 
 absl::Status PublishDataset(CommandContext& context) {
-  absl::StatusOr<int64_t> version = VersionFlag(context.flags());
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
   v1::PublishDatasetRequest request;
   request.set_name(context.args()[0]);
   request.set_version(*version);
-  absl::StatusOr<v1::Dataset> d = Call(*c, &Stub::PublishDataset, request, request.name());
+  absl::StatusOr<v1::Dataset> d =
+      ConnectAndCall(context, &Stub::PublishDataset, request, request.name());
   if (!d.ok()) return d.status();
   ReportDataset(context, *d, "published");
   return absl::OkStatus();
 }
 
 absl::Status RetireDataset(CommandContext& context) {
-  absl::StatusOr<int64_t> version = VersionFlag(context.flags());
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
   v1::RetireDatasetRequest request;
   request.set_name(context.args()[0]);
   request.set_version(*version);
   request.set_reason(context.flags().Get("reason"));
-  absl::StatusOr<v1::Dataset> d = Call(*c, &Stub::RetireDataset, request, request.name());
+  absl::StatusOr<v1::Dataset> d =
+      ConnectAndCall(context, &Stub::RetireDataset, request, request.name());
   if (!d.ok()) return d.status();
   ReportDataset(context, *d, "retired");
   return absl::OkStatus();
 }
 
 absl::Status DeleteDataset(CommandContext& context) {
-  absl::StatusOr<int64_t> version = VersionFlag(context.flags());
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
   v1::DeleteDatasetRequest request;
   request.set_name(context.args()[0]);
   request.set_version(*version);
   absl::StatusOr<v1::DeleteDatasetResponse> d =
-      Call(*c, &Stub::DeleteDataset, request, request.name());
+      ConnectAndCall(context, &Stub::DeleteDataset, request, request.name());
   if (!d.ok()) return d.status();
-  if (context.output() == OutputFormat::kTable) {
+  if (!PrintedForScripts(context, *d)) {
     context.out() << "dataset " << request.name() << " deleted\n";
-  } else {
-    PrintMessage(*d, context.output(), context.out());
   }
   return absl::OkStatus();
 }
@@ -549,10 +530,7 @@ absl::Status DatasetHistory(CommandContext& context) {
     if (page->next_page_token().empty()) break;
     request.set_page_token(page->next_page_token());
   }
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(result, context.output(), context.out());
-    return absl::OkStatus();
-  }
+  if (PrintedForScripts(context, result)) return absl::OkStatus();
   Table table({"VERSION", "TIME", "BY", "ACTION", "CHANGED"});
   for (const auto& change : result.changes()) {
     table.AddRow({absl::StrCat(change.version()), FormatTime(change.change_time()),
@@ -721,38 +699,31 @@ absl::Status AddResource(CommandContext& context) {
     if (!size.ok()) return WithUsage(size.status(), UsageText(context.command()));
     resource.set_byte_size(*size);
   }
-  absl::StatusOr<int64_t> version = VersionFlag(flags);
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
 
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
   v1::AddResourceRequest request;
   request.set_dataset_name(context.args()[0]);
   *request.mutable_resource() = resource;
   request.set_version(*version);
   absl::StatusOr<v1::Resource> added =
-      Call(*c, &Stub::AddResource, request, request.dataset_name());
+      ConnectAndCall(context, &Stub::AddResource, request, request.dataset_name());
   if (!added.ok()) return added.status();
-  if (context.output() == OutputFormat::kTable) {
+  if (!PrintedForScripts(context, *added)) {
     context.out() << "resource " << added->id() << " added to dataset " << request.dataset_name()
                   << "\n";
-  } else {
-    PrintMessage(*added, context.output(), context.out());
   }
   return absl::OkStatus();
 }
 
 absl::Status ListResources(CommandContext& context) {
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
   v1::ListResourcesRequest request;
   request.set_dataset_name(context.args()[0]);
   absl::StatusOr<v1::ListResourcesResponse> response =
-      Call(*c, &Stub::ListResources, request, request.dataset_name());
+      ConnectAndCall(context, &Stub::ListResources, request, request.dataset_name());
   if (!response.ok()) return response.status();
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(*response, context.output(), context.out());
-  } else if (response->resources().empty()) {
+  if (PrintedForScripts(context, *response)) return absl::OkStatus();
+  if (response->resources().empty()) {
     context.err() << "dataset " << request.dataset_name() << " has no resources\n";
   } else {
     PrintResources(response->resources(), context.out());
@@ -761,22 +732,18 @@ absl::Status ListResources(CommandContext& context) {
 }
 
 absl::Status RemoveResource(CommandContext& context) {
-  absl::StatusOr<int64_t> version = VersionFlag(context.flags());
-  if (!version.ok()) return WithUsage(version.status(), UsageText(context.command()));
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
+  absl::StatusOr<int64_t> version = VersionFlag(context);
+  if (!version.ok()) return version.status();
   v1::RemoveResourceRequest request;
   request.set_dataset_name(context.args()[0]);
   request.set_resource_id(context.args()[1]);
   request.set_version(*version);
   absl::StatusOr<v1::RemoveResourceResponse> response =
-      Call(*c, &Stub::RemoveResource, request, request.dataset_name());
+      ConnectAndCall(context, &Stub::RemoveResource, request, request.dataset_name());
   if (!response.ok()) return response.status();
-  if (context.output() == OutputFormat::kTable) {
+  if (!PrintedForScripts(context, *response)) {
     context.out() << "resource " << request.resource_id() << " removed from dataset "
                   << request.dataset_name() << "\n";
-  } else {
-    PrintMessage(*response, context.output(), context.out());
   }
   return absl::OkStatus();
 }
@@ -788,16 +755,12 @@ absl::Status ExportCatalogue(CommandContext& context) {
   if (format != "turtle" && format != "ttl") {
     return context.Usage(absl::StrCat("--format: \"", format, "\" is not supported; use turtle"));
   }
-  absl::StatusOr<CatalogueConnection> c = ConnectCatalogue(context);
-  if (!c.ok()) return c.status();
   v1::ExportCatalogueRequest request;
   request.set_format(v1::EXPORT_FORMAT_TURTLE);
-  absl::StatusOr<v1::ExportCatalogueResponse> response = Call(*c, &Stub::ExportCatalogue, request);
+  absl::StatusOr<v1::ExportCatalogueResponse> response =
+      ConnectAndCall(context, &Stub::ExportCatalogue, request);
   if (!response.ok()) return response.status();
-  if (context.output() != OutputFormat::kTable) {
-    PrintMessage(*response, context.output(), context.out());
-    return absl::OkStatus();
-  }
+  if (PrintedForScripts(context, *response)) return absl::OkStatus();
   const std::string path = context.flags().Get("output-file");
   if (path.empty() || path == "-") {
     context.out() << response->content();
