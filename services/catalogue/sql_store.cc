@@ -1,10 +1,9 @@
 // CatalogueStore over the shared storage seam: one implementation for SQLite and PostgreSQL, with
 // the dialect consulted only for full-text search.
 //
-// Search works in two statements inside one read transaction: the first counts all matches grouped
-// by the facet columns (no ranking); the second ranks the matches in the engine and returns only
-// the requested page with its documents. Facets and total_size therefore cover all matches while
-// only a page is ranked in order, transferred and decoded.
+// Search is one statement (see Search): matches are found once, counted by facet group for the
+// total and facets, and ranked for the page. Facets and total_size therefore cover all matches
+// while only a page of documents is read, transferred and decoded.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -353,100 +352,88 @@ class SqlCatalogueStore : public CatalogueStore {
     const std::vector<std::string> words = QueryWords(query.text);
     const bool sqlite = db_->dialect() == Dialect::kSqlite;
 
-    // The matching rows as FROM ... WHERE, once for the facet count and once for the page, with
-    // the words as $1 when there are any.
+    // One statement: the matches are found once (a materialized CTE with only the key, score,
+    // filter and facet columns), then grouped for the total and facets, and ranked for the page,
+    // whose documents alone are read from the wide dataset rows. One statement also means one
+    // round trip and no BEGIN/COMMIT on PostgreSQL.
+    //
+    // SQLite reads the facet columns from a covering index (migration 2) keyed by rowid;
+    // PostgreSQL from the narrow dataset_search table (migration 2) keyed by name.
     std::vector<Value> params;
-    std::string facet_from, page_from;
+    std::string matches;
     std::string score = "0";
-    const bool filtered = query.filter.owner_organization.size() > 0 ||
-                          query.filter.classification != 0 || query.filter.state != 0 ||
-                          query.filter.theme != 0;
-    if (words.empty()) {
-      facet_from = page_from = "FROM datasets d WHERE 1 = 1";
-    } else if (sqlite) {
-      params.push_back(Fts5Query(words));
-      // The facet columns come from a covering index, not the wide dataset rows (migration 2).
-      facet_from = "FROM datasets_fts JOIN datasets d INDEXED BY datasets_facets "
-                   "ON d.id = datasets_fts.rowid WHERE datasets_fts MATCH $1";
-      // Weights follow the FTS column order: title, keywords, description, field_text.
-      // bm25 is lower-is-better, so the score is its negation.
-      score = "-bm25(datasets_fts, 10.0, 5.0, 2.0, 1.0)";
-      page_from = "FROM datasets_fts JOIN datasets d ON d.id = datasets_fts.rowid "
-                  "WHERE datasets_fts MATCH $1";
+    const char* key = sqlite ? "d.id" : "d.name";
+    if (sqlite) {
+      if (words.empty()) {
+        matches = "FROM datasets d INDEXED BY datasets_facets WHERE 1 = 1";
+      } else {
+        params.push_back(Fts5Query(words));
+        matches = "FROM datasets_fts JOIN datasets d INDEXED BY datasets_facets "
+                  "ON d.id = datasets_fts.rowid WHERE datasets_fts MATCH $1";
+        // Weights follow the FTS column order: title, keywords, description, field_text.
+        // bm25 is lower-is-better, so the score is its negation.
+        score = "-bm25(datasets_fts, 10.0, 5.0, 2.0, 1.0)";
+      }
     } else {
-      params.push_back(TsQuery(words));
-      // The narrow search table (migration 2) carries the filter and facet columns too, under
-      // the alias d; only the page's documents come from datasets.
-      facet_from = "FROM dataset_search d, to_tsquery('simple', $1) q WHERE d.search @@ q";
-      page_from = "FROM dataset_search d JOIN datasets doc_row ON doc_row.name = d.name, "
-                  "to_tsquery('simple', $1) q WHERE d.search @@ q";
-      // ts_rank's weights are {D, C, B, A}: field text, description, keywords, title.
-      score = "ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q)";
+      if (words.empty()) {
+        matches = "FROM dataset_search d WHERE 1 = 1";
+      } else {
+        params.push_back(TsQuery(words));
+        matches = "FROM dataset_search d, to_tsquery('simple', $1) q WHERE d.search @@ q";
+        // ts_rank's weights are {D, C, B, A}: field text, description, keywords, title.
+        score = "ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q)";
+      }
     }
-    std::vector<Value> facet_params = params;
-    absl::StrAppend(&facet_from, FilterSql(query.filter, facet_params));
-
-    // Totals and facets are grouped by the engine: a broad query matching thousands of datasets
-    // returns one row per distinct (owner, classification, themes, formats), and no ranking is
-    // computed for it.
-    const std::string facet_sql = absl::StrCat(
-        "SELECT d.owner_organization, d.classification, d.themes, d.formats, COUNT(*) ",
-        facet_from, " GROUP BY d.owner_organization, d.classification, d.themes, d.formats");
-
-    // The page is ranked by the engine, which keeps only the top rows instead of sorting all.
-    std::vector<Value> page_params = params;
-    std::string page_sql;
-    if (sqlite && !words.empty() && !filtered) {
-      // Unfiltered, FTS5 ranks on its own index and only the page's rows are read from datasets.
-      page_params.push_back(int64_t{query.limit});
-      page_params.push_back(int64_t{query.offset});
-      page_sql = absl::StrCat(
-          "SELECT d.name, s.score, d.doc FROM (SELECT rowid, ", score,
-          " AS score FROM datasets_fts WHERE datasets_fts MATCH $1 ORDER BY score DESC LIMIT $2 "
-          "OFFSET $3) s JOIN datasets d ON d.id = s.rowid ORDER BY s.score DESC, d.name");
-    } else {
-      absl::StrAppend(&page_from, FilterSql(query.filter, page_params));
-      page_params.push_back(int64_t{query.limit});
-      page_params.push_back(int64_t{query.offset});
-      const char* doc = sqlite || words.empty() ? "d.doc" : "doc_row.doc";
-      page_sql = absl::StrCat("SELECT d.name, ", score, " AS score, ", doc, " ", page_from,
-                              " ORDER BY score DESC, d.name", sqlite ? "" : " COLLATE \"C\"",
-                              " LIMIT $", page_params.size() - 1, " OFFSET $",
-                              page_params.size());
-    }
+    absl::StrAppend(&matches, FilterSql(query.filter, params));
+    params.push_back(int64_t{query.limit});
+    params.push_back(int64_t{query.offset});
+    const size_t limit_param = params.size() - 1, offset_param = params.size();
+    // Rows of kind 0 are facet groups (owner, classification, themes, formats, count); rows of
+    // kind 1 are the page (name, score, doc), best first.
+    const std::string sql = absl::StrCat(
+        "WITH m AS MATERIALIZED (SELECT ", key, " AS k, ", score, " AS score, "
+        "d.owner_organization AS owner, d.classification AS cls, d.themes AS themes, "
+        "d.formats AS formats ", matches, ") "
+        "SELECT 0 AS kind, owner, cls, themes, formats, COUNT(*) AS n, NULL AS name, "
+        "NULL AS score, NULL AS doc FROM m GROUP BY owner, cls, themes, formats "
+        "UNION ALL "
+        "SELECT 1, NULL, NULL, NULL, NULL, NULL, x.name, p.score, x.doc FROM "
+        "(SELECT k, score FROM m ORDER BY score DESC, k LIMIT $", limit_param, " OFFSET $",
+        offset_param, ") p JOIN datasets x ON ", sqlite ? "x.id" : "x.name", " = p.k "
+        "ORDER BY 1, 8 DESC, 7");
 
     SearchResult result;
-    RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(Rows groups, tx.Query(facet_sql, facet_params));
-      std::map<std::string, int32_t> themes, owners, formats, classifications;
-      int64_t total = 0;
-      for (const Row& g : groups) {
-        const auto count = static_cast<int32_t>(g.Int(4));
-        total += count;
-        if (!g.String(0).empty()) owners[g.String(0)] += count;
-        classifications[common::Classification_Name(
-            static_cast<common::Classification>(g.Int(1)))] += count;
-        for (absl::string_view t : absl::StrSplit(g.String(2), ' ', absl::SkipEmpty())) {
-          themes[std::string(t)] += count;
-        }
-        for (absl::string_view f : absl::StrSplit(g.String(3), ' ', absl::SkipEmpty())) {
-          formats[std::string(f)] += count;
-        }
-      }
-      result.total_size = static_cast<int32_t>(total);
-      result.facets.themes = SortedFacets(themes);
-      result.facets.owners = SortedFacets(owners);
-      result.facets.formats = SortedFacets(formats);
-      result.facets.classifications = SortedFacets(classifications);
-      if (query.offset >= total) return absl::OkStatus();
-
-      ASSIGN_OR_RETURN(Rows page, tx.Query(page_sql, page_params));
-      for (const Row& r : page) {
-        ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(2), r.String(0)));
-        result.hits.emplace_back(std::move(d), r.Double(1));
-      }
-      return absl::OkStatus();
-    }));
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
+          std::map<std::string, int32_t> themes, owners, formats, classifications;
+          int64_t total = 0;
+          for (const Row& r : rows) {
+            if (r.Int(0) == 1) {
+              ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(8), r.String(6)));
+              result.hits.emplace_back(std::move(d), r.Double(7));
+              continue;
+            }
+            const auto count = static_cast<int32_t>(r.Int(5));
+            total += count;
+            if (!r.String(1).empty()) owners[r.String(1)] += count;
+            classifications[common::Classification_Name(
+                static_cast<common::Classification>(r.Int(2)))] += count;
+            for (absl::string_view t : absl::StrSplit(r.String(3), ' ', absl::SkipEmpty())) {
+              themes[std::string(t)] += count;
+            }
+            for (absl::string_view f : absl::StrSplit(r.String(4), ' ', absl::SkipEmpty())) {
+              formats[std::string(f)] += count;
+            }
+          }
+          result.total_size = static_cast<int32_t>(total);
+          result.facets.themes = SortedFacets(themes);
+          result.facets.owners = SortedFacets(owners);
+          result.facets.formats = SortedFacets(formats);
+          result.facets.classifications = SortedFacets(classifications);
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
     return result;
   }
 
