@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, listen, "",
           "port). A non-loopback address needs --tls_cert/--tls_key.");
 ABSL_FLAG(std::string, metrics_listen, "",
           "metrics and health HTTP address HOST:PORT (/metrics, /healthz, /readyz)");
+ABSL_FLAG(std::string, health_listen, "",
+          "optional plaintext gRPC address HOST:PORT serving only grpc.health.v1, for Kubernetes "
+          "gRPC probes when the main port uses TLS (probes cannot speak TLS); empty: off");
 ABSL_FLAG(std::string, database, "",
           "sqlite:///path/file.db or postgres://user@host:port/db (default: SQLite file "
           "<data_dir>/<service>.db)");
@@ -77,6 +80,7 @@ ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
   if (o.metrics_listen_address.empty()) {
     o.metrics_listen_address = absl::StrCat("127.0.0.1:", identity.metrics_port);
   }
+  o.health_listen_address = absl::GetFlag(FLAGS_health_listen);
   o.database_url = absl::GetFlag(FLAGS_database);
   if (o.database_url.empty()) {
     std::error_code ec;
@@ -249,11 +253,26 @@ absl::Status ServerRuntime::Start() {
                                                " (is the port in use or the address wrong?)"));
   }
   grpc_port_ = selected_port;
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus(true);
-  for (const auto& [service, policy] : services_) health->SetServingStatus(policy->service, true);
+  if (!options_.health_listen_address.empty()) {
+    // A second server with no services of its own: it gets only the default health service
+    // (and reflection), so nothing but health answers on this plaintext port.
+    grpc::ServerBuilder health_builder;
+    int health_port = 0;
+    health_builder.AddListeningPort(options_.health_listen_address,
+                                    grpc::InsecureServerCredentials(), &health_port);
+    health_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    health_server_ = health_builder.BuildAndStart();
+    if (health_server_ == nullptr || health_port == 0) {
+      server_->Shutdown();
+      return absl::UnavailableError(absl::StrCat("--health_listen: cannot listen on ",
+                                                 options_.health_listen_address));
+    }
+    health_port_ = health_port;
+  }
+  SetHealth(true);
   serving_ = true;
   log::Info("serving", {{"grpc_port", int64_t{selected_port}},
+                        {"health_port", int64_t{health_port_.load()}},
                         {"metrics_port", int64_t{metrics_port_.load()}},
                         {"tls", !options_.tls_cert_file.empty()},
                         {"mtls", !options_.tls_client_ca_file.empty()},
@@ -280,14 +299,25 @@ int ServerRuntime::Run() {
 
 void ServerRuntime::Drain() {
   serving_ = false;
-  auto* health = server_->GetHealthCheckService();
-  health->SetServingStatus(false);
+  SetHealth(false);
   // Stops accepting calls; in-flight calls (whose work is still on the pool) may finish until
   // the deadline, after which they are cancelled.
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(options_.shutdown_grace));
   pool_.reset();  // finishes queued work, joins
+  if (health_server_ != nullptr) health_server_->Shutdown();
   http_->Stop();
+}
+
+void ServerRuntime::SetHealth(bool serving) {
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    auto* health = server->GetHealthCheckService();
+    health->SetServingStatus(serving);
+    for (const auto& [service, policy] : services_) {
+      health->SetServingStatus(policy->service, serving);
+    }
+  }
 }
 
 void ServerRuntime::RequestShutdown() { kill(getpid(), SIGTERM); }

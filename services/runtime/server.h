@@ -45,6 +45,7 @@ struct ServiceIdentity {
 struct ServerOptions {
   std::string listen_address;          // --listen, e.g. 127.0.0.1:7001; port 0 picks a free one
   std::string metrics_listen_address;  // --metrics_listen
+  std::string health_listen_address;   // --health_listen: plaintext health-only port, or ""
   std::string database_url;            // --database
   std::string tls_cert_file;           // --tls_cert (PEM); with --tls_key enables TLS
   std::string tls_key_file;            // --tls_key
@@ -97,6 +98,7 @@ class ServerRuntime {
   // Ports actually bound (after Run has started serving); useful with port 0.
   int grpc_port() const { return grpc_port_.load(); }
   int metrics_port() const { return metrics_port_.load(); }
+  int health_port() const { return health_port_.load(); }
 
   // Makes Run() return as if SIGTERM had arrived. Safe from any thread.
   void RequestShutdown();
@@ -104,6 +106,8 @@ class ServerRuntime {
  private:
   absl::Status Start();
   void Drain();
+  // Health of the server and every registered service, on the main and the health-only port.
+  void SetHealth(bool serving);
 
   ServiceIdentity identity_;
   ServerOptions options_;
@@ -111,11 +115,13 @@ class ServerRuntime {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;  // --health_listen, when set
   std::vector<std::pair<grpc::Service*, const ServicePolicy*>> services_;
   std::function<bool()> readiness_;
   std::atomic<bool> serving_{false};
   std::atomic<int> grpc_port_{0};
   std::atomic<int> metrics_port_{0};
+  std::atomic<int> health_port_{0};
 };
 
 }  // namespace smartby

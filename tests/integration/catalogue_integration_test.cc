@@ -542,6 +542,38 @@ TEST(CatalogueTls, ServesTls12AndUpOnly) {
   EXPECT_TRUE(absl::StrContains(tls12.out, "TLSv1.2")) << tls12.out;
 }
 
+// Kubernetes gRPC probes cannot speak TLS; --health_listen gives them a plaintext port that
+// answers health and nothing else.
+TEST(CatalogueTls, PlaintextHealthPortServesOnlyHealth) {
+  TempDir dir;
+  MakeCertificates(dir.path());
+  auto process = ServiceProcess::Start(
+      BinaryPath("smartby-catalogue"),
+      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--health_listen=127.0.0.1:0",
+       absl::StrCat("--database=sqlite://", dir.path(), "/c.db"),
+       absl::StrCat("--tls_cert=", dir.path(), "/server.crt"),
+       absl::StrCat("--tls_key=", dir.path(), "/server.key")});
+  ASSERT_TRUE(process.ok()) << process.status();
+  ASSERT_GT((*process)->health_port(), 0);
+  auto plaintext = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*process)->health_port()),
+                                       grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(plaintext);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("smartcity.catalogue.v1.CatalogueService");
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&ctx, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  auto catalogue = v1::CatalogueService::NewStub(plaintext);
+  grpc::ClientContext get_ctx;
+  v1::GetDatasetRequest get;
+  get.set_name("anything");
+  v1::Dataset out;
+  EXPECT_EQ(catalogue->GetDataset(&get_ctx, get, &out).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
 TEST(CatalogueTls, MutualTlsRequiresAClientCertificate) {
   TempDir dir;
   MakeCertificates(dir.path());

@@ -121,6 +121,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
   }
   process->grpc_port_ = JsonInt(serving, "grpc_port");
   process->metrics_port_ = JsonInt(serving, "metrics_port");
+  process->health_port_ = JsonInt(serving, "health_port");
   return process;
 }
 

@@ -47,6 +47,7 @@ class ServiceProcess {
 
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
+  int health_port() const { return health_port_; }  // 0 unless --health_listen was given
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   pid_t pid() const { return pid_; }
 
@@ -68,6 +69,7 @@ class ServiceProcess {
   int stdout_fd_ = -1;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  int health_port_ = 0;
   bool exited_ = false;
   int exit_code_ = 0;
   std::thread reader_;
