@@ -67,8 +67,11 @@ absl::Status Explain(absl::Status status, const std::string& dataset) {
                                            "creates or updates"));
     case absl::StatusCode::kFailedPrecondition:
       if (absl::StrContains(message, "(ROS)")) {
+        // Personal data needs the DPIA too; say so now rather than after the next refusal.
+        const bool personal = absl::StrContains(message, "personal data");
         return WithHint(status, absl::StrCat("record it first: smartctl dataset update ", name,
-                                             " --ros REFERENCE --ros-date YYYY-MM-DD"));
+                                             " --ros REFERENCE --ros-date YYYY-MM-DD",
+                                             personal ? " --dpia REFERENCE" : ""));
       }
       if (absl::StrContains(message, "(DPIA)")) {
         return WithHint(status, absl::StrCat("record it first: smartctl dataset update ", name,
