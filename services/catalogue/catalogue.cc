@@ -107,6 +107,9 @@ absl::StatusOr<int32_t> PageSize(int32_t requested, int32_t default_size, int32_
   return std::min(requested, max_size);
 }
 
+// Every path must start with a field the caller may change, and name a field that exists in
+// `Message` all the way down ("owner.department" yes, "title.x" no).
+template <typename Message>
 absl::Status CheckMask(const FieldMask& mask, const std::set<std::string>& allowed,
                        absl::string_view what) {
   for (const std::string& path : mask.paths()) {
@@ -116,10 +119,13 @@ absl::Status CheckMask(const FieldMask& mask, const std::set<std::string>& allow
           "update_mask: \"", absl::CHexEscape(path.substr(0, 100)), "\" cannot be changed on a ",
           what));
     }
-  }
-  if (!FieldMaskUtil::IsValidFieldMask<v1::Dataset>(mask) && what == "dataset") {
-    return absl::InvalidArgumentError(
-        "update_mask: names a field the dataset does not have");
+    FieldMask one;
+    one.add_paths(path);
+    if (!FieldMaskUtil::IsValidFieldMask<Message>(one)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask: \"", absl::CHexEscape(path.substr(0, 100)), "\" is not a field of a ",
+          what));
+    }
   }
   return absl::OkStatus();
 }
@@ -285,7 +291,7 @@ absl::StatusOr<v1::Dataset> Catalogue::Update(const v1::Dataset& input, const Fi
         "dataset.version: required — the version you read, so that concurrent changes are not "
         "lost");
   }
-  RETURN_IF_ERROR(CheckMask(mask, MutableFields(), "dataset"));
+  RETURN_IF_ERROR(CheckMask<v1::Dataset>(mask, MutableFields(), "dataset"));
   return Change(input.name(), input.version(), actor, "updated",
                 [&](v1::Dataset& d) -> absl::Status {
                   if (d.state() == v1::DATASET_STATE_RETIRED) {
@@ -488,7 +494,7 @@ absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const std::string& datase
   static const auto* allowed = new std::set<std::string>{
       "title", "format", "media_type", "access_url", "ingestion_stream", "byte_size",
       "checksum_sha256", "description"};
-  RETURN_IF_ERROR(CheckMask(mask, *allowed, "resource"));
+  RETURN_IF_ERROR(CheckMask<v1::Resource>(mask, *allowed, "resource"));
   v1::Resource updated;
   RETURN_IF_ERROR(
       Change(dataset_name, expected_version, actor, "resource_updated",

@@ -97,6 +97,22 @@ TEST_P(CatalogueTest, UpdateRefusesMaskOnManagedFields) {
   }
 }
 
+TEST_P(CatalogueTest, ResourceUpdateRefusesPathsBelowScalarFields) {
+  ASSERT_TRUE(catalogue_->Create(Sample("resource-mask"), "alice").ok());
+  v1::Resource r;
+  r.set_title("CSV");
+  r.set_format("CSV");
+  r.set_access_url("https://data.example.no/a.csv");
+  auto added = catalogue_->AddResource("resource-mask", r, 0, "alice");
+  ASSERT_TRUE(added.ok()) << added.status();
+  v1::Resource change;
+  change.set_id(added->id());
+  auto updated = catalogue_->UpdateResource("resource-mask", change, Mask({"title.x"}), 0, "bob");
+  EXPECT_EQ(updated.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(updated.status().message(), "title.x")) << updated.status();
+  EXPECT_EQ(catalogue_->Get("resource-mask")->version(), 2);
+}
+
 TEST_P(CatalogueTest, UpdateWithStaleVersionIsAborted) {
   auto created = catalogue_->Create(Sample("stale"), "alice");
   ASSERT_TRUE(created.ok());
