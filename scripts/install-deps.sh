@@ -14,6 +14,8 @@ PACKAGES=(
   libsqlite3-dev libpq-dev
   # smartctl: YAML config and -f dataset.yaml / -o yaml
   libyaml-cpp-dev
+  # auth: argon2id password hashing (libsodium), HMAC and signatures (OpenSSL's libcrypto)
+  libsodium-dev libssl-dev
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs
   libgtest-dev libgmock-dev postgresql raptor2-utils openssl
 )
