@@ -16,6 +16,8 @@ PACKAGES=(
   libyaml-cpp-dev
   # auth: argon2id password hashing (libsodium), HMAC and signatures (OpenSSL's libcrypto)
   libsodium-dev libssl-dev
+  # JSON for JOSE (tokens, JWKS) and identity-provider configuration
+  nlohmann-json3-dev
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs
   libgtest-dev libgmock-dev postgresql raptor2-utils openssl
 )
