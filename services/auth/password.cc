@@ -5,11 +5,13 @@
 #include <array>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/runtime/status.h"
+#include "services/runtime/utf8.h"
 
 namespace smartby::auth {
 namespace {
@@ -35,42 +37,14 @@ absl::Status InitSodiumOnce() {
   return absl::OkStatus();
 }
 
-// Decodes strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF) into code
+// Decodes strict UTF-8 (utf8.h) into code
 // points; false if `text` is not valid UTF-8.
 bool DecodeUtf8(absl::string_view text, std::vector<char32_t>& out) {
   out.clear();
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char lead = static_cast<unsigned char>(text[i]);
-    int length;
-    char32_t cp;
-    if (lead < 0x80) {
-      length = 1;
-      cp = lead;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-      cp = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      cp = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      cp = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (int k = 1; k < length; ++k) {
-      const unsigned char next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (next & 0x3F);
-    }
-    if ((length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    out.push_back(cp);
-    i += length;
+  for (size_t i = 0; i < text.size();) {
+    const std::optional<char32_t> cp = utf8::Next(text, i);
+    if (!cp) return false;
+    out.push_back(*cp);
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "services/catalogue/validation.h"
+#include "services/runtime/utf8.h"
 
 namespace smartby::catalogue {
 namespace {
@@ -32,70 +34,18 @@ constexpr absl::string_view kSpdxPrefix = "@prefix spdx: <http://spdx.org/rdf/te
 
 constexpr absl::string_view kEuAuthority = "http://publications.europa.eu/resource/authority/";
 
-// --- Decoding UTF-8 so that text which is not valid UTF-8 still yields valid Turtle. ---------
-
-// Decodes one code point at `i`, advancing `i`; returns U+FFFD for a byte that does not start
-// well-formed UTF-8 (overlongs, surrogates and values above U+10FFFF included).
-char32_t NextCodePoint(absl::string_view s, size_t& i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  char32_t cp = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0F;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  }
-  bool ok = len > 0 && i + len <= s.size() && byte(i + 1) >= lo && byte(i + 1) <= hi;
-  for (size_t k = 2; ok && k < len; ++k) ok = byte(i + k) >= 0x80 && byte(i + k) <= 0xBF;
-  if (!ok) {
-    ++i;
-    return 0xFFFD;
-  }
-  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (byte(i + k) & 0x3F);
-  i += len;
-  return cp;
-}
-
-void AppendUtf8(char32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // --- Turtle terms. ----------------------------------------------------------------------------
 
 // The body of a STRING_LITERAL_QUOTE: quotes, backslashes and line breaks escaped, other control
 // characters as \uXXXX, everything else as UTF-8. A single-line form for every literal, so no
 // text (not even one containing """) can end the literal early.
+// Bytes that are not UTF-8 become U+FFFD, so any stored text still yields valid Turtle.
 std::string EscapeLiteral(absl::string_view s) {
   std::string out;
   out.reserve(s.size() + 8);
   for (size_t i = 0; i < s.size();) {
-    const char32_t cp = NextCodePoint(s, i);
+    const char32_t cp = utf8::Next(s, i).value_or(utf8::kReplacementCharacter);
     switch (cp) {
       case '\\': out += "\\\\"; break;
       case '"': out += "\\\""; break;
@@ -106,7 +56,7 @@ std::string EscapeLiteral(absl::string_view s) {
         if (cp < 0x20 || cp == 0x7F) {
           absl::StrAppendFormat(&out, "\\u%04X", static_cast<uint32_t>(cp));
         } else {
-          AppendUtf8(cp, out);
+          utf8::Append(cp, out);
         }
     }
   }
@@ -120,8 +70,9 @@ std::string EscapeIri(absl::string_view iri) {
   out.reserve(iri.size());
   for (size_t i = 0; i < iri.size();) {
     const size_t start = i;
-    const char32_t cp = NextCodePoint(iri, i);
-    const bool invalid_utf8 = cp == 0xFFFD && i - start == 1;
+    const std::optional<char32_t> decoded = utf8::Next(iri, i);
+    const bool invalid_utf8 = !decoded.has_value();
+    const char32_t cp = decoded.value_or(utf8::kReplacementCharacter);
     if (invalid_utf8 || cp <= 0x20 || cp == 0x7F || cp == '<' || cp == '>' || cp == '"' ||
         cp == '{' || cp == '}' || cp == '|' || cp == '^' || cp == '`' || cp == '\\') {
       for (size_t k = start; k < i; ++k) {
@@ -275,7 +226,7 @@ std::string Slug(absl::string_view name) {
     if (!out.empty() && out.back() != '-') out.push_back('-');
   };
   for (size_t i = 0; i < name.size();) {
-    const char32_t cp = NextCodePoint(name, i);
+    const char32_t cp = utf8::Next(name, i).value_or(utf8::kReplacementCharacter);
     if (cp < 0x80 && absl::ascii_isalnum(static_cast<char>(cp))) {
       out.push_back(absl::ascii_tolower(static_cast<char>(cp)));
     } else if (cp == U'æ' || cp == U'Æ') {

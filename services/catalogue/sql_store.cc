@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "absl/time/time.h"
 #include "services/catalogue/store.h"
 #include "services/runtime/status.h"
+#include "services/runtime/utf8.h"
 
 namespace smartby::catalogue {
 namespace {
@@ -157,37 +159,14 @@ std::vector<std::string> QueryWords(absl::string_view text) {
     if (!word.empty() && words.size() < kMaxQueryWords) words.push_back(word);
     word.clear();
   };
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char b = static_cast<unsigned char>(text[i]);
-    size_t len = 1;
-    char32_t c = b;
-    if (b >= 0xF0 && b <= 0xF4) {
-      len = 4, c = b & 0x07;
-    } else if (b >= 0xE0) {
-      len = 3, c = b & 0x0F;
-    } else if (b >= 0xC2 && b <= 0xDF) {
-      len = 2, c = b & 0x1F;
-    } else if (b >= 0x80) {
-      len = 0;  // a stray continuation byte or an invalid lead
-    }
-    bool valid = len > 0 && i + len <= text.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      const unsigned char cb = static_cast<unsigned char>(text[i + k]);
-      if ((cb & 0xC0) != 0x80) valid = false;
-      c = (c << 6) | (cb & 0x3F);
-    }
-    if (!valid) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t start = i;
+    const std::optional<char32_t> c = utf8::Next(text, i);
+    if (!c || IsSeparator(*c)) {
       flush();
-      ++i;
-      continue;
+    } else if (word.size() + (i - start) <= kMaxWordBytes) {
+      word.append(text.data() + start, i - start);
     }
-    if (IsSeparator(c)) {
-      flush();
-    } else if (word.size() + len <= kMaxWordBytes) {
-      word.append(text.data() + i, len);
-    }
-    i += len;
   }
   flush();
   return words;

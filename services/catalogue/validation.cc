@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "services/runtime/status.h"
+#include "services/runtime/utf8.h"
 
 namespace smartby::catalogue {
 namespace {
@@ -23,45 +24,6 @@ absl::Status Invalid(absl::string_view path, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
 }
 
-// Offset of the first byte that does not belong to well-formed UTF-8, or npos.
-// Strict (RFC 3629): no overlong forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
-size_t FirstInvalidUtf8Byte(absl::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c == 0xE0) {
-      len = 3, lo = 0xA0;  // below is overlong
-    } else if (c == 0xED) {
-      len = 3, hi = 0x9F;  // above is a surrogate
-    } else if (c >= 0xE1 && c <= 0xEF) {
-      len = 3;
-    } else if (c == 0xF0) {
-      len = 4, lo = 0x90;  // below is overlong
-    } else if (c >= 0xF1 && c <= 0xF3) {
-      len = 4;
-    } else if (c == 0xF4) {
-      len = 4, hi = 0x8F;  // above is beyond U+10FFFF
-    } else {
-      return i;  // continuation byte without a lead, C0/C1 (overlong) or F5..FF
-    }
-    if (i + 1 >= n || p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (size_t k = 2; k < len; ++k) {
-      if (i + k >= n || p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
-    }
-    i += len;
-  }
-  return absl::string_view::npos;
-}
 
 // The value, quoted for a message: at most ~60 bytes (cut on a character boundary), with
 // quotes, backslashes and control characters escaped so the message stays on one line.
@@ -95,7 +57,7 @@ std::string Quote(absl::string_view s) {
 
 // UTF-8 and size of an optional text.
 absl::Status CheckText(absl::string_view value, absl::string_view path, size_t max_bytes) {
-  const size_t bad = FirstInvalidUtf8Byte(value);
+  const size_t bad = utf8::FirstInvalidByte(value);
   if (bad != absl::string_view::npos) {
     // Bytes are counted from 1, as a person counts them.
     return Invalid(path, absl::StrCat("not valid UTF-8 (byte ", bad + 1,
