@@ -1,6 +1,7 @@
 // Engine-independent parts of the storage seam: row conversions, URL dispatch and redaction, and
 // the migration driver both engines share.
 #include "services/runtime/storage/database.h"
+#include "services/runtime/storage/engines.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,19 +19,6 @@
 #include "absl/time/time.h"
 
 namespace smartby::storage {
-
-// Defined by the engines (sqlite_database.cc, postgres_database.cc). Declared here rather than in
-// a header because nothing outside the storage layer may construct an engine directly.
-namespace internal {
-absl::StatusOr<std::unique_ptr<Database>> OpenSqliteDatabase(const std::string& path,
-                                                             const DatabaseOptions& options);
-absl::StatusOr<std::unique_ptr<Database>> OpenPostgresDatabase(const std::string& url,
-                                                               const DatabaseOptions& options);
-absl::Status ApplyMigrations(
-    Database& db, const std::vector<Migration>& migrations,
-    const std::function<absl::Status(Transaction&)>& lock,
-    const std::function<absl::Status(Transaction&, const std::string&)>& run_script);
-}  // namespace internal
 
 namespace {
 

@@ -20,13 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "services/runtime/storage/connection_pool.h"
 #include "services/runtime/storage/database.h"
+#include "services/runtime/storage/engines.h"
 
 namespace smartby::storage::internal {
-
-absl::Status ApplyMigrations(
-    Database& db, const std::vector<Migration>& migrations,
-    const std::function<absl::Status(Transaction&)>& lock,
-    const std::function<absl::Status(Transaction&, const std::string&)>& run_script);
 
 namespace {
 

@@ -19,13 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "services/runtime/storage/connection_pool.h"
 #include "services/runtime/storage/database.h"
+#include "services/runtime/storage/engines.h"
 
 namespace smartby::storage::internal {
-
-absl::Status ApplyMigrations(
-    Database& db, const std::vector<Migration>& migrations,
-    const std::function<absl::Status(Transaction&)>& lock,
-    const std::function<absl::Status(Transaction&, const std::string&)>& run_script);
 
 namespace {
 
