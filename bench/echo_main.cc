@@ -8,13 +8,13 @@ namespace {
 
 const smartby::ServicePolicy& EchoPolicy() {
   static const auto* policy =
-      new smartby::ServicePolicy{"smartby.bench.v1.EchoService", {{"Echo", {}}}};
+      new smartby::ServicePolicy{"smartby.bench.v1.EchoService", {{"Echo", {.access = smartby::Access::kPublic}}}};
   return *policy;
 }
 
 class EchoService final : public smartby::bench::v1::EchoService::CallbackService {
  public:
-  explicit EchoService(smartby::WorkerPool* pool) : calls_(&EchoPolicy(), pool) {}
+  explicit EchoService(smartby::CallRunner calls) : calls_(std::move(calls)) {}
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx,
                                  const smartby::bench::v1::EchoRequest* request,
                                  smartby::bench::v1::EchoResponse* response) override {
@@ -33,7 +33,7 @@ class EchoService final : public smartby::bench::v1::EchoService::CallbackServic
 int main(int argc, char** argv) {
   smartby::ServerRuntime runtime({.name = "echo", .grpc_port = 7099, .metrics_port = 9199}, argc,
                                  argv);
-  EchoService service(&runtime.pool());
+  EchoService service(runtime.NewCallRunner(&EchoPolicy()));
   runtime.AddService(&service, &EchoPolicy());
   return runtime.Run();
 }

@@ -8,26 +8,26 @@ const ServicePolicy& CatalogueServicePolicy() {
   static const auto* policy = new ServicePolicy{
       "smartcity.catalogue.v1.CatalogueService",
       {
-          {"CreateDataset", {.mutating = true}},
-          {"GetDataset", {.mutating = false}},
-          {"UpdateDataset", {.mutating = true}},
-          {"ListDatasets", {.mutating = false}},
-          {"SearchDatasets", {.mutating = false}},
-          {"PublishDataset", {.mutating = true}},
-          {"RetireDataset", {.mutating = true}},
-          {"DeleteDataset", {.mutating = true}},
-          {"ListDatasetHistory", {.mutating = false}},
-          {"AddResource", {.mutating = true}},
-          {"UpdateResource", {.mutating = true}},
-          {"RemoveResource", {.mutating = true}},
-          {"ListResources", {.mutating = false}},
-          {"ExportCatalogue", {.mutating = false}},
+          {"CreateDataset", {.mutating = true, .access = Access::kPublic}},
+          {"GetDataset", {.mutating = false, .access = Access::kPublic}},
+          {"UpdateDataset", {.mutating = true, .access = Access::kPublic}},
+          {"ListDatasets", {.mutating = false, .access = Access::kPublic}},
+          {"SearchDatasets", {.mutating = false, .access = Access::kPublic}},
+          {"PublishDataset", {.mutating = true, .access = Access::kPublic}},
+          {"RetireDataset", {.mutating = true, .access = Access::kPublic}},
+          {"DeleteDataset", {.mutating = true, .access = Access::kPublic}},
+          {"ListDatasetHistory", {.mutating = false, .access = Access::kPublic}},
+          {"AddResource", {.mutating = true, .access = Access::kPublic}},
+          {"UpdateResource", {.mutating = true, .access = Access::kPublic}},
+          {"RemoveResource", {.mutating = true, .access = Access::kPublic}},
+          {"ListResources", {.mutating = false, .access = Access::kPublic}},
+          {"ExportCatalogue", {.mutating = false, .access = Access::kPublic}},
       }};
   return *policy;
 }
 
-CatalogueService::CatalogueService(Catalogue* catalogue, WorkerPool* pool)
-    : catalogue_(catalogue), calls_(&CatalogueServicePolicy(), pool) {}
+CatalogueService::CatalogueService(Catalogue* catalogue, CallRunner calls)
+    : catalogue_(catalogue), calls_(std::move(calls)) {}
 
 // Each handler: one domain call; the runner does the rest. Results are written into the
 // response only on success.
@@ -41,7 +41,7 @@ CatalogueService::Reactor* CatalogueService::CreateDataset(Ctx* ctx,
                                                            const v1::CreateDatasetRequest* request,
                                                            v1::Dataset* response) {
   return calls_.Unary(ctx, "CreateDataset",
-                      SMARTBY_ASSIGN_RESPONSE(catalogue_->Create(request->dataset(), call.subject)));
+                      SMARTBY_ASSIGN_RESPONSE(catalogue_->Create(request->dataset(), call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::GetDataset(Ctx* ctx,
@@ -55,7 +55,7 @@ CatalogueService::Reactor* CatalogueService::UpdateDataset(Ctx* ctx,
                                                            v1::Dataset* response) {
   return calls_.Unary(ctx, "UpdateDataset",
                       SMARTBY_ASSIGN_RESPONSE(catalogue_->Update(
-                          request->dataset(), request->update_mask(), call.subject)));
+                          request->dataset(), request->update_mask(), call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::ListDatasets(Ctx* ctx,
@@ -74,7 +74,7 @@ CatalogueService::Reactor* CatalogueService::PublishDataset(
     Ctx* ctx, const v1::PublishDatasetRequest* request, v1::Dataset* response) {
   return calls_.Unary(ctx, "PublishDataset",
                       SMARTBY_ASSIGN_RESPONSE(catalogue_->Publish(
-                          request->name(), request->version(), call.subject)));
+                          request->name(), request->version(), call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::RetireDataset(Ctx* ctx,
@@ -82,14 +82,14 @@ CatalogueService::Reactor* CatalogueService::RetireDataset(Ctx* ctx,
                                                            v1::Dataset* response) {
   return calls_.Unary(ctx, "RetireDataset",
                       SMARTBY_ASSIGN_RESPONSE(catalogue_->Retire(
-                          request->name(), request->version(), request->reason(), call.subject)));
+                          request->name(), request->version(), request->reason(), call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::DeleteDataset(Ctx* ctx,
                                                            const v1::DeleteDatasetRequest* request,
                                                            v1::DeleteDatasetResponse* response) {
   return calls_.Unary(ctx, "DeleteDataset", [=, this](CallContext& call) {
-    return catalogue_->Delete(request->name(), request->version(), call.subject);
+    return catalogue_->Delete(request->name(), request->version(), call.caller.subject());
   });
 }
 
@@ -106,7 +106,7 @@ CatalogueService::Reactor* CatalogueService::AddResource(Ctx* ctx,
   return calls_.Unary(ctx, "AddResource",
                       SMARTBY_ASSIGN_RESPONSE(catalogue_->AddResource(
                           request->dataset_name(), request->resource(), request->version(),
-                          call.subject)));
+                          call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::UpdateResource(
@@ -114,14 +114,14 @@ CatalogueService::Reactor* CatalogueService::UpdateResource(
   return calls_.Unary(ctx, "UpdateResource",
                       SMARTBY_ASSIGN_RESPONSE(catalogue_->UpdateResource(
                           request->dataset_name(), request->resource(), request->update_mask(),
-                          request->version(), call.subject)));
+                          request->version(), call.caller.subject())));
 }
 
 CatalogueService::Reactor* CatalogueService::RemoveResource(
     Ctx* ctx, const v1::RemoveResourceRequest* request, v1::RemoveResourceResponse* response) {
   return calls_.Unary(ctx, "RemoveResource", [=, this](CallContext& call) {
     return catalogue_->RemoveResource(request->dataset_name(), request->resource_id(),
-                                      request->version(), call.subject);
+                                      request->version(), call.caller.subject());
   });
 }
 

@@ -15,8 +15,9 @@ const ServicePolicy& CatalogueServicePolicy();
 
 class CatalogueService final : public v1::CatalogueService::CallbackService {
  public:
-  // `catalogue` and `pool` must outlive the service.
-  CatalogueService(Catalogue* catalogue, WorkerPool* pool);
+  // `catalogue` must outlive the service; `calls` comes from ServerRuntime::NewCallRunner with
+  // CatalogueServicePolicy().
+  CatalogueService(Catalogue* catalogue, CallRunner calls);
 
   CallRunner& calls() { return calls_; }
 

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
 
   smartby::SystemClock clock;
   smartby::catalogue::Catalogue catalogue(store->get(), &clock, dcat);
-  smartby::catalogue::CatalogueService service(&catalogue, &runtime.pool());
+  smartby::catalogue::CatalogueService service(
+      &catalogue, runtime.NewCallRunner(&smartby::catalogue::CatalogueServicePolicy()));
   runtime.AddService(&service, &service.calls().policy());
   return runtime.Run();
 }

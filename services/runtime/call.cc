@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/runtime/log.h"
 #include "services/runtime/status.h"
 
 namespace smartby {
@@ -40,7 +41,10 @@ grpc::ServerUnaryReactor* CallRunner::Unary(grpc::CallbackServerContext* context
       if (!status.ok()) break;
       status = guard->Admit(*call);
     }
-    if (status.ok()) status = work(*call);
+    if (status.ok()) status = AdmitByPolicy(*call->policy, call->caller);
+    if (status.ok()) {
+      status = CheckHandlerAuthorized(*call->policy, call->caller, call->method, work(*call));
+    }
     for (const auto& guard : guards_) guard->Completed(*call, status);
     reactor->Finish(ToGrpcStatus(status));
   });
@@ -73,6 +77,33 @@ absl::Status CheckPolicyCoversService(const ServicePolicy& policy,
         absl::StrJoin(unknown, ", "), "]"));
   }
   return absl::OkStatus();
+}
+
+absl::Status AdmitByPolicy(const MethodPolicy& policy, const auth::Caller& caller) {
+  switch (policy.access) {
+    case Access::kPublic:
+    case Access::kResource:
+    case Access::kFiltered:
+      return absl::OkStatus();
+    case Access::kAuthenticated:
+      if (caller.authenticated()) return absl::OkStatus();
+      return absl::UnauthenticatedError("sign in first: this call needs an access token");
+    case Access::kAction:
+      return caller.Authorize(policy.action, auth::ResourceRef{});
+  }
+  return absl::InternalError("unknown access rule");  // fails closed
+}
+
+absl::Status CheckHandlerAuthorized(const MethodPolicy& policy, const auth::Caller& caller,
+                                    const std::string& method, absl::Status outcome) {
+  if (!outcome.ok()) return outcome;
+  if ((policy.access == Access::kResource || policy.access == Access::kFiltered) &&
+      !caller.authorized()) {
+    log::Error("handler returned without an authorisation check; answer withheld",
+             {{"method", method}});
+    return absl::InternalError("the service could not check access for this call");
+  }
+  return outcome;
 }
 
 std::string RequestIdOf(const grpc::CallbackServerContext& context) {

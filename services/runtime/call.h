@@ -26,15 +26,37 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "services/runtime/auth/caller.h"
+#include "services/runtime/auth/policy.h"
 #include "services/runtime/worker_pool.h"
 
 namespace smartby {
 
-// How a method is treated by guards. Auth (issue 3) will add required roles; audit (issue 4)
-// records every mutating call.
+// Who may call a method, checked by the runner for every call (after the authentication guard
+// has turned the caller's token, if any, into a principal). A token that is sent is always
+// verified, even for public methods: an invalid or expired token is UNAUTHENTICATED everywhere.
+enum class Access {
+  // Anyone, with or without a token (sign-in, public keys, the Authorize decision itself).
+  kPublic,
+  // Any authenticated principal; the handler decides the rest (e.g. "who am I").
+  kAuthenticated,
+  // Decided before the work runs: policy.h's Decide(principal, action, {}) for actions that are
+  // not about one dataset (kAdminister, kReadAudit, kArchive).
+  kAction,
+  // The handler loads the resource and calls caller.Authorize(action, resource) before it acts.
+  // A handler that returns OK without having asked is answered INTERNAL, never with its result.
+  kResource,
+  // A listing: the handler restricts what it returns to what the caller may see (and says so
+  // with caller.MarkChecked() or per-item caller.Allows); same fail-closed rule as kResource.
+  kFiltered,
+};
+
+// The default policy is the strictest: platform-admin only. Audit (issue 4) records every
+// mutating call.
 struct MethodPolicy {
   bool mutating = false;
-  bool allow_anonymous = true;  // until the auth guard exists, every caller is anonymous
+  Access access = Access::kAction;
+  auth::Action action = auth::Action::kAdminister;
 };
 
 // Full gRPC service name ("smartcity.catalogue.v1.CatalogueService") and its methods' policies,
@@ -51,7 +73,7 @@ struct CallContext {
   const MethodPolicy* policy = nullptr;
   std::string request_id;
   std::string peer;
-  std::string subject = "anonymous";  // set by the authentication guard
+  auth::Caller caller;  // anonymous until the authentication guard verified a token
 };
 
 // A step every call passes through before its work runs, and is told the outcome after.
@@ -71,8 +93,8 @@ class CallRunner {
 
   void AddGuard(std::shared_ptr<CallGuard> guard) { guards_.push_back(std::move(guard)); }
 
-  // Runs guards, then `work` on the pool, then finishes the reactor exactly once.
-  // RESOURCE_EXHAUSTED when the pool's queue is full.
+  // Runs guards, applies the method's Access rule, then `work` on the pool, then finishes the
+  // reactor exactly once. RESOURCE_EXHAUSTED when the pool's queue is full.
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method,
                                   std::function<absl::Status(CallContext&)> work);
 
@@ -88,6 +110,15 @@ class CallRunner {
 // listing the methods without a policy. Called at start-up.
 absl::Status CheckPolicyCoversService(const ServicePolicy& policy,
                                       const google::protobuf::ServiceDescriptor& service);
+
+// The Access rule of `policy` for `caller`, before the work runs (kPublic, kAuthenticated,
+// kAction decide here; kResource and kFiltered are decided by the handler).
+absl::Status AdmitByPolicy(const MethodPolicy& policy, const auth::Caller& caller);
+
+// After the work: OK results of kResource/kFiltered methods whose handler never checked become
+// INTERNAL (a missing check must not leak data).
+absl::Status CheckHandlerAuthorized(const MethodPolicy& policy, const auth::Caller& caller,
+                                    const std::string& method, absl::Status outcome);
 
 // The request id of a call: the client's `x-request-id` metadata, or the one the runtime
 // generated for it (the runtime's interceptor returns it in response metadata either way).

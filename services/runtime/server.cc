@@ -49,6 +49,15 @@ ABSL_FLAG(int32_t, shutdown_grace_seconds, 10,
 ABSL_FLAG(int32_t, worker_threads, 8, "threads that run handlers' blocking work");
 ABSL_FLAG(int32_t, worker_queue, 1024,
           "calls that may wait for a worker before new ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, auth_issuer, "smartby",
+          "issuer (\"iss\") of the platform's access tokens, as the auth service signs them");
+ABSL_FLAG(std::string, auth_audience, "smartby", "audience (\"aud\") platform tokens must name");
+ABSL_FLAG(std::string, auth_jwks, "grpc://127.0.0.1:7004",
+          "where the platform's public signing keys come from: grpc://HOST:PORT or "
+          "grpcs://HOST:PORT (the auth service), or file:PATH (a JWKS document)");
+ABSL_FLAG(std::string, auth_ca, "",
+          "CA bundle (PEM file) to verify the auth service's certificate with grpcs:// (default: "
+          "system roots)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 
 namespace smartby {
@@ -96,6 +105,10 @@ ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
   o.shutdown_grace = absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
   o.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   o.worker_queue = absl::GetFlag(FLAGS_worker_queue);
+  o.authentication.issuer = absl::GetFlag(FLAGS_auth_issuer);
+  o.authentication.audience = absl::GetFlag(FLAGS_auth_audience);
+  o.authentication.jwks = absl::GetFlag(FLAGS_auth_jwks);
+  o.authentication.ca_file = absl::GetFlag(FLAGS_auth_ca);
   return o;
 }
 
@@ -193,8 +206,40 @@ void ServerRuntime::AddService(grpc::Service* service, const ServicePolicy* poli
   services_.emplace_back(service, policy);
 }
 
+void ServerRuntime::SetPlatformKeySource(std::shared_ptr<auth::KeySource> source) {
+  key_source_ = std::move(source);
+}
+
+CallRunner ServerRuntime::NewCallRunner(const ServicePolicy* policy) {
+  CallRunner runner(policy, pool_.get());
+  if (verifier_ == nullptr && authentication_status_.ok()) {
+    authentication_status_ = [&]() -> absl::Status {
+      if (key_source_ == nullptr) {
+        ASSIGN_OR_RETURN(std::unique_ptr<auth::KeySource> source,
+                         NewPlatformKeySource(options_.authentication));
+        key_source_ = std::move(source);
+      }
+      platform_keys_ = std::make_shared<auth::CachedKeySet>(key_source_.get(), &clock_);
+      auth::IssuerConfig issuer;
+      issuer.issuer = options_.authentication.issuer;
+      issuer.audiences = {options_.authentication.audience};
+      issuer.allowed_algs = {"ES256", "EdDSA"};
+      issuer.keys = platform_keys_;
+      std::vector<auth::IssuerConfig> issuers;
+      issuers.push_back(std::move(issuer));
+      ASSIGN_OR_RETURN(auto verifier, auth::JwtTokenVerifier::Create(std::move(issuers), &clock_));
+      verifier_ = std::move(verifier);
+      return absl::OkStatus();
+    }();
+  }
+  // Without a verifier (bad flags; Start() refuses to serve then) no token is ever accepted.
+  if (verifier_ != nullptr) runner.AddGuard(std::make_shared<AuthenticationGuard>(verifier_));
+  return runner;
+}
+
 absl::Status ServerRuntime::Start() {
   RETURN_IF_ERROR(CheckServerOptions(options_));
+  RETURN_IF_ERROR(authentication_status_);
   for (const auto& [service, policy] : services_) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(policy->service);

@@ -28,7 +28,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/runtime/auth/token_verifier.h"
+#include "services/runtime/authentication.h"
 #include "services/runtime/call.h"
+#include "services/runtime/clock.h"
 #include "services/runtime/http_server.h"
 #include "services/runtime/storage/database.h"
 #include "services/runtime/worker_pool.h"
@@ -56,6 +59,7 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);  // --shutdown_grace_seconds
   int worker_threads = 8;              // --worker_threads
   int worker_queue = 1024;             // --worker_queue
+  AuthenticationOptions authentication;  // --auth_issuer, --auth_audience, --auth_jwks, --auth_ca
 };
 
 // OK, or INVALID_ARGUMENT naming the flag: TLS cert without key, unreadable files, and a
@@ -82,6 +86,20 @@ class ServerRuntime {
 
   // `policy` must cover every method of the service (checked in Run) and outlive the runtime.
   void AddService(grpc::Service* service, const ServicePolicy* policy);
+
+  // The runner a service's handlers go through: the runtime's worker pool and the authentication
+  // guard (platform tokens verified against --auth_jwks), then the method's Access rule.
+  // `policy` must outlive the runtime.
+  CallRunner NewCallRunner(const ServicePolicy* policy);
+
+  // For the auth service, which holds the platform keys itself: use this source instead of
+  // --auth_jwks. Call before the first NewCallRunner.
+  void SetPlatformKeySource(std::shared_ptr<auth::KeySource> source);
+  // The cached platform key set (e.g. for the auth service to refresh right after a rotation).
+  // Built by the first NewCallRunner; nullptr before.
+  std::shared_ptr<auth::CachedKeySet> platform_keys() const { return platform_keys_; }
+  // The verifier the guard uses (same lifetime rule as platform_keys).
+  std::shared_ptr<const auth::TokenVerifier> token_verifier() const { return verifier_; }
 
   // /readyz answers 503 while this returns false (for example, the database is down).
   void SetReadinessCheck(std::function<bool()> check) { readiness_ = std::move(check); }
@@ -118,6 +136,11 @@ class ServerRuntime {
   std::unique_ptr<grpc::Server> health_server_;  // --health_listen, when set
   std::vector<std::pair<grpc::Service*, const ServicePolicy*>> services_;
   std::function<bool()> readiness_;
+  SystemClock clock_;
+  std::shared_ptr<auth::KeySource> key_source_;
+  std::shared_ptr<auth::CachedKeySet> platform_keys_;
+  std::shared_ptr<const auth::TokenVerifier> verifier_;
+  absl::Status authentication_status_;  // why the verifier could not be built, if it could not
   std::atomic<bool> serving_{false};
   std::atomic<int> grpc_port_{0};
   std::atomic<int> metrics_port_{0};
