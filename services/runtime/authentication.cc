@@ -52,6 +52,28 @@ absl::StatusOr<std::vector<auth::VerificationKey>> FileKeySource::FetchKeys() {
   return auth::FromJwksText(text);
 }
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endpoint,
+                                                         const std::string& ca_file,
+                                                         const char* flag) {
+  const bool tls = absl::StartsWith(endpoint, "grpcs://");
+  if (!tls && !absl::StartsWith(endpoint, "grpc://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": expected grpc://HOST:PORT or grpcs://HOST:PORT"));
+  }
+  const std::string target = endpoint.substr(tls ? 8 : 7);
+  if (target.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, ": HOST:PORT is missing"));
+  if (!tls) return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::SslCredentialsOptions ssl;
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("--auth_ca: cannot read \"", ca_file, "\""));
+    std::stringstream pem;
+    pem << in.rdbuf();
+    ssl.pem_root_certs = pem.str();
+  }
+  return grpc::CreateChannel(target, grpc::SslCredentials(ssl));
+}
+
 absl::StatusOr<std::unique_ptr<auth::KeySource>> NewPlatformKeySource(
     const AuthenticationOptions& options) {
   const std::string& jwks = options.jwks;
@@ -59,25 +81,8 @@ absl::StatusOr<std::unique_ptr<auth::KeySource>> NewPlatformKeySource(
     return std::make_unique<FileKeySource>(jwks.substr(5));
   }
   if (absl::StartsWith(jwks, "grpc://") || absl::StartsWith(jwks, "grpcs://")) {
-    const bool tls = absl::StartsWith(jwks, "grpcs://");
-    const std::string target = jwks.substr(tls ? 8 : 7);
-    if (target.empty()) return absl::InvalidArgumentError("--auth_jwks: HOST:PORT is missing");
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (tls) {
-      grpc::SslCredentialsOptions ssl;
-      if (!options.ca_file.empty()) {
-        std::ifstream in(options.ca_file);
-        if (!in) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("--auth_ca: cannot read \"", options.ca_file, "\""));
-        }
-        std::stringstream pem;
-        pem << in.rdbuf();
-        ssl.pem_root_certs = pem.str();
-      }
-      credentials = grpc::SslCredentials(ssl);
-    }
-    return std::make_unique<GrpcKeySource>(grpc::CreateChannel(target, credentials));
+    ASSIGN_OR_RETURN(auto channel, ChannelTo(jwks, options.ca_file, "--auth_jwks"));
+    return std::make_unique<GrpcKeySource>(std::move(channel));
   }
   return absl::InvalidArgumentError(
       "--auth_jwks: expected grpc://HOST:PORT, grpcs://HOST:PORT or file:PATH");

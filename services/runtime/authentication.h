@@ -24,9 +24,18 @@ namespace smartby {
 struct AuthenticationOptions {
   std::string issuer = "smartby";    // --auth_issuer: exact "iss" of platform tokens
   std::string audience = "smartby";  // --auth_audience
-  std::string jwks;                  // --auth_jwks, see above
+  std::string service = "grpc://127.0.0.1:7004";  // --auth_service
+  std::string jwks;                  // --auth_jwks (defaults to --auth_service), see above
   std::string ca_file;               // --auth_ca, for grpcs://
+  std::string client_id;             // --service_client_id
+  std::string client_secret_file;    // --service_client_secret_file
 };
+
+// A channel to a grpc://HOST:PORT or grpcs://HOST:PORT endpoint (TLS with `ca_file`, or the
+// system roots). INVALID_ARGUMENT naming `flag` for anything else.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endpoint,
+                                                         const std::string& ca_file,
+                                                         const char* flag);
 
 // A KeySource reading a JWKS document from a file on every fetch (so a replaced file is seen at
 // the next refetch).

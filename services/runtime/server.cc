@@ -15,6 +15,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/runtime/flags.h"
@@ -52,12 +53,19 @@ ABSL_FLAG(int32_t, worker_queue, 1024,
 ABSL_FLAG(std::string, auth_issuer, "smartby",
           "issuer (\"iss\") of the platform's access tokens, as the auth service signs them");
 ABSL_FLAG(std::string, auth_audience, "smartby", "audience (\"aud\") platform tokens must name");
-ABSL_FLAG(std::string, auth_jwks, "grpc://127.0.0.1:7004",
-          "where the platform's public signing keys come from: grpc://HOST:PORT or "
-          "grpcs://HOST:PORT (the auth service), or file:PATH (a JWKS document)");
+ABSL_FLAG(std::string, auth_service, "grpc://127.0.0.1:7004",
+          "the auth service: grpc://HOST:PORT (plaintext: loopback or a mesh) or grpcs://HOST:PORT "
+          "(TLS); public keys and this service's own tokens come from there");
+ABSL_FLAG(std::string, auth_jwks, "",
+          "where the platform's public signing keys come from, if not --auth_service: "
+          "grpc://HOST:PORT, grpcs://HOST:PORT or file:PATH (a JWKS document)");
 ABSL_FLAG(std::string, auth_ca, "",
           "CA bundle (PEM file) to verify the auth service's certificate with grpcs:// (default: "
           "system roots)");
+ABSL_FLAG(std::string, service_client_id, "",
+          "this service's service account, for the tokens its calls to other services carry");
+ABSL_FLAG(std::string, service_client_secret_file, "",
+          "file holding that service account's client secret (e.g. a mounted Kubernetes Secret)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
 
 namespace smartby {
@@ -107,7 +115,11 @@ ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
   o.worker_queue = absl::GetFlag(FLAGS_worker_queue);
   o.authentication.issuer = absl::GetFlag(FLAGS_auth_issuer);
   o.authentication.audience = absl::GetFlag(FLAGS_auth_audience);
+  o.authentication.service = absl::GetFlag(FLAGS_auth_service);
   o.authentication.jwks = absl::GetFlag(FLAGS_auth_jwks);
+  if (o.authentication.jwks.empty()) o.authentication.jwks = o.authentication.service;
+  o.authentication.client_id = absl::GetFlag(FLAGS_service_client_id);
+  o.authentication.client_secret_file = absl::GetFlag(FLAGS_service_client_secret_file);
   o.authentication.ca_file = absl::GetFlag(FLAGS_auth_ca);
   return o;
 }
@@ -235,6 +247,28 @@ CallRunner ServerRuntime::NewCallRunner(const ServicePolicy* policy) {
   // Without a verifier (bad flags; Start() refuses to serve then) no token is ever accepted.
   if (verifier_ != nullptr) runner.AddGuard(std::make_shared<AuthenticationGuard>(verifier_));
   return runner;
+}
+
+absl::StatusOr<std::shared_ptr<ServiceTokenSource>> ServerRuntime::service_tokens() {
+  if (service_tokens_ != nullptr) return service_tokens_;
+  const AuthenticationOptions& o = options_.authentication;
+  if (o.client_id.empty() || o.client_secret_file.empty()) {
+    return absl::FailedPreconditionError(
+        "--service_client_id and --service_client_secret_file: this service calls other services "
+        "and needs its own service account (smartctl serviceaccount create)");
+  }
+  std::ifstream in(o.client_secret_file);
+  std::string secret;
+  if (in) std::getline(in, secret);
+  secret = std::string(absl::StripAsciiWhitespace(secret));
+  if (secret.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--service_client_secret_file: cannot read a secret from \"", o.client_secret_file, "\""));
+  }
+  ASSIGN_OR_RETURN(auto channel, ChannelTo(o.service, o.ca_file, "--auth_service"));
+  service_tokens_ = std::make_shared<ServiceTokenSource>(std::move(channel), o.client_id,
+                                                         std::move(secret), &clock_);
+  return service_tokens_;
 }
 
 absl::Status ServerRuntime::Start() {

@@ -32,6 +32,7 @@
 #include "services/runtime/authentication.h"
 #include "services/runtime/call.h"
 #include "services/runtime/clock.h"
+#include "services/runtime/service_token.h"
 #include "services/runtime/http_server.h"
 #include "services/runtime/storage/database.h"
 #include "services/runtime/worker_pool.h"
@@ -98,6 +99,10 @@ class ServerRuntime {
   // The cached platform key set (e.g. for the auth service to refresh right after a rotation).
   // Built by the first NewCallRunner; nullptr before.
   std::shared_ptr<auth::CachedKeySet> platform_keys() const { return platform_keys_; }
+  // This service's own tokens for calls to other services (service_token.h), from
+  // --service_client_id and --service_client_secret_file. FAILED_PRECONDITION naming the flags
+  // when they are not set (a service that calls others needs them).
+  absl::StatusOr<std::shared_ptr<ServiceTokenSource>> service_tokens();
   // The verifier the guard uses (same lifetime rule as platform_keys).
   std::shared_ptr<const auth::TokenVerifier> token_verifier() const { return verifier_; }
 
@@ -140,7 +145,8 @@ class ServerRuntime {
   std::shared_ptr<auth::KeySource> key_source_;
   std::shared_ptr<auth::CachedKeySet> platform_keys_;
   std::shared_ptr<const auth::TokenVerifier> verifier_;
-  absl::Status authentication_status_;  // why the verifier could not be built, if it could not
+  absl::Status authentication_status_;
+  std::shared_ptr<ServiceTokenSource> service_tokens_;  // why the verifier could not be built, if it could not
   std::atomic<bool> serving_{false};
   std::atomic<int> grpc_port_{0};
   std::atomic<int> metrics_port_{0};
