@@ -4,10 +4,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 #include "absl/strings/match.h"
 #include "grpc/health/v1/health.pb.h"
+#include "services/runtime/authentication.h"
 #include "services/runtime/server.h"
 
 namespace smartby {
@@ -89,6 +91,97 @@ TEST(ServerOptions, UnreadableCertificateIsNamed) {
   o.tls_cert_file = "/nonexistent/cert.pem";
   o.tls_key_file = "/nonexistent/key.pem";
   EXPECT_TRUE(absl::StrContains(CheckServerOptions(o).message(), "--tls_cert"));
+}
+
+}  // namespace
+}  // namespace smartby
+
+namespace smartby {
+namespace {
+
+auth::Caller ReaderCaller() {
+  auth::Principal p;
+  p.subject = "user:reader";
+  p.roles = {{auth::Role::kReader, ""}};
+  p.clearance = smartcity::common::v1::CLASSIFICATION_INTERNAL;
+  return auth::Caller(p);
+}
+
+auth::Caller AdminCaller() {
+  auth::Principal p;
+  p.subject = "user:admin";
+  p.roles = {{auth::Role::kPlatformAdmin, ""}};
+  p.clearance = smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;
+  p.two_factor = true;
+  return auth::Caller(p);
+}
+
+TEST(AccessRules, TheDefaultPolicyIsPlatformAdminOnly) {
+  const MethodPolicy policy;
+  EXPECT_EQ(AdmitByPolicy(policy, auth::Caller::Anonymous()).code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(AdmitByPolicy(policy, ReaderCaller()).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(AdmitByPolicy(policy, AdminCaller()).ok());
+}
+
+TEST(AccessRules, PublicMethodsAdmitEveryone) {
+  const MethodPolicy policy{.access = Access::kPublic};
+  EXPECT_TRUE(AdmitByPolicy(policy, auth::Caller::Anonymous()).ok());
+}
+
+TEST(AccessRules, AuthenticatedMethodsRefuseAnonymousCallers) {
+  const MethodPolicy policy{.access = Access::kAuthenticated};
+  const absl::Status status = AdmitByPolicy(policy, auth::Caller::Anonymous());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(absl::StrContains(status.message(), "sign in")) << status;
+  EXPECT_TRUE(AdmitByPolicy(policy, ReaderCaller()).ok());
+}
+
+TEST(AccessRules, AResourceMethodWhoseHandlerNeverAskedIsWithheld) {
+  const MethodPolicy policy{.access = Access::kResource, .action = auth::Action::kRead};
+  const auth::Caller caller = AdminCaller();
+  ASSERT_TRUE(AdmitByPolicy(policy, caller).ok());  // deferred to the handler
+  EXPECT_EQ(CheckHandlerAuthorized(policy, caller, "/x/Get", absl::OkStatus()).code(),
+            absl::StatusCode::kInternal);
+  // Errors pass through as they are.
+  EXPECT_EQ(CheckHandlerAuthorized(policy, caller, "/x/Get", absl::NotFoundError("no")).code(),
+            absl::StatusCode::kNotFound);
+  // Once the handler has asked, its result goes out.
+  auth::ResourceRef open_published{.classification = smartcity::common::v1::CLASSIFICATION_OPEN,
+                                   .published = true};
+  EXPECT_TRUE(caller.Authorize(auth::Action::kRead, open_published).ok());
+  EXPECT_TRUE(CheckHandlerAuthorized(policy, caller, "/x/Get", absl::OkStatus()).ok());
+}
+
+TEST(AccessRules, AFilteredListingMustSayItFiltered) {
+  const MethodPolicy policy{.access = Access::kFiltered, .action = auth::Action::kRead};
+  const auth::Caller caller = ReaderCaller();
+  EXPECT_EQ(CheckHandlerAuthorized(policy, caller, "/x/List", absl::OkStatus()).code(),
+            absl::StatusCode::kInternal);
+  caller.MarkChecked();
+  EXPECT_TRUE(CheckHandlerAuthorized(policy, caller, "/x/List", absl::OkStatus()).ok());
+}
+
+TEST(FileKeySource, ReadsAJwksFileAndNamesAMissingOne) {
+  auto key = auth::SigningKey::GenerateES256("k1");
+  ASSERT_TRUE(key.ok());
+  const std::string path = ::testing::TempDir() + "/runtime-jwks.json";
+  std::ofstream(path) << auth::ToJwks({*key->PublicKey()})->dump();
+  FileKeySource source(path);
+  auto keys = source.FetchKeys();
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].kid, "k1");
+  FileKeySource missing("/nonexistent/jwks.json");
+  EXPECT_TRUE(absl::StrContains(missing.FetchKeys().status().message(), "/nonexistent/jwks.json"));
+}
+
+TEST(PlatformKeySource, RefusesAnUnknownScheme) {
+  AuthenticationOptions options;
+  options.jwks = "https://auth.example/jwks.json";
+  const absl::Status status = NewPlatformKeySource(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "--auth_jwks")) << status;
 }
 
 }  // namespace
