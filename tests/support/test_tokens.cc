@@ -17,12 +17,15 @@ auth::SigningKey MustGenerate(const std::string& kid) {
 }  // namespace
 
 TestTokenIssuer::TestTokenIssuer(const std::string& dir)
-    : key_(MustGenerate("test-key-1")),
-      stranger_(MustGenerate("test-key-1")),
-      jwks_path_(dir + "/jwks.json") {
+    : TestTokenIssuer(dir, MustGenerate("test-key-1")) {}
+
+TestTokenIssuer::TestTokenIssuer(const std::string& dir, auth::SigningKey key)
+    : key_(std::move(key)), stranger_(MustGenerate(key_.kid())), jwks_path_(dir + "/jwks.json") {
   auto jwk = auth::ToJwks({*key_.PublicKey()});
   std::ofstream(jwks_path_) << jwk->dump();
 }
+
+std::string TestTokenIssuer::PrivateKeyPem() const { return *key_.ToPem(); }
 
 std::string TestTokenIssuer::ServiceFlag() const {
   return absl::StrCat("--auth_jwks=file:", jwks_path_);

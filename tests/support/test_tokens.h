@@ -35,6 +35,13 @@ class TestTokenIssuer {
  public:
   // Writes the JWKS to `dir`/jwks.json.
   explicit TestTokenIssuer(const std::string& dir);
+  // The same with a given signing key (e.g. the key a real auth service was started with, under
+  // the kid it publishes), so tests can sign tokens that service's peers trust.
+  TestTokenIssuer(const std::string& dir, auth::SigningKey key);
+
+  // The private key as PKCS#8 PEM, e.g. for the auth service's --signing_key_file.
+  std::string PrivateKeyPem() const;
+  const auth::SigningKey& key() const { return key_; }
 
   // "--auth_jwks=file:<dir>/jwks.json"
   std::string ServiceFlag() const;

@@ -1,0 +1,672 @@
+// The access matrix (issue 3, "Tests"): every RPC of every service, called with each kind of
+// token a caller can send, answers with the right status code.
+//
+// RPCs are enumerated from the service descriptors, so a new RPC is covered automatically: it
+// fails this test until it has a fixture here saying what kind of access it is meant to have and
+// how to make a valid request for it. The expected codes come from that kind (written down here,
+// independently of the services' own policy tables), not from the code under test.
+//
+// The platform runs for real: the auth service signs with a key the test also holds (so the test
+// can mint expired, wrong-audience, ... tokens the services would otherwise trust), and the
+// catalogue fetches the public keys from the auth service over gRPC.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <google/protobuf/descriptor.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/auth/totp.h"
+#include "smartcity/auth/v1/auth.grpc.pb.h"
+#include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
+#include "tests/support/service_process.h"
+#include "tests/support/test_tokens.h"
+
+namespace smartby {
+namespace {
+
+namespace av1 = ::smartcity::auth::v1;
+namespace cv1 = ::smartcity::catalogue::v1;
+using ::smartcity::common::v1::CLASSIFICATION_PROTECTED;
+using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
+using testing::BinaryPath;
+using testing::ServiceProcess;
+using testing::TempDir;
+using testing::TestTokenIssuer;
+using testing::TokenSpec;
+
+constexpr char kAdminPassword[] = "matrix-admin-passphrase-2026";
+constexpr char kOrg[] = "Matrix kommune";
+constexpr char kProtected[] = "matrix-protected";  // a published Beskyttet dataset
+
+// What a caller sends.
+enum class Condition {
+  kNoToken,
+  kExpired,
+  kUnknownKey,
+  kAlgNone,
+  kWrongAudience,
+  kLowClearance,  // platform-admin with a second factor, but clearance Åpen
+  kNoSecondFactor,  // platform-admin, clearance Strengt beskyttet, no second factor
+  kLacksRole,     // reader with a second factor and clearance Strengt beskyttet
+  kRight,         // platform-admin, clearance Strengt beskyttet, second factor
+};
+
+const Condition kConditions[] = {
+    Condition::kNoToken,      Condition::kExpired,        Condition::kUnknownKey,
+    Condition::kAlgNone,      Condition::kWrongAudience,  Condition::kLowClearance,
+    Condition::kNoSecondFactor, Condition::kLacksRole,    Condition::kRight};
+
+const char* Name(Condition c) {
+  switch (c) {
+    case Condition::kNoToken: return "no token";
+    case Condition::kExpired: return "expired token";
+    case Condition::kUnknownKey: return "token signed by an unknown key";
+    case Condition::kAlgNone: return "alg none";
+    case Condition::kWrongAudience: return "wrong audience";
+    case Condition::kLowClearance: return "clearance too low";
+    case Condition::kNoSecondFactor: return "no second factor";
+    case Condition::kLacksRole: return "reader (lacks the role)";
+    case Condition::kRight: return "right token";
+  }
+  return "?";
+}
+
+// What kind of access an RPC is meant to have.
+enum class Kind {
+  kPublic,          // anyone; a token that is sent must still be valid
+  kAuthenticated,   // any signed-in principal
+  kAdmin,           // platform-admin (users, service accounts, keys)
+  kReadProtected,   // reads a published Beskyttet dataset: reader and up, clearance, 2FA
+  kWriteProtected,  // changes (or reads drafts/history of) a Beskyttet dataset
+  kList,            // a listing, filtered to what the caller may see
+};
+
+grpc::StatusCode Expected(Kind kind, Condition c) {
+  using grpc::StatusCode;
+  switch (c) {
+    case Condition::kExpired:
+    case Condition::kUnknownKey:
+    case Condition::kAlgNone:
+    case Condition::kWrongAudience:
+      return StatusCode::UNAUTHENTICATED;
+    case Condition::kNoToken:
+      return kind == Kind::kPublic || kind == Kind::kList ? StatusCode::OK
+                                                           : StatusCode::UNAUTHENTICATED;
+    case Condition::kLowClearance:
+      return kind == Kind::kReadProtected || kind == Kind::kWriteProtected
+                 ? StatusCode::PERMISSION_DENIED
+                 : StatusCode::OK;
+    case Condition::kNoSecondFactor:
+      return kind == Kind::kReadProtected || kind == Kind::kWriteProtected
+                 ? StatusCode::UNAUTHENTICATED
+                 : StatusCode::OK;
+    case Condition::kLacksRole:
+      return kind == Kind::kAdmin || kind == Kind::kWriteProtected ? StatusCode::PERMISSION_DENIED
+                                                                   : StatusCode::OK;
+    case Condition::kRight:
+      return StatusCode::OK;
+  }
+  return StatusCode::UNKNOWN;
+}
+
+// Whether a listing answered under this condition may include the Beskyttet dataset.
+bool SeesProtected(Condition c) { return c == Condition::kLacksRole || c == Condition::kRight; }
+
+struct Fixture {
+  Kind kind;
+  // A fresh, valid request (setting up whatever it needs with the admin stubs).
+  std::function<std::unique_ptr<google::protobuf::Message>()> request;
+};
+
+class AuthMatrixTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    // The platform's signing key, held by the test too.
+    std::string pem;
+    {
+      TestTokenIssuer generated(dir_->path());
+      pem = generated.PrivateKeyPem();
+    }
+    std::ofstream(dir_->path() + "/signing-key.pem") << pem;
+    std::ofstream(dir_->path() + "/admin-password") << kAdminPassword << "\n";
+    auto auth = ServiceProcess::Start(
+        BinaryPath("smartby-auth"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + dir_->path(),
+         "--signing_key_file=" + dir_->path() + "/signing-key.pem", "--bootstrap_admin=admin",
+         "--bootstrap_admin_password_file=" + dir_->path() + "/admin-password"});
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    auth_ = auth->release();
+    auth_stub_ = av1::AuthService::NewStub(
+        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()))
+                     .release();
+
+    // The kid the auth service publishes for that key.
+    grpc::ClientContext ctx;
+    av1::GetJwksResponse jwks;
+    ASSERT_TRUE(auth_stub_->GetJwks(&ctx, {}, &jwks).ok());
+    const auto keys = nlohmann::json::parse(jwks.jwks_json())["keys"];
+    ASSERT_EQ(keys.size(), 1u) << jwks.jwks_json();
+    auto key = auth::SigningKey::FromPem(keys[0]["kid"].get<std::string>(), pem);
+    ASSERT_TRUE(key.ok()) << key.status();
+    issuer_ = new TestTokenIssuer(dir_->path(), *std::move(key));
+
+    auto catalogue = ServiceProcess::Start(
+        BinaryPath("smartby-catalogue"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+         absl::StrCat("--database=sqlite://", dir_->path(), "/catalogue.db"),
+         absl::StrCat("--auth_service=grpc://", auth_->grpc_address())});
+    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
+    catalogue_ = catalogue->release();
+    catalogue_stub_ = cv1::CatalogueService::NewStub(
+        grpc::CreateChannel(catalogue_->grpc_address(), grpc::InsecureChannelCredentials()))
+                          .release();
+  }
+
+  static void TearDownTestSuite() {
+    delete catalogue_stub_;
+    delete auth_stub_;
+    delete catalogue_;
+    delete auth_;
+    delete issuer_;
+    delete dir_;
+  }
+
+  static TokenSpec Admin() {
+    TokenSpec spec;
+    spec.subject = "user:admin";
+    spec.roles = {"platform-admin"};
+    spec.clearance = "strictly-protected";
+    spec.tfa = true;
+    return spec;
+  }
+
+  // The authorization header value for a condition, or "" for none.
+  static std::string TokenFor(Condition c) {
+    TokenSpec spec = Admin();
+    switch (c) {
+      case Condition::kNoToken: return "";
+      case Condition::kExpired: spec.lifetime = -absl::Minutes(5); break;
+      case Condition::kUnknownKey: return issuer_->TokenSignedByUnknownKey(spec);
+      case Condition::kAlgNone: return TestTokenIssuer::UnsignedToken(spec);
+      case Condition::kWrongAudience: spec.audience = "another-platform"; break;
+      case Condition::kLowClearance: spec.clearance = "open"; break;
+      case Condition::kNoSecondFactor: spec.tfa = false; break;
+      case Condition::kLacksRole:
+        spec.subject = "user:matrix-reader";
+        spec.roles = {"reader"};
+        break;
+      case Condition::kRight: break;
+    }
+    return issuer_->Token(spec);
+  }
+
+  template <typename Context>
+  static Context* AsAdmin(Context* ctx) {
+    ctx->AddMetadata("authorization", "Bearer " + issuer_->Token(Admin()));
+    return ctx;
+  }
+
+  // ---- Setup helpers (as platform-admin) ----
+
+  static std::string Unique(const std::string& prefix) {
+    static int counter = 0;
+    return absl::StrCat(prefix, "-", ++counter);
+  }
+
+  static cv1::Dataset ProtectedDataset(const std::string& name) {
+    cv1::Dataset d;
+    d.set_name(name);
+    d.set_title("Trygghetsalarmer " + name);
+    d.set_description("Utløste trygghetsalarmer per sone, for matrisetesten.");
+    d.mutable_owner()->set_organization(kOrg);
+    d.set_license("NLOD-2.0");
+    d.set_classification(CLASSIFICATION_PROTECTED);
+    d.add_themes(cv1::THEME_HEAL);
+    d.add_keywords("matrix");
+    auto* f = d.add_fields();
+    f->set_name("alarms");
+    f->set_type(cv1::FIELD_TYPE_INT64);
+    f->set_description("Antall alarmer");
+    d.mutable_risk_assessment()->set_reference("ROS-2026-17");
+    *d.mutable_risk_assessment()->mutable_assessed_time() =
+        google::protobuf::Timestamp();
+    d.mutable_risk_assessment()->mutable_assessed_time()->set_seconds(1767225600);
+    return d;
+  }
+
+  static cv1::Dataset CreateDraft(const std::string& name) {
+    grpc::ClientContext ctx;
+    cv1::CreateDatasetRequest request;
+    *request.mutable_dataset() = ProtectedDataset(name);
+    cv1::Dataset out;
+    const grpc::Status status = catalogue_stub_->CreateDataset(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    return out;
+  }
+
+  static cv1::Dataset CreatePublished(const std::string& name) {
+    CreateDraft(name);
+    grpc::ClientContext ctx;
+    cv1::PublishDatasetRequest request;
+    request.set_name(name);
+    cv1::Dataset out;
+    const grpc::Status status = catalogue_stub_->PublishDataset(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    return out;
+  }
+
+  static int64_t CurrentVersion(const std::string& name) {
+    grpc::ClientContext ctx;
+    cv1::GetDatasetRequest request;
+    request.set_name(name);
+    cv1::Dataset out;
+    EXPECT_TRUE(catalogue_stub_->GetDataset(AsAdmin(&ctx), request, &out).ok());
+    return out.version();
+  }
+
+  static std::string AddResourceTo(const std::string& dataset) {
+    grpc::ClientContext ctx;
+    cv1::AddResourceRequest request;
+    request.set_dataset_name(dataset);
+    request.mutable_resource()->set_title("Alarmer som CSV");
+    request.mutable_resource()->set_format("CSV");
+    request.mutable_resource()->set_access_url("https://data.matrix.kommune.no/alarmer.csv");
+    cv1::Resource out;
+    const grpc::Status status = catalogue_stub_->AddResource(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return out.id();
+  }
+
+  static std::string CreateUser(const std::string& name) {
+    grpc::ClientContext ctx;
+    av1::CreateUserRequest request;
+    request.set_username(name);
+    request.set_display_name("Matrise Bruker");
+    request.add_roles("reader");
+    request.set_clearance(CLASSIFICATION_INTERNAL);
+    av1::CreateUserResponse out;
+    const grpc::Status status = auth_stub_->CreateUser(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    return name;
+  }
+
+  static std::string EnrollTotp(const std::string& user) {
+    grpc::ClientContext ctx;
+    av1::EnrollTotpRequest request;
+    request.set_username(user);
+    av1::EnrollTotpResponse out;
+    const grpc::Status status = auth_stub_->EnrollTotp(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return out.secret_base32();
+  }
+
+  static std::string TotpCode(const std::string& secret_base32) {
+    auto secret = auth::Base32Decode(secret_base32);
+    EXPECT_TRUE(secret.ok());
+    return *auth::Totp(*secret, absl::Now());
+  }
+
+  static av1::TokenResponse LoginAdmin() {
+    grpc::ClientContext ctx;
+    av1::LoginRequest request;
+    request.set_username("admin");
+    request.set_password(kAdminPassword);
+    av1::TokenResponse out;
+    const grpc::Status status = auth_stub_->Login(&ctx, request, &out);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return out;
+  }
+
+  static std::string CreateServiceAccount(const std::string& name, std::string* secret) {
+    grpc::ClientContext ctx;
+    av1::CreateServiceAccountRequest request;
+    request.set_name(name);
+    request.add_roles("ingest-writer:" + std::string(kProtected));
+    request.set_clearance(CLASSIFICATION_PROTECTED);
+    av1::CreateServiceAccountResponse out;
+    const grpc::Status status = auth_stub_->CreateServiceAccount(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
+    if (secret != nullptr) *secret = out.client_secret();
+    return name;
+  }
+
+  template <typename T>
+  static std::unique_ptr<google::protobuf::Message> Msg(T message) {
+    return std::make_unique<T>(std::move(message));
+  }
+
+  static std::map<std::string, Fixture> Fixtures() {
+    std::map<std::string, Fixture> f;
+    const std::string cat = "smartcity.catalogue.v1.CatalogueService/";
+    const std::string auth = "smartcity.auth.v1.AuthService/";
+
+    // ---- catalogue ----
+    f[cat + "CreateDataset"] = {Kind::kWriteProtected, [] {
+      cv1::CreateDatasetRequest r;
+      *r.mutable_dataset() = ProtectedDataset(Unique("matrix-new"));
+      return Msg(r);
+    }};
+    f[cat + "GetDataset"] = {Kind::kReadProtected, [] {
+      cv1::GetDatasetRequest r;
+      r.set_name(kProtected);
+      return Msg(r);
+    }};
+    f[cat + "UpdateDataset"] = {Kind::kWriteProtected, [] {
+      cv1::UpdateDatasetRequest r;
+      r.mutable_dataset()->set_name(kProtected);
+      r.mutable_dataset()->set_version(CurrentVersion(kProtected));
+      r.mutable_dataset()->set_title(Unique("Trygghetsalarmer, oppdatert"));
+      r.mutable_update_mask()->add_paths("title");
+      return Msg(r);
+    }};
+    f[cat + "ListDatasets"] = {Kind::kList, [] {
+      cv1::ListDatasetsRequest r;
+      r.set_page_size(500);
+      return Msg(r);
+    }};
+    f[cat + "SearchDatasets"] = {Kind::kList, [] {
+      cv1::SearchDatasetsRequest r;
+      r.set_query("trygghetsalarmer");
+      return Msg(r);
+    }};
+    f[cat + "PublishDataset"] = {Kind::kWriteProtected, [] {
+      cv1::PublishDatasetRequest r;
+      r.set_name(CreateDraft(Unique("matrix-publish")).name());
+      return Msg(r);
+    }};
+    f[cat + "RetireDataset"] = {Kind::kWriteProtected, [] {
+      cv1::RetireDatasetRequest r;
+      r.set_name(CreatePublished(Unique("matrix-retire")).name());
+      r.set_reason("Erstattet av et nytt datasett");
+      return Msg(r);
+    }};
+    f[cat + "DeleteDataset"] = {Kind::kWriteProtected, [] {
+      cv1::DeleteDatasetRequest r;
+      r.set_name(CreateDraft(Unique("matrix-delete")).name());
+      return Msg(r);
+    }};
+    // History shows unpublished versions: owner-level access, not reader.
+    f[cat + "ListDatasetHistory"] = {Kind::kWriteProtected, [] {
+      cv1::ListDatasetHistoryRequest r;
+      r.set_name(kProtected);
+      return Msg(r);
+    }};
+    f[cat + "AddResource"] = {Kind::kWriteProtected, [] {
+      cv1::AddResourceRequest r;
+      r.set_dataset_name(kProtected);
+      r.mutable_resource()->set_title("Alarmer som JSON");
+      r.mutable_resource()->set_format("JSON");
+      r.mutable_resource()->set_access_url("https://data.matrix.kommune.no/alarmer.json");
+      return Msg(r);
+    }};
+    f[cat + "UpdateResource"] = {Kind::kWriteProtected, [] {
+      cv1::UpdateResourceRequest r;
+      r.set_dataset_name(kProtected);
+      r.mutable_resource()->set_id(AddResourceTo(kProtected));
+      r.mutable_resource()->set_title("Alarmer som CSV (oppdatert)");
+      r.mutable_update_mask()->add_paths("title");
+      return Msg(r);
+    }};
+    f[cat + "RemoveResource"] = {Kind::kWriteProtected, [] {
+      cv1::RemoveResourceRequest r;
+      r.set_dataset_name(kProtected);
+      r.set_resource_id(AddResourceTo(kProtected));
+      return Msg(r);
+    }};
+    f[cat + "ListResources"] = {Kind::kReadProtected, [] {
+      cv1::ListResourcesRequest r;
+      r.set_dataset_name(kProtected);
+      return Msg(r);
+    }};
+    f[cat + "ExportCatalogue"] = {Kind::kPublic, [] { return Msg(cv1::ExportCatalogueRequest()); }};
+
+    // ---- auth ----
+    f[auth + "Login"] = {Kind::kPublic, [] {
+      av1::LoginRequest r;
+      r.set_username("admin");
+      r.set_password(kAdminPassword);
+      return Msg(r);
+    }};
+    f[auth + "Refresh"] = {Kind::kPublic, [] {
+      av1::RefreshRequest r;
+      r.set_refresh_token(LoginAdmin().refresh_token());
+      return Msg(r);
+    }};
+    f[auth + "Logout"] = {Kind::kPublic, [] {
+      av1::LogoutRequest r;
+      r.set_refresh_token(LoginAdmin().refresh_token());
+      return Msg(r);
+    }};
+    f[auth + "IssueServiceToken"] = {Kind::kPublic, [] {
+      av1::IssueServiceTokenRequest r;
+      std::string secret;
+      r.set_client_id(CreateServiceAccount(Unique("matrix-sensor"), &secret));
+      r.set_client_secret(secret);
+      return Msg(r);
+    }};
+    f[auth + "ExchangeToken"] = {Kind::kPublic, [] {
+      av1::ExchangeTokenRequest r;
+      r.set_subject_token(ExternalIdToken());
+      return Msg(r);
+    }};
+    f[auth + "GetJwks"] = {Kind::kPublic, [] { return Msg(av1::GetJwksRequest()); }};
+    f[auth + "Authorize"] = {Kind::kPublic, [] {
+      av1::AuthorizeRequest r;
+      r.set_access_token(issuer_->Token(Admin()));
+      r.set_action("read");
+      r.mutable_resource()->set_classification(CLASSIFICATION_PROTECTED);
+      r.mutable_resource()->set_owner_organization(kOrg);
+      r.mutable_resource()->set_published(true);
+      return Msg(r);
+    }};
+    f[auth + "WhoAmI"] = {Kind::kAuthenticated, [] { return Msg(av1::WhoAmIRequest()); }};
+    f[auth + "ListRoles"] = {Kind::kAuthenticated, [] { return Msg(av1::ListRolesRequest()); }};
+    f[auth + "ListIdentityProviders"] = {Kind::kAuthenticated,
+                                         [] { return Msg(av1::ListIdentityProvidersRequest()); }};
+    f[auth + "CreateUser"] = {Kind::kAdmin, [] {
+      av1::CreateUserRequest r;
+      r.set_username(Unique("matrix-user"));
+      r.add_roles("reader");
+      r.set_clearance(CLASSIFICATION_INTERNAL);
+      return Msg(r);
+    }};
+    f[auth + "GetUser"] = {Kind::kAdmin, [] {
+      av1::GetUserRequest r;
+      r.set_username("admin");
+      return Msg(r);
+    }};
+    f[auth + "ListUsers"] = {Kind::kAdmin, [] { return Msg(av1::ListUsersRequest()); }};
+    f[auth + "DisableUser"] = {Kind::kAdmin, [] {
+      av1::DisableUserRequest r;
+      r.set_username(CreateUser(Unique("matrix-disable")));
+      return Msg(r);
+    }};
+    f[auth + "EnableUser"] = {Kind::kAdmin, [] {
+      av1::EnableUserRequest r;
+      r.set_username(CreateUser(Unique("matrix-enable")));
+      return Msg(r);
+    }};
+    // On another user's account: platform-admin only.
+    f[auth + "SetPassword"] = {Kind::kAdmin, [] {
+      av1::SetPasswordRequest r;
+      r.set_username(CreateUser(Unique("matrix-password")));
+      r.set_new_password("a-long-and-new-passphrase-77");
+      return Msg(r);
+    }};
+    f[auth + "GrantRole"] = {Kind::kAdmin, [] {
+      av1::GrantRoleRequest r;
+      r.set_username(CreateUser(Unique("matrix-grant")));
+      r.set_role(absl::StrCat("dataset-owner:", kOrg));
+      return Msg(r);
+    }};
+    f[auth + "RevokeRole"] = {Kind::kAdmin, [] {
+      av1::RevokeRoleRequest r;
+      r.set_username(CreateUser(Unique("matrix-revoke")));
+      r.set_role("reader");
+      return Msg(r);
+    }};
+    f[auth + "SetClearance"] = {Kind::kAdmin, [] {
+      av1::SetClearanceRequest r;
+      r.set_username(CreateUser(Unique("matrix-clearance")));
+      r.set_clearance(CLASSIFICATION_PROTECTED);
+      return Msg(r);
+    }};
+    f[auth + "EnrollTotp"] = {Kind::kAdmin, [] {
+      av1::EnrollTotpRequest r;
+      r.set_username(CreateUser(Unique("matrix-enroll")));
+      return Msg(r);
+    }};
+    f[auth + "ConfirmTotp"] = {Kind::kAdmin, [] {
+      av1::ConfirmTotpRequest r;
+      const std::string user = CreateUser(Unique("matrix-confirm"));
+      r.set_username(user);
+      r.set_code(TotpCode(EnrollTotp(user)));
+      return Msg(r);
+    }};
+    f[auth + "DisableTotp"] = {Kind::kAdmin, [] {
+      av1::DisableTotpRequest r;
+      const std::string user = CreateUser(Unique("matrix-untotp"));
+      const std::string secret = EnrollTotp(user);
+      grpc::ClientContext ctx;
+      av1::ConfirmTotpRequest confirm;
+      confirm.set_username(user);
+      confirm.set_code(TotpCode(secret));
+      av1::User out;
+      EXPECT_TRUE(auth_stub_->ConfirmTotp(AsAdmin(&ctx), confirm, &out).ok());
+      r.set_username(user);
+      return Msg(r);
+    }};
+    f[auth + "CreateServiceAccount"] = {Kind::kAdmin, [] {
+      av1::CreateServiceAccountRequest r;
+      r.set_name(Unique("matrix-gateway"));
+      r.add_roles("ingest-writer:" + std::string(kProtected));
+      return Msg(r);
+    }};
+    f[auth + "ListServiceAccounts"] = {Kind::kAdmin,
+                                       [] { return Msg(av1::ListServiceAccountsRequest()); }};
+    f[auth + "RotateServiceAccountSecret"] = {Kind::kAdmin, [] {
+      av1::RotateServiceAccountSecretRequest r;
+      r.set_name(CreateServiceAccount(Unique("matrix-rotate"), nullptr));
+      return Msg(r);
+    }};
+    f[auth + "DeleteServiceAccount"] = {Kind::kAdmin, [] {
+      av1::DeleteServiceAccountRequest r;
+      r.set_name(CreateServiceAccount(Unique("matrix-delete-sa"), nullptr));
+      return Msg(r);
+    }};
+    f[auth + "RotateSigningKey"] = {Kind::kAdmin,
+                                    [] { return Msg(av1::RotateSigningKeyRequest()); }};
+    return f;
+  }
+
+  // An ID token from the test's external identity provider (set up in the federation config).
+  static std::string ExternalIdToken();
+
+  // Calls `method` ("/pkg.Service/Method") with `request`; returns the status and the raw reply.
+  static grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                           const google::protobuf::Message& request, const std::string& token,
+                           std::string* reply) {
+    grpc::GenericStub stub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    const std::string bytes = request.SerializeAsString();
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request_buffer(&slice, 1);
+    grpc::ByteBuffer response_buffer;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request_buffer, &response_buffer,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    grpc::Status status = done.get_future().get();
+    reply->clear();
+    if (status.ok()) {
+      std::vector<grpc::Slice> slices;
+      (void)response_buffer.Dump(&slices);
+      for (const auto& s : slices) reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    return status;
+  }
+
+  static TempDir* dir_;
+  static ServiceProcess* auth_;
+  static ServiceProcess* catalogue_;
+  static av1::AuthService::Stub* auth_stub_;
+  static cv1::CatalogueService::Stub* catalogue_stub_;
+  static TestTokenIssuer* issuer_;
+};
+
+TempDir* AuthMatrixTest::dir_ = nullptr;
+ServiceProcess* AuthMatrixTest::auth_ = nullptr;
+ServiceProcess* AuthMatrixTest::catalogue_ = nullptr;
+av1::AuthService::Stub* AuthMatrixTest::auth_stub_ = nullptr;
+cv1::CatalogueService::Stub* AuthMatrixTest::catalogue_stub_ = nullptr;
+TestTokenIssuer* AuthMatrixTest::issuer_ = nullptr;
+
+std::string AuthMatrixTest::ExternalIdToken() { return ""; }
+
+TEST_F(AuthMatrixTest, EveryRpcOfEveryServiceAnswersEachKindOfCallerCorrectly) {
+  ASSERT_NE(catalogue_, nullptr);
+  CreatePublished(kProtected);
+
+  struct Target {
+    const google::protobuf::ServiceDescriptor* service;
+    std::shared_ptr<grpc::Channel> channel;
+  };
+  const std::vector<Target> targets = {
+      {cv1::Dataset::descriptor()->file()->FindServiceByName("CatalogueService"),
+       grpc::CreateChannel(catalogue_->grpc_address(), grpc::InsecureChannelCredentials())},
+      {av1::User::descriptor()->file()->FindServiceByName("AuthService"),
+       grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials())},
+  };
+  const std::map<std::string, Fixture> fixtures = Fixtures();
+  int checked = 0;
+  for (const Target& target : targets) {
+    ASSERT_NE(target.service, nullptr);
+    for (int i = 0; i < target.service->method_count(); ++i) {
+      const google::protobuf::MethodDescriptor* method = target.service->method(i);
+      const std::string key = absl::StrCat(target.service->full_name(), "/", method->name());
+      auto fixture = fixtures.find(key);
+      if (fixture == fixtures.end()) {
+        ADD_FAILURE() << key << " has no fixture in the access matrix: say what access it is "
+                      << "meant to have (Kind) and how to build a valid request";
+        continue;
+      }
+      for (Condition condition : kConditions) {
+        auto request = fixture->second.request();
+        std::string reply;
+        const grpc::Status status = Call(target.channel, "/" + key, *request,
+                                         TokenFor(condition), &reply);
+        const grpc::StatusCode expected = Expected(fixture->second.kind, condition);
+        EXPECT_EQ(status.error_code(), expected)
+            << key << " with " << Name(condition) << ": " << status.error_message();
+        if (condition == Condition::kNoSecondFactor && expected == grpc::UNAUTHENTICATED) {
+          EXPECT_NE(status.error_message().find("second factor"), std::string::npos)
+              << key << ": the message should say a second factor is needed: "
+              << status.error_message();
+        }
+        if (fixture->second.kind == Kind::kList && status.ok()) {
+          const bool shows = reply.find(kProtected) != std::string::npos;
+          EXPECT_EQ(shows, SeesProtected(condition))
+              << key << " with " << Name(condition)
+              << (shows ? " lists the Beskyttet dataset" : " does not list the Beskyttet dataset");
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 9 * 30);
+}
+
+}  // namespace
+}  // namespace smartby
