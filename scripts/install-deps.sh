@@ -15,7 +15,7 @@ PACKAGES=(
   # smartctl: YAML config and -f dataset.yaml / -o yaml
   libyaml-cpp-dev
   # auth: argon2id password hashing (libsodium), HMAC and signatures (OpenSSL's libcrypto)
-  libsodium-dev libssl-dev
+  libsodium-dev libssl-dev libcurl4-openssl-dev
   # JSON for JOSE (tokens, JWKS) and identity-provider configuration
   nlohmann-json3-dev
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs

@@ -88,6 +88,8 @@ const std::vector<FlagSpec>& GlobalFlagSpecs() {
        "PEM file with the CA that signed the server's "
        "certificate (default: the system's roots)"},
       {"timeout", 0, true, false, "DURATION", "how long each call may take (default 10s)"},
+      {"token", 0, true, false, "TOKEN",
+       "access token to send, over SMARTCTL_TOKEN and the cached login (\"\": none)"},
       {"help", 'h', false, false, "", "show help for the command and exit"},
   };
   return *specs;
@@ -155,6 +157,7 @@ absl::StatusOr<GlobalOptions> GlobalOptionsFrom(const ParsedFlags& flags) {
   if (flags.Has("server")) options.server = flags.Get("server");
   if (flags.Has("ca-file")) options.ca_file = flags.Get("ca-file");
   if (flags.Has("insecure")) options.insecure = flags.GetBool("insecure");
+  if (flags.Has("token")) options.token = flags.Get("token");
   options.help = flags.Has("help");
   if (flags.Has("output")) {
     const std::string format = absl::AsciiStrToLower(flags.Get("output"));

@@ -53,6 +53,9 @@ struct GlobalOptions {
   std::optional<std::string> server;
   std::optional<std::string> ca_file;
   std::optional<bool> insecure;
+  // --token: the access token to send (overrides SMARTCTL_TOKEN and the cached login); "" sends
+  // none (anonymous). See session.h.
+  std::optional<std::string> token;
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
   bool help = false;

@@ -55,13 +55,21 @@ absl::StatusOr<std::unique_ptr<ServiceClient>> ServiceClient::Create(const Servi
       new ServiceClient(service, endpoint, timeout, std::move(channel)));
 }
 
-void ServiceClient::Prepare(grpc::ClientContext& context, const std::string& request_id) const {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  context.AddMetadata("x-request-id", request_id);
+std::vector<std::pair<std::string, std::string>> ServiceClient::CallMetadata(
+    const std::string& request_id, const std::string& token) {
+  std::vector<std::pair<std::string, std::string>> metadata = {{"x-request-id", request_id}};
+  if (!token.empty()) metadata.emplace_back("authorization", absl::StrCat("Bearer ", token));
+  return metadata;
 }
 
-absl::Status ServiceClient::Classify(const grpc::Status& status,
-                                     const std::string& request_id) const {
+void ServiceClient::Prepare(grpc::ClientContext& context, const std::string& request_id,
+                            const std::string& token) const {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  for (const auto& [key, value] : CallMetadata(request_id, token)) context.AddMetadata(key, value);
+}
+
+absl::Status ServiceClient::Classify(const grpc::Status& status, const std::string& request_id,
+                                     bool sent_token) const {
   const auto code = status.error_code();
   // UNAVAILABLE or DEADLINE_EXCEEDED on a channel that never got connected means we never
   // reached the service; on a connected channel, it is the service's own answer.
@@ -100,7 +108,18 @@ absl::Status ServiceClient::Classify(const grpc::Status& status,
                            message.empty() ? "" : ": ", message);
   }
   if (message.empty()) message = absl::StrCat(service_.name, " failed without a message");
-  return ServiceError(static_cast<absl::StatusCode>(code), message, request_id);
+  absl::Status error = ServiceError(static_cast<absl::StatusCode>(code), message, request_id);
+  if (code == grpc::StatusCode::UNAUTHENTICATED) {
+    error = WithHint(error, sent_token
+                                ? "the token was not accepted (expired or revoked?); sign in "
+                                  "again with smartctl login, or check --token / SMARTCTL_TOKEN"
+                                : "this needs you to be signed in: run smartctl login USERNAME "
+                                  "(or pass a token with SMARTCTL_TOKEN)");
+  } else if (code == grpc::StatusCode::PERMISSION_DENIED) {
+    error = WithHint(error, sent_token ? "smartctl whoami shows your roles and clearance"
+                                       : "you are not signed in: run smartctl login USERNAME");
+  }
+  return error;
 }
 
 }  // namespace smartby::smartctl

@@ -18,6 +18,7 @@
 #include "cli/smartctl/args.h"
 #include "cli/smartctl/client.h"
 #include "cli/smartctl/config.h"
+#include "cli/smartctl/session.h"
 
 namespace smartby::smartctl {
 
@@ -48,6 +49,14 @@ struct Registry {
 void AddCatalogueCommands(Registry& registry);
 void AddStatusCommand(Registry& registry);
 void AddConfigCommands(Registry& registry);
+void AddAuthCommands(Registry& registry);
+// Every noun smartctl has, in the order `smartctl --help` lists them.
+void AddAllCommands(Registry& registry);
+
+// Runs one command line (argv without the program name): finds the command, parses its flags
+// and arguments, runs it. Help goes to `out`. What main() does, minus printing the error.
+absl::Status RunCommandLine(const Registry& registry, const std::vector<std::string>& tokens,
+                            std::ostream& out, std::ostream& err);
 
 // "dataset create"
 std::string CommandPath(const Command& command);
@@ -82,8 +91,22 @@ class CommandContext {
   // The config file, read once.
   absl::StatusOr<Config*> config();
 
-  // A client for the named service (see services.h), reached as the config and flags say.
+  // The context the command works in (--context, else the current one); null when none.
+  absl::StatusOr<const Context*> CurrentContext();
+
+  // A client for the named service (see services.h), reached as the config and flags say. Its
+  // calls carry the access token AccessToken() gives (unless made with CallOptions::anonymous).
   absl::StatusOr<std::unique_ptr<ServiceClient>> Connect(const std::string& service);
+
+  // The access token to send (session.h): --token, SMARTCTL_TOKEN, or the context's cached
+  // session, refreshed through the auth service when it is about to expire. "" for none.
+  absl::StatusOr<std::string> AccessToken();
+
+  // Where AccessToken() takes the token from (without refreshing anything).
+  absl::StatusOr<TokenSource> CurrentTokenSource();
+
+  // Replaces the config read earlier by `config` (after a session was stored by another path).
+  void SetConfig(Config config);
 
   // A usage error for this command, with its usage text.
   absl::Status Usage(const std::string& message) const;

@@ -33,6 +33,20 @@ std::string ScalarOf(const YAML::Node& node) {
   return node && node.IsScalar() ? node.as<std::string>() : std::string();
 }
 
+// RFC 3339; InfinitePast when absent or malformed (an expiry that has passed: refresh or log in).
+absl::Time TimeOf(const YAML::Node& node) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, ScalarOf(node), &time, &error)) {
+    return absl::InfinitePast();
+  }
+  return time;
+}
+
+std::string TimeText(absl::Time time) {
+  return absl::FormatTime(absl::RFC3339_sec, time, absl::UTCTimeZone());
+}
+
 bool BoolOf(const YAML::Node& node) {
   if (!node || !node.IsScalar()) return false;
   bool value = false;
@@ -96,6 +110,15 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
             context.services[entry.first.as<std::string>()] = ScalarOf(entry.second);
           }
         }
+        if (const YAML::Node session = node["session"]; session && session.IsMap()) {
+          Session& s = context.session;
+          s.username = ScalarOf(session["username"]);
+          s.access_token = ScalarOf(session["access-token"]);
+          s.access_token_expiry = TimeOf(session["access-token-expiry"]);
+          s.refresh_token = ScalarOf(session["refresh-token"]);
+          s.refresh_token_expiry = TimeOf(session["refresh-token-expiry"]);
+          s.password_change_required = BoolOf(session["password-change-required"]);
+        }
         config.contexts.push_back(std::move(context));
       }
     }
@@ -105,7 +128,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   return config;
 }
 
-std::string ConfigToYaml(const Config& config) {
+std::string ConfigToYaml(const Config& config, bool redact_secrets) {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "current-context" << YAML::Value << config.current_context;
@@ -125,6 +148,27 @@ std::string ConfigToYaml(const Config& config) {
       }
       out << YAML::EndMap;
     }
+    if (const Session& s = context.session; !s.empty()) {
+      auto secret = [&](const std::string& value) {
+        return redact_secrets && !value.empty() ? std::string("(redacted)") : value;
+      };
+      out << YAML::Key << "session" << YAML::Value << YAML::BeginMap;
+      if (!s.username.empty()) out << YAML::Key << "username" << YAML::Value << s.username;
+      if (!s.access_token.empty()) {
+        out << YAML::Key << "access-token" << YAML::Value << secret(s.access_token);
+        out << YAML::Key << "access-token-expiry" << YAML::Value
+            << TimeText(s.access_token_expiry);
+      }
+      if (!s.refresh_token.empty()) {
+        out << YAML::Key << "refresh-token" << YAML::Value << secret(s.refresh_token);
+        out << YAML::Key << "refresh-token-expiry" << YAML::Value
+            << TimeText(s.refresh_token_expiry);
+      }
+      if (s.password_change_required) {
+        out << YAML::Key << "password-change-required" << YAML::Value << true;
+      }
+      out << YAML::EndMap;
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
@@ -137,10 +181,16 @@ absl::Status SaveConfig(const Config& config, const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return ConfigError(dir.string(), absl::StrCat("cannot create: ", ec.message()));
-  // The file may hold where production lives and which CA to trust; keep it to its owner.
-  ::chmod(dir.c_str(), 0700);
+  // The file holds bearer tokens, where production lives and which CA to trust: keep it to its
+  // owner. The directory is made private before the file is written; the temp file is created
+  // afresh (O_EXCL, no symlink followed) with mode 0600 and chmod-ed again against the umask.
+  if (::chmod(dir.c_str(), 0700) != 0) {
+    return ConfigError(dir.string(), absl::StrCat("cannot make private: ", std::strerror(errno)));
+  }
   const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::unlink(temp.c_str());  // a leftover of an earlier run with the same pid
+  const int fd =
+      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return ConfigError(temp, absl::StrCat("cannot write: ", std::strerror(errno)));
   const std::string text = ConfigToYaml(config);
   size_t written = 0;
@@ -155,8 +205,13 @@ absl::Status SaveConfig(const Config& config, const std::string& path) {
     }
     written += static_cast<size_t>(n);
   }
-  ::fchmod(fd, 0600);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fchmod(fd, 0600) != 0 || ::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return ConfigError(temp, absl::StrCat("cannot write: ", why));
+  }
+  if (::close(fd) != 0) {
     ::unlink(temp.c_str());
     return ConfigError(temp, absl::StrCat("cannot write: ", std::strerror(errno)));
   }
@@ -216,8 +271,7 @@ absl::Status CheckAddress(absl::string_view what, absl::string_view address) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Endpoint> ResolveEndpoint(const ServiceInfo& service, const GlobalOptions& options,
-                                         const Config& config) {
+absl::StatusOr<const Context*> SelectContext(const GlobalOptions& options, const Config& config) {
   const Context* context = nullptr;
   if (options.context) {
     context = config.Find(*options.context);
@@ -233,6 +287,14 @@ absl::StatusOr<Endpoint> ResolveEndpoint(const ServiceInfo& service, const Globa
                                      "use-context NAME"));
     }
   }
+  return context;
+}
+
+absl::StatusOr<Endpoint> ResolveEndpoint(const ServiceInfo& service, const GlobalOptions& options,
+                                         const Config& config) {
+  absl::StatusOr<const Context*> selected = SelectContext(options, config);
+  if (!selected.ok()) return selected.status();
+  const Context* context = *selected;
 
   Endpoint endpoint;
   const std::string env_server = Env("SMARTCTL_SERVER");

@@ -9,6 +9,15 @@
 //     ca-file: /etc/smartby/ca.pem
 //     services:
 //       catalogue: catalogue.smartby.example:443
+//     session:                       # written by `smartctl login`, removed by `logout`
+//       username: kari
+//       access-token: eyJ...
+//       access-token-expiry: 2026-01-31T09:45:00Z
+//       refresh-token: ...
+//       refresh-token-expiry: 2026-02-01T09:30:00Z
+//
+// The file holds bearer tokens, so it is only ever written with mode 0600 in a directory of mode
+// 0700, and `config view` / `get-contexts -o yaml` show the tokens redacted.
 //
 // Where a service is reached (precedence, highest first): --server; SMARTCTL_SERVER; the
 // context's `services.<name>`; the context's `server`; 127.0.0.1:<the service's default port>.
@@ -22,10 +31,23 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "cli/smartctl/args.h"
 #include "cli/smartctl/services.h"
 
 namespace smartby::smartctl {
+
+// A signed-in session cached by `smartctl login` (see session.h). Secrets: never printed.
+struct Session {
+  std::string username;
+  std::string access_token;
+  absl::Time access_token_expiry = absl::InfinitePast();
+  std::string refresh_token;
+  absl::Time refresh_token_expiry = absl::InfinitePast();
+  bool password_change_required = false;
+
+  bool empty() const { return access_token.empty() && refresh_token.empty(); }
+};
 
 struct Context {
   std::string name;
@@ -33,6 +55,7 @@ struct Context {
   bool insecure = false;
   std::string ca_file;
   std::map<std::string, std::string> services;  // service name -> HOST:PORT
+  Session session;
 };
 
 struct Config {
@@ -53,8 +76,14 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 // Writes the config atomically (temp file + rename), mode 0600, creating the directory (0700).
 absl::Status SaveConfig(const Config& config, const std::string& path);
 
-// The config as YAML text (what `config view` shows).
-std::string ConfigToYaml(const Config& config);
+// The config as YAML text. With `redact_secrets` (what `config view` shows) the cached tokens
+// are replaced by "(redacted)"; without, it is what the file holds.
+std::string ConfigToYaml(const Config& config, bool redact_secrets = false);
+
+// The context a command works in: the one --context names (usage error when there is none of
+// that name), else the current context (local error when current-context names none), else
+// null (no context: defaults everywhere, no cached session).
+absl::StatusOr<const Context*> SelectContext(const GlobalOptions& options, const Config& config);
 
 // Where and how to reach one service.
 struct Endpoint {

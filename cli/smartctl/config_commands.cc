@@ -107,7 +107,7 @@ absl::Status GetContexts(CommandContext& context) {
   if (!loaded.ok()) return loaded.status();
   const Config& config = **loaded;
   if (context.output() != OutputFormat::kTable) {
-    PrintYamlOrJson(context, ConfigToYaml(config));
+    PrintYamlOrJson(context, ConfigToYaml(config, /*redact_secrets=*/true));
     return absl::OkStatus();
   }
   if (config.contexts.empty()) {
@@ -115,7 +115,7 @@ absl::Status GetContexts(CommandContext& context) {
                   << "; create one with smartctl config set-context NAME --server HOST:PORT\n";
     return absl::OkStatus();
   }
-  Table table({"CURRENT", "NAME", "SERVER", "TLS", "SERVICES"});
+  Table table({"CURRENT", "NAME", "SERVER", "TLS", "SERVICES", "SIGNED IN AS"});
   for (const auto& c : config.contexts) {
     std::vector<std::string> services;
     for (const auto& [service, address] : c.services) {
@@ -124,7 +124,8 @@ absl::Status GetContexts(CommandContext& context) {
     table.AddRow({c.name == config.current_context ? "*" : "", c.name,
                   c.server.empty() ? "(default)" : c.server,
                   c.insecure ? "no (insecure)" : (c.ca_file.empty() ? "yes" : "yes, " + c.ca_file),
-                  absl::StrJoin(services, ",")});
+                  absl::StrJoin(services, ","),
+                  c.session.empty() ? "" : c.session.username});
   }
   table.Print(context.out());
   return absl::OkStatus();
@@ -136,7 +137,7 @@ absl::Status View(CommandContext& context) {
   if (context.output() == OutputFormat::kTable) {
     context.out() << "# " << ConfigPath() << "\n";
   }
-  PrintYamlOrJson(context, ConfigToYaml(**loaded));
+  PrintYamlOrJson(context, ConfigToYaml(**loaded, /*redact_secrets=*/true));
   return absl::OkStatus();
 }
 
@@ -189,7 +190,8 @@ void AddConfigCommands(Registry& registry) {
                                       0,
                                       0,
                                       "show the config file",
-                                      "Shows the whole config as YAML (or JSON with -o json).\n\n"
+                                      "Shows the whole config as YAML (or JSON with -o json). Cached tokens are shown\n"
+                                      "as (redacted).\n\n"
                                       "Examples:\n  smartctl config view",
                                       {},
                                       View});

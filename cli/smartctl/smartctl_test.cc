@@ -99,7 +99,7 @@ TEST(Endpoint, FlagBeatsEnvBeatsServiceEntryBeatsContextBeatsDefault) {
   const ServiceInfo catalogue{"catalogue", 7001, "smartcity.catalogue.v1.CatalogueService"};
   Config config;
   config.current_context = "local";
-  config.contexts.push_back({"local", "127.0.0.2:9000", true, "", {}});
+  config.contexts.push_back({"local", "127.0.0.2:9000", true, "", {}, {}});
   ::unsetenv("SMARTCTL_SERVER");
   GlobalOptions options;
   EXPECT_EQ(ResolveEndpoint(catalogue, options, Config())->address, "127.0.0.1:7001");
@@ -131,7 +131,8 @@ TEST(ConfigFile, RoundTripsWithPrivateMode) {
                              "api.example.no:443",
                              false,
                              "/etc/ca.pem",
-                             {{"catalogue", "catalogue.example.no:443"}}});
+                             {{"catalogue", "catalogue.example.no:443"}},
+                             {}});
   ASSERT_TRUE(SaveConfig(config, path).ok());
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

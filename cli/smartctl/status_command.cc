@@ -28,7 +28,9 @@ ServiceStatus Check(ServiceClient& client, const ServiceInfo& service) {
   auto stub = Health::NewStub(client.channel());
   HealthCheckRequest request;
   request.set_service(service.grpc_service);
-  absl::StatusOr<HealthCheckResponse> response = client.Call(*stub, &Health::Stub::Check, request);
+  // Health is public: no token, so an expired login does not get in the way of `status`.
+  absl::StatusOr<HealthCheckResponse> response =
+      client.Call(*stub, &Health::Stub::Check, request, CallOptions{.anonymous = true});
   if (!response.ok()) {
     if (ExitCodeOf(response.status()) == kExitUnreachable) {
       result.status = "UNREACHABLE";
@@ -48,14 +50,17 @@ absl::Status RunStatus(CommandContext& context) {
   // Resolve every endpoint first, so that a usage error (say, --insecure towards a remote host)
   // is reported as such before anything is called.
   std::vector<std::unique_ptr<ServiceClient>> clients;
+  std::vector<const ServiceInfo*> services;
   for (const auto& service : KnownServices()) {
+    if (!service.in_status) continue;
     absl::StatusOr<std::unique_ptr<ServiceClient>> client = context.Connect(service.name);
     if (!client.ok()) return client.status();
     clients.push_back(std::move(*client));
+    services.push_back(&service);
   }
   std::vector<ServiceStatus> statuses;
   for (size_t i = 0; i < clients.size(); ++i) {
-    statuses.push_back(Check(*clients[i], KnownServices()[i]));
+    statuses.push_back(Check(*clients[i], *services[i]));
   }
 
   if (context.output() == OutputFormat::kTable) {

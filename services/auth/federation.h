@@ -43,8 +43,9 @@ class Federation {
 
   // No providers: every exchange is refused.
   static std::unique_ptr<Federation> None();
-  // The providers in the configuration file (format: README.md of this folder). INVALID_ARGUMENT
-  // naming the file, provider and field for anything wrong. `clock` must outlive the result.
+  // The providers in the configuration file (format: FEDERATION.md in this folder).
+  // INVALID_ARGUMENT naming the file, provider and field for anything wrong. `clock` must outlive
+  // the result.
   static absl::StatusOr<std::unique_ptr<Federation>> Load(const std::string& path,
                                                           const Clock* clock);
 
