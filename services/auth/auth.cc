@@ -903,9 +903,24 @@ absl::Status Authority::DeleteServiceAccount(const std::string& name) {
 
 // ---- start-up ----
 
-absl::StatusOr<Authority::BootstrapResult> Authority::Bootstrap(const std::string& username,
-                                                                const std::string& password) {
+absl::StatusOr<Authority::BootstrapResult> Authority::Bootstrap(
+    const std::string& username, const std::string& password,
+    const std::string& totp_secret_base32) {
   RETURN_IF_ERROR(ValidateAccountName(username, "--bootstrap_admin"));
+  std::string totp_secret;
+  if (!totp_secret_base32.empty()) {
+    absl::StatusOr<std::string> decoded = Base32Decode(totp_secret_base32);
+    if (!decoded.ok() || decoded->size() < 16) {
+      return absl::InvalidArgumentError(
+          "--bootstrap_admin_totp_secret_file: expected a Base32 secret of at least 128 bits");
+    }
+    if (password.empty()) {
+      return absl::InvalidArgumentError(
+          "--bootstrap_admin_totp_secret_file: needs --bootstrap_admin_password_file too (a "
+          "one-time password must be changed before a second factor is set)");
+    }
+    totp_secret = *std::move(decoded);
+  }
   ASSIGN_OR_RETURN(int64_t users, store_->CountUsers());
   if (users > 0) return BootstrapResult{};
   v1::CreateUserRequest request;
@@ -917,6 +932,12 @@ absl::StatusOr<Authority::BootstrapResult> Authority::Bootstrap(const std::strin
   absl::StatusOr<v1::CreateUserResponse> created = CreateUser(request);
   if (absl::IsAlreadyExists(created.status())) return BootstrapResult{};  // another replica
   RETURN_IF_ERROR(created.status());
+  if (!totp_secret.empty()) {
+    ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
+    user.totp_secret = std::move(totp_secret);
+    user.totp_confirmed = true;
+    RETURN_IF_ERROR(store_->UpdateUser(user));
+  }
   return BootstrapResult{true, created->one_time_password()};
 }
 

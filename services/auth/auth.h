@@ -142,9 +142,12 @@ class Authority {
   };
   // When no user exists at all: creates `username` as platform-admin with clearance
   // strictly-protected, with `password` (must meet the policy) or, when empty, a generated
-  // one-time password. Nothing when any user exists.
+  // one-time password. With `totp_secret_base32` (a break-glass account whose second factor
+  // comes from a Secret, as the password does), the TOTP enrolment is active from the start.
+  // Nothing when any user exists.
   absl::StatusOr<BootstrapResult> Bootstrap(const std::string& username,
-                                            const std::string& password);
+                                            const std::string& password,
+                                            const std::string& totp_secret_base32 = "");
 
   // Removes refresh tokens that expired a day ago or more (housekeeping).
   absl::Status PurgeExpired();

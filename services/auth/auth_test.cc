@@ -497,6 +497,24 @@ TEST_F(AuthTest, BootstrapCreatesTheFirstAdminOnlyOnce) {
   EXPECT_FALSE(again->created);
 }
 
+TEST_F(AuthTest, ABreakGlassAdminCanBeBootstrappedWithItsSecondFactor) {
+  const std::string secret = std::string(20, '\x5a');
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      authority_->Bootstrap("admin", "", Base32Encode(secret)).status()))
+      << "a one-time password and a preset second factor do not go together";
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      authority_->Bootstrap("admin", kPassword, "not base32!").status()));
+  auto created = authority_->Bootstrap("admin", kPassword, Base32Encode(secret));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  EXPECT_TRUE(created->one_time_password.empty());
+  EXPECT_TRUE(authority_->GetUser("admin")->totp_enrolled());
+  EXPECT_TRUE(absl::IsUnauthenticated(Login("admin").status())) << "the code is required";
+  auto token = Login("admin", kPassword, *Totp(secret, clock_.Now()));
+  ASSERT_TRUE(token.ok()) << token.status();
+  EXPECT_TRUE(token->two_factor());
+}
+
 TEST_F(AuthTest, AuthorizeGivesThePolicyDecision) {
   CreateUser("admin", {"platform-admin"});
   const std::string admin = Login("admin")->access_token();

@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, bootstrap_admin, "",
           "password printed once to stderr, or the password in --bootstrap_admin_password_file)");
 ABSL_FLAG(std::string, bootstrap_admin_password_file, "",
           "file holding the bootstrap admin's password (e.g. from a Kubernetes Secret)");
+ABSL_FLAG(std::string, bootstrap_admin_totp_secret_file, "",
+          "file holding the bootstrap admin's TOTP secret (Base32), enrolled from the start (a "
+          "break-glass account whose second factor is kept with its password)");
 ABSL_FLAG(std::string, totp_issuer, "Smartby", "issuer name shown in authenticator apps");
 ABSL_FLAG(int32_t, password_hash_concurrency, 2,
           "argon2id hashes computed at once (each takes 19 MiB)");
@@ -175,7 +178,18 @@ int main(int argc, char** argv) {
       if (!read.ok()) return Fail("cannot bootstrap", read.status());
       password = *std::move(read);
     }
-    auto result = (*authority)->Bootstrap(admin, password);
+    std::string totp_secret;
+    if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_totp_secret_file);
+        !file.empty()) {
+      auto read = ReadSecretFile(file);
+      if (!read.ok()) {
+        return Fail("cannot bootstrap",
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "--bootstrap_admin_totp_secret_file: cannot read ", file)));
+      }
+      totp_secret = *std::move(read);
+    }
+    auto result = (*authority)->Bootstrap(admin, password, totp_secret);
     if (!result.ok()) return Fail("cannot bootstrap", result.status());
     if (result->created) {
       smartby::log::Info("bootstrap administrator created", {{"user", admin}});
