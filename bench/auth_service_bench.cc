@@ -101,13 +101,13 @@ int main(int argc, char** argv) {
   }
 
   smartby::testing::TempDir dir;
-  const std::string password = "benchmark-admin-passphrase-1";
+  const std::string password = "ytelsesmaaling-passord-2026";
   std::ofstream(dir.path() + "/admin-password") << password << "\n";
   auto auth = ServiceProcess::Start(
       BinaryPath("smartby-auth"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + dir.path(),
        "--bootstrap_admin=admin", "--bootstrap_admin_password_file=" + dir.path() + "/admin-password",
-       "--login_failures_before_lockout=1000000", "--log_level=warn"});
+       "--login_max_failures=1000000", "--login_source_max_failures=1000000", "--log_level=warn"});
   if (!auth.ok()) Fail(std::string(auth.status().message()));
   auto stub = v1::AuthService::NewStub(
       grpc::CreateChannel((*auth)->grpc_address(), grpc::InsecureChannelCredentials()));

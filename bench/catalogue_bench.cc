@@ -6,6 +6,12 @@
 //   3. Search latency (p50/p99) over those N datasets (target p99 <= 5 ms), on SQLite and, when
 //      SMARTBY_TEST_POSTGRES_URL is set (scripts/with-postgres.sh sets it), on PostgreSQL.
 //
+// The catalogue enforces authorisation: it trusts a test token issuer (--auth_jwks=file:...).
+// The datasets are created as their organisation's dataset-owner and published, so that Get and
+// Search measure the public read path: token-less callers reading published Åpen data, whose
+// visibility the store applies in SQL. A second Get figure sends a reader's token, to show what
+// verifying a token costs per call.
+//
 // Usage: build/bench/catalogue_bench [datasets=50000] [seconds=5] [client_threads=8]
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
@@ -16,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -23,16 +30,31 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "echo.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_tokens.h"
 
 namespace {
 
 namespace v1 = ::smartcity::catalogue::v1;
 using smartby::testing::BinaryPath;
 using smartby::testing::ServiceProcess;
+using smartby::testing::TestTokenIssuer;
+using smartby::testing::TokenSpec;
 using Clock = std::chrono::steady_clock;
+
+// A token spec with just these claims (the rest as TokenSpec's defaults).
+TokenSpec Spec(const std::string& subject, std::vector<std::string> roles,
+               const std::string& clearance, bool tfa) {
+  TokenSpec spec;
+  spec.subject = subject;
+  spec.roles = std::move(roles);
+  spec.clearance = clearance;
+  spec.tfa = tfa;
+  return spec;
+}
 
 const char* kSubjects[] = {"temperatur", "parkering", "avfall",    "sykkel",   "energi",
                            "vannstand",  "luftkvalitet", "støy",   "trafikk",  "bibliotek",
@@ -124,11 +146,23 @@ std::string NewPostgresDatabase() {
   return url.substr(0, url.rfind('/') + 1) + name;
 }
 
+// Tokens that outlive a long load (TokenSpec's default is five minutes).
+std::string LongLivedToken(const TestTokenIssuer& issuer, TokenSpec spec) {
+  spec.lifetime = absl::Hours(12);
+  return issuer.Token(spec);
+}
+
+void AddToken(grpc::ClientContext& ctx, const std::string& token) {
+  ctx.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+}
+
 struct EngineFigures {
   std::string engine;
   double create_per_second = 0;
+  double publish_per_second = 0;
   long peak_rss_kib = 0;
-  double get_per_second = 0;
+  double get_per_second = 0;         // anonymous
+  double get_reader_per_second = 0;  // with a reader's token
   double search_p50_ms = 0, search_p99_ms = 0, search_max_ms = 0;
   double search_mean_hits = 0;
   // Per kind of query: {name, p50, p99, mean hits}.
@@ -139,12 +173,13 @@ const char* kQueryKinds[] = {"subject+place", "place+aspect", "subject+place+asp
                              "5-letter prefix"};
 
 EngineFigures RunEngine(const std::string& engine, const std::string& database_url, int datasets,
-                        double seconds, int threads) {
+                        double seconds, int threads, const TestTokenIssuer& issuer) {
   EngineFigures f;
   f.engine = engine;
   auto process = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
-      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url});
+      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url,
+       issuer.ServiceFlag()});
   if (!process.ok()) {
     std::fprintf(stderr, "%s\n", std::string(process.status().message()).c_str());
     std::exit(1);
@@ -153,28 +188,56 @@ EngineFigures RunEngine(const std::string& engine, const std::string& database_u
       grpc::CreateChannel((*process)->grpc_address(), grpc::InsecureChannelCredentials());
   auto stub = v1::CatalogueService::NewStub(channel);
 
-  std::atomic<int> next{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> loaders;
-  for (int t = 0; t < threads; ++t) {
-    loaders.emplace_back([&] {
-      for (int i = next++; i < datasets; i = next++) {
-        grpc::ClientContext ctx;
-        v1::CreateDatasetRequest request;
-        *request.mutable_dataset() = Generated(i);
-        v1::Dataset out;
-        grpc::Status s = stub->CreateDataset(&ctx, request, &out);
-        if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-          std::fprintf(stderr, "create %d: %s\n", i, s.error_message().c_str());
-        }
-      }
-    });
+  // Each organisation's datasets are created and published by its own dataset-owner, as in
+  // production (one token per organisation, verified once per call like any other).
+  std::vector<std::string> owner_tokens;
+  for (const char* place : kPlaces) {
+    owner_tokens.push_back(LongLivedToken(
+        issuer, Spec(absl::StrCat("user:owner-", place),
+                     {absl::StrCat("dataset-owner:", place, " kommune")}, "internal", true)));
   }
-  for (auto& l : loaders) l.join();
-  f.create_per_second =
-      datasets / std::chrono::duration<double>(Clock::now() - start).count();
-  f.peak_rss_kib = PeakRssKiB((*process)->pid());
+  auto owner_token = [&](int i) -> const std::string& { return owner_tokens[(i / 15) % 20]; };
+  const std::string reader_token =
+      LongLivedToken(issuer, Spec("user:bench-reader", {"reader"}, "internal", false));
 
+  // Runs `call(i)` for every dataset from the client threads; returns calls per second.
+  auto for_every_dataset = [&](const std::function<void(int)>& call) {
+    std::atomic<int> next{0};
+    const auto start = Clock::now();
+    std::vector<std::thread> loaders;
+    for (int t = 0; t < threads; ++t) {
+      loaders.emplace_back([&] {
+        for (int i = next++; i < datasets; i = next++) call(i);
+      });
+    }
+    for (auto& l : loaders) l.join();
+    return datasets / std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  f.create_per_second = for_every_dataset([&](int i) {
+    grpc::ClientContext ctx;
+    AddToken(ctx, owner_token(i));
+    v1::CreateDatasetRequest request;
+    *request.mutable_dataset() = Generated(i);
+    v1::Dataset out;
+    grpc::Status s = stub->CreateDataset(&ctx, request, &out);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      std::fprintf(stderr, "create %d: %s\n", i, s.error_message().c_str());
+    }
+  });
+  f.peak_rss_kib = PeakRssKiB((*process)->pid());
+  f.publish_per_second = for_every_dataset([&](int i) {
+    grpc::ClientContext ctx;
+    AddToken(ctx, owner_token(i));
+    v1::PublishDatasetRequest request;
+    request.set_name(absl::StrCat("bench-", i));
+    v1::Dataset out;
+    grpc::Status s = stub->PublishDataset(&ctx, request, &out);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+      std::fprintf(stderr, "publish %d: %s\n", i, s.error_message().c_str());
+    }
+  });
+
+  // The public read path: no token, published Åpen data.
   f.get_per_second = Throughput(threads, seconds, [&](int t, long n) {
     grpc::ClientContext ctx;
     v1::GetDatasetRequest request;
@@ -182,9 +245,17 @@ EngineFigures RunEngine(const std::string& engine, const std::string& database_u
     v1::Dataset out;
     return stub->GetDataset(&ctx, request, &out).ok();
   });
+  f.get_reader_per_second = Throughput(threads, seconds, [&](int t, long n) {
+    grpc::ClientContext ctx;
+    AddToken(ctx, reader_token);
+    v1::GetDatasetRequest request;
+    request.set_name(absl::StrCat("bench-", (t * 7919 + n * 104729) % datasets));
+    v1::Dataset out;
+    return stub->GetDataset(&ctx, request, &out).ok();
+  });
 
   // Queries as people type them: a subject, a subject and a place, a place and an aspect, a
-  // prefix. Latency is measured one call at a time.
+  // prefix. Latency is measured one call at a time, without a token (published Åpen data).
   std::vector<std::string> queries;
   for (int i = 0; i < 2000; ++i) {
     const char* subject = kSubjects[i % 15];
@@ -262,22 +333,30 @@ int main(int argc, char** argv) {
   smartby::testing::TempDir temp;
   const char* keep = std::getenv("SMARTBY_BENCH_DIR");
   const std::string dir = keep != nullptr ? keep : temp.path();
+  const TestTokenIssuer issuer(temp.path());
   std::vector<EngineFigures> figures;
   figures.push_back(RunEngine("sqlite", absl::StrCat("sqlite://", dir, "/bench.db"), datasets,
-                              seconds, threads));
+                              seconds, threads, issuer));
   if (const std::string pg = NewPostgresDatabase(); !pg.empty()) {
-    figures.push_back(RunEngine("postgres", pg, datasets, seconds, threads));
+    figures.push_back(RunEngine("postgres", pg, datasets, seconds, threads, issuer));
   } else {
     std::printf("(PostgreSQL skipped: run under scripts/with-postgres.sh to include it)\n\n");
   }
 
-  std::printf("%-9s %12s %9s %12s %10s %9s %9s %9s %10s\n", "engine", "create/s", "peakRSS",
-              "get/s", "get/echo", "search50", "search99", "max", "mean hits");
+  std::printf("%-9s %10s %10s %9s %12s %10s %9s %9s %9s %10s\n", "engine", "create/s",
+              "publish/s", "peakRSS", "get/s", "get/echo", "search50", "search99", "max",
+              "mean hits");
   for (const auto& f : figures) {
-    std::printf("%-9s %12.0f %7.0fMB %12.0f %9.2fx %7.2fms %7.2fms %7.2fms %10.0f\n",
-                f.engine.c_str(), f.create_per_second, f.peak_rss_kib / 1024.0, f.get_per_second,
-                f.get_per_second / echo_per_second, f.search_p50_ms, f.search_p99_ms,
-                f.search_max_ms, f.search_mean_hits);
+    std::printf("%-9s %10.0f %10.0f %7.0fMB %12.0f %9.2fx %7.2fms %7.2fms %7.2fms %10.0f\n",
+                f.engine.c_str(), f.create_per_second, f.publish_per_second,
+                f.peak_rss_kib / 1024.0, f.get_per_second, f.get_per_second / echo_per_second,
+                f.search_p50_ms, f.search_p99_ms, f.search_max_ms, f.search_mean_hits);
+  }
+  std::printf("\nget with a reader's token (verified on every call):\n");
+  for (const auto& f : figures) {
+    std::printf("  %-9s %10.0f calls/s  %5.2fx echo  %5.2fx token-less\n", f.engine.c_str(),
+                f.get_reader_per_second, f.get_reader_per_second / echo_per_second,
+                f.get_reader_per_second / f.get_per_second);
   }
   std::printf("\nsearch latency by kind of query:\n");
   for (const auto& f : figures) {

@@ -154,7 +154,12 @@ absl::StatusOr<ListFilter> FilterFrom(const std::string& owner, Classification c
   if (owner.size() > kMaxShortTextBytes) {
     return absl::InvalidArgumentError("owner_organization: too long");
   }
-  return ListFilter{owner, classification, state, theme};
+  ListFilter filter;  // visibility: the caller's, set by the listing
+  filter.owner_organization = owner;
+  filter.classification = classification;
+  filter.state = state;
+  filter.theme = theme;
+  return filter;
 }
 
 }  // namespace
@@ -209,8 +214,9 @@ absl::Status CheckPublishable(const v1::Dataset& d) {
 Catalogue::Catalogue(CatalogueStore* store, const Clock* clock, DcatCatalogueInfo dcat)
     : store_(store), clock_(clock), dcat_(std::move(dcat)) {}
 
-absl::StatusOr<v1::Dataset> Catalogue::Create(const v1::Dataset& input,
-                                              const std::string& actor) {
+absl::StatusOr<v1::Dataset> Catalogue::Create(const auth::Caller& caller,
+                                              const v1::Dataset& input) {
+  const std::string& actor = caller.subject();
   RETURN_IF_ERROR(CheckName(input.name(), "dataset.name"));
   if (input.resources_size() > kMaxResources) {
     return absl::InvalidArgumentError(
@@ -232,8 +238,11 @@ absl::StatusOr<v1::Dataset> Catalogue::Create(const v1::Dataset& input,
     if (r->media_type().empty()) r->set_media_type(MediaTypeForFormat(r->format()));
   }
   RETURN_IF_ERROR(ValidateDataset(dataset));
-  const auto now = ToProto(clock_->Now());
   dataset.set_state(v1::DATASET_STATE_DRAFT);
+  // Validation reveals nothing stored; the decision comes before the name is looked up, so
+  // ALREADY_EXISTS is only ever told to callers who may create the dataset.
+  RETURN_IF_ERROR(caller.Authorize(auth::Action::kCreate, ResourceOf(dataset)));
+  const auto now = ToProto(clock_->Now());
   dataset.set_version(1);
   *dataset.mutable_create_time() = now;
   *dataset.mutable_update_time() = now;
@@ -254,28 +263,41 @@ absl::StatusOr<v1::Dataset> Catalogue::Create(const v1::Dataset& input,
   return dataset;
 }
 
-absl::StatusOr<v1::Dataset> Catalogue::Get(const std::string& name) {
+absl::StatusOr<v1::Dataset> Catalogue::Get(const auth::Caller& caller, const std::string& name) {
   RETURN_IF_ERROR(CheckName(name, "name"));
-  return store_->Get(name);
+  ASSIGN_OR_RETURN(v1::Dataset dataset, store_->Get(name));
+  RETURN_IF_ERROR(caller.Authorize(auth::Action::kRead, ResourceOf(dataset)));
+  return dataset;
 }
 
 absl::StatusOr<v1::Dataset> Catalogue::Change(
-    const std::string& name, int64_t expected_version, const std::string& actor,
-    const std::string& action, const std::function<absl::Status(v1::Dataset&)>& change) {
+    const auth::Caller& caller, const std::string& name, int64_t expected_version,
+    auth::Action action, const std::string& history_action,
+    const std::function<absl::Status(v1::Dataset&)>& change) {
+  const std::string& actor = caller.subject();
   v1::Dataset result;
   RETURN_IF_ERROR(store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::Dataset current, tx.Get(name));
+    const auth::ResourceRef before = ResourceOf(current);
+    RETURN_IF_ERROR(caller.Authorize(action, before));
     RETURN_IF_ERROR(CheckVersion(expected_version, current));
     v1::Dataset next = current;
     RETURN_IF_ERROR(change(next));
     RETURN_IF_ERROR(ValidateDataset(next));
+    // No moving a dataset out of your reach (a class above your clearance) or into an
+    // organisation you do not own: the caller must be allowed the action on the result too.
+    const auth::ResourceRef after = ResourceOf(next);
+    if (after.classification != before.classification ||
+        after.owner_organization != before.owner_organization) {
+      RETURN_IF_ERROR(caller.Authorize(action, after));
+    }
     if (next.state() == v1::DATASET_STATE_PUBLISHED) RETURN_IF_ERROR(CheckPublishable(next));
     next.set_version(current.version() + 1);
     *next.mutable_update_time() = ToProto(clock_->Now());
     next.set_updated_by(actor);
     RETURN_IF_ERROR(tx.Replace(next));
-    HistoryEntry entry{next.version(), clock_->Now(), actor, action, ChangedFields(current, next),
-                       next};
+    HistoryEntry entry{next.version(), clock_->Now(), actor, history_action,
+                       ChangedFields(current, next), next};
     RETURN_IF_ERROR(tx.AppendHistory(name, entry));
     result = std::move(next);
     return absl::OkStatus();
@@ -283,8 +305,8 @@ absl::StatusOr<v1::Dataset> Catalogue::Change(
   return result;
 }
 
-absl::StatusOr<v1::Dataset> Catalogue::Update(const v1::Dataset& input, const FieldMask& mask,
-                                              const std::string& actor) {
+absl::StatusOr<v1::Dataset> Catalogue::Update(const auth::Caller& caller,
+                                              const v1::Dataset& input, const FieldMask& mask) {
   RETURN_IF_ERROR(CheckName(input.name(), "dataset.name"));
   if (input.version() <= 0) {
     return absl::InvalidArgumentError(
@@ -292,7 +314,7 @@ absl::StatusOr<v1::Dataset> Catalogue::Update(const v1::Dataset& input, const Fi
         "lost");
   }
   RETURN_IF_ERROR(CheckMask<v1::Dataset>(mask, MutableFields(), "dataset"));
-  return Change(input.name(), input.version(), actor, "updated",
+  return Change(caller, input.name(), input.version(), auth::Action::kChangeMetadata, "updated",
                 [&](v1::Dataset& d) -> absl::Status {
                   if (d.state() == v1::DATASET_STATE_RETIRED) {
                     return absl::FailedPreconditionError(absl::StrCat(
@@ -310,7 +332,8 @@ absl::StatusOr<v1::Dataset> Catalogue::Update(const v1::Dataset& input, const Fi
                 });
 }
 
-absl::StatusOr<v1::ListDatasetsResponse> Catalogue::List(const v1::ListDatasetsRequest& request) {
+absl::StatusOr<v1::ListDatasetsResponse> Catalogue::List(const auth::Caller& caller,
+                                                          const v1::ListDatasetsRequest& request) {
   ASSIGN_OR_RETURN(int32_t limit,
                    PageSize(request.page_size(), kDefaultListPageSize, kMaxListPageSize));
   ASSIGN_OR_RETURN(ListFilter filter,
@@ -320,6 +343,8 @@ absl::StatusOr<v1::ListDatasetsResponse> Catalogue::List(const v1::ListDatasetsR
   if (!request.page_token().empty()) {
     ASSIGN_OR_RETURN(after, ReadToken(request.page_token(), "n"));
   }
+  filter.visibility = VisibilityFor(caller.principal());
+  caller.MarkChecked();  // the store returns and counts only what the caller may read
   ASSIGN_OR_RETURN(ListPage page, store_->List(filter, after, limit));
   v1::ListDatasetsResponse response;
   for (auto& d : page.datasets) *response.add_datasets() = std::move(d);
@@ -331,7 +356,7 @@ absl::StatusOr<v1::ListDatasetsResponse> Catalogue::List(const v1::ListDatasetsR
 }
 
 absl::StatusOr<v1::SearchDatasetsResponse> Catalogue::Search(
-    const v1::SearchDatasetsRequest& request) {
+    const auth::Caller& caller, const v1::SearchDatasetsRequest& request) {
   if (request.query().size() > kMaxQueryBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("query: at most ", kMaxQueryBytes, " bytes; use fewer words"));
@@ -348,6 +373,8 @@ absl::StatusOr<v1::SearchDatasetsResponse> Catalogue::Search(
       return absl::InvalidArgumentError("page_token: not a token from this search");
     }
   }
+  filter.visibility = VisibilityFor(caller.principal());
+  caller.MarkChecked();  // hits, total and facets cover only what the caller may read
   ASSIGN_OR_RETURN(SearchResult result,
                    store_->Search(SearchQuery{request.query(), filter, offset, limit}));
   v1::SearchDatasetsResponse response;
@@ -367,10 +394,11 @@ absl::StatusOr<v1::SearchDatasetsResponse> Catalogue::Search(
   return response;
 }
 
-absl::StatusOr<v1::Dataset> Catalogue::Publish(const std::string& name, int64_t expected_version,
-                                               const std::string& actor) {
+absl::StatusOr<v1::Dataset> Catalogue::Publish(const auth::Caller& caller,
+                                               const std::string& name,
+                                               int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(name, "name"));
-  return Change(name, expected_version, actor, "published", [&](v1::Dataset& d) -> absl::Status {
+  auto publish = [&](v1::Dataset& d) -> absl::Status {
     if (d.state() == v1::DATASET_STATE_PUBLISHED) {
       return absl::FailedPreconditionError(absl::StrCat("dataset ", name, " is published already"));
     }
@@ -382,31 +410,34 @@ absl::StatusOr<v1::Dataset> Catalogue::Publish(const std::string& name, int64_t 
     d.set_state(v1::DATASET_STATE_PUBLISHED);
     *d.mutable_publish_time() = ToProto(clock_->Now());
     return absl::OkStatus();
-  });
+  };
+  return Change(caller, name, expected_version, auth::Action::kPublish, "published", publish);
 }
 
-absl::StatusOr<v1::Dataset> Catalogue::Retire(const std::string& name, int64_t expected_version,
-                                              const std::string& reason,
-                                              const std::string& actor) {
+absl::StatusOr<v1::Dataset> Catalogue::Retire(const auth::Caller& caller,
+                                              const std::string& name, int64_t expected_version,
+                                              const std::string& reason) {
   RETURN_IF_ERROR(CheckName(name, "name"));
   if (reason.size() > kMaxReasonBytes) {
     return absl::InvalidArgumentError(absl::StrCat("reason: at most ", kMaxReasonBytes, " bytes"));
   }
   const std::string action = reason.empty() ? "retired" : absl::StrCat("retired: ", reason);
-  return Change(name, expected_version, actor, action, [&](v1::Dataset& d) -> absl::Status {
+  auto retire = [&](v1::Dataset& d) -> absl::Status {
     if (d.state() == v1::DATASET_STATE_RETIRED) {
       return absl::FailedPreconditionError(absl::StrCat("dataset ", name, " is retired already"));
     }
     d.set_state(v1::DATASET_STATE_RETIRED);
     return absl::OkStatus();
-  });
+  };
+  return Change(caller, name, expected_version, auth::Action::kRetire, action, retire);
 }
 
-absl::Status Catalogue::Delete(const std::string& name, int64_t expected_version,
-                               const std::string& actor) {
+absl::Status Catalogue::Delete(const auth::Caller& caller, const std::string& name,
+                               int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(name, "name"));
   return store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::Dataset current, tx.Get(name));
+    RETURN_IF_ERROR(caller.Authorize(auth::Action::kDelete, ResourceOf(current)));
     RETURN_IF_ERROR(CheckVersion(expected_version, current));
     if (current.state() != v1::DATASET_STATE_DRAFT) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -419,7 +450,7 @@ absl::Status Catalogue::Delete(const std::string& name, int64_t expected_version
 }
 
 absl::StatusOr<v1::ListDatasetHistoryResponse> Catalogue::History(
-    const v1::ListDatasetHistoryRequest& request) {
+    const auth::Caller& caller, const v1::ListDatasetHistoryRequest& request) {
   RETURN_IF_ERROR(CheckName(request.name(), "name"));
   ASSIGN_OR_RETURN(int32_t limit,
                    PageSize(request.page_size(), kDefaultListPageSize, kMaxListPageSize));
@@ -430,12 +461,15 @@ absl::StatusOr<v1::ListDatasetHistoryResponse> Catalogue::History(
       return absl::InvalidArgumentError("page_token: not a token from this history");
     }
   }
+  ASSIGN_OR_RETURN(v1::Dataset current, store_->Get(request.name()));
+  // Earlier versions may never have been published (or may have had another class or owner
+  // the caller could not read): reading history needs the draft-level read on the dataset as
+  // it is now.
+  auth::ResourceRef resource = ResourceOf(current);
+  resource.published = false;
+  RETURN_IF_ERROR(caller.Authorize(auth::Action::kRead, resource));
   ASSIGN_OR_RETURN(std::vector<HistoryEntry> entries,
                    store_->History(request.name(), before, limit + 1));
-  if (entries.empty() && before == 0) {
-    // Distinguish "no such dataset" from "no more history".
-    RETURN_IF_ERROR(store_->Get(request.name()).status());
-  }
   v1::ListDatasetHistoryResponse response;
   const bool more = static_cast<int32_t>(entries.size()) > limit;
   if (more) entries.resize(limit);
@@ -452,10 +486,10 @@ absl::StatusOr<v1::ListDatasetHistoryResponse> Catalogue::History(
   return response;
 }
 
-absl::StatusOr<v1::Resource> Catalogue::AddResource(const std::string& dataset_name,
+absl::StatusOr<v1::Resource> Catalogue::AddResource(const auth::Caller& caller,
+                                                    const std::string& dataset_name,
                                                     const v1::Resource& input,
-                                                    int64_t expected_version,
-                                                    const std::string& actor) {
+                                                    int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
   v1::Resource resource = input;
   if (resource.media_type().empty()) {
@@ -464,7 +498,8 @@ absl::StatusOr<v1::Resource> Catalogue::AddResource(const std::string& dataset_n
   RETURN_IF_ERROR(ValidateResource(resource, "resource"));
   ASSIGN_OR_RETURN(
       v1::Dataset d,
-      Change(dataset_name, expected_version, actor, "resource_added",
+      Change(caller, dataset_name, expected_version, auth::Action::kChangeMetadata,
+             "resource_added",
              [&](v1::Dataset& d) -> absl::Status {
                if (d.state() == v1::DATASET_STATE_RETIRED) {
                  return absl::FailedPreconditionError(
@@ -484,11 +519,11 @@ absl::StatusOr<v1::Resource> Catalogue::AddResource(const std::string& dataset_n
   return resource;
 }
 
-absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const std::string& dataset_name,
+absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const auth::Caller& caller,
+                                                       const std::string& dataset_name,
                                                        const v1::Resource& input,
                                                        const FieldMask& mask,
-                                                       int64_t expected_version,
-                                                       const std::string& actor) {
+                                                       int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
   if (input.id().empty()) return absl::InvalidArgumentError("resource.id: required");
   static const auto* allowed = new std::set<std::string>{
@@ -497,7 +532,8 @@ absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const std::string& datase
   RETURN_IF_ERROR(CheckMask<v1::Resource>(mask, *allowed, "resource"));
   v1::Resource updated;
   RETURN_IF_ERROR(
-      Change(dataset_name, expected_version, actor, "resource_updated",
+      Change(caller, dataset_name, expected_version, auth::Action::kChangeMetadata,
+             "resource_updated",
              [&](v1::Dataset& d) -> absl::Status {
                if (d.state() == v1::DATASET_STATE_RETIRED) {
                  return absl::FailedPreconditionError(
@@ -524,12 +560,14 @@ absl::StatusOr<v1::Resource> Catalogue::UpdateResource(const std::string& datase
   return updated;
 }
 
-absl::Status Catalogue::RemoveResource(const std::string& dataset_name,
-                                       const std::string& resource_id, int64_t expected_version,
-                                       const std::string& actor) {
+absl::Status Catalogue::RemoveResource(const auth::Caller& caller,
+                                       const std::string& dataset_name,
+                                       const std::string& resource_id,
+                                       int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
   if (resource_id.empty()) return absl::InvalidArgumentError("resource_id: required");
-  return Change(dataset_name, expected_version, actor, "resource_removed",
+  return Change(caller, dataset_name, expected_version, auth::Action::kChangeMetadata,
+                "resource_removed",
                 [&](v1::Dataset& d) -> absl::Status {
                   if (d.state() == v1::DATASET_STATE_RETIRED) {
                     return absl::FailedPreconditionError(
@@ -550,15 +588,17 @@ absl::Status Catalogue::RemoveResource(const std::string& dataset_name,
 }
 
 absl::StatusOr<v1::ListResourcesResponse> Catalogue::ListResources(
-    const std::string& dataset_name) {
+    const auth::Caller& caller, const std::string& dataset_name) {
   RETURN_IF_ERROR(CheckName(dataset_name, "dataset_name"));
   ASSIGN_OR_RETURN(v1::Dataset d, store_->Get(dataset_name));
+  RETURN_IF_ERROR(caller.Authorize(auth::Action::kRead, ResourceOf(d)));
   v1::ListResourcesResponse response;
   *response.mutable_resources() = d.resources();
   return response;
 }
 
-absl::StatusOr<v1::ExportCatalogueResponse> Catalogue::Export(v1::ExportFormat format) {
+absl::StatusOr<v1::ExportCatalogueResponse> Catalogue::Export(const auth::Caller& caller,
+                                                              v1::ExportFormat format) {
   if (format != v1::EXPORT_FORMAT_UNSPECIFIED && format != v1::EXPORT_FORMAT_TURTLE) {
     return absl::InvalidArgumentError("format: only turtle is supported");
   }

@@ -10,7 +10,7 @@
 
 namespace smartby::catalogue {
 
-// Which RPCs change state (audited, and later need write roles) and which only read.
+// Per RPC: whether it changes state (audited), and who may call it (Access and Action).
 const ServicePolicy& CatalogueServicePolicy();
 
 class CatalogueService final : public v1::CatalogueService::CallbackService {

@@ -134,6 +134,51 @@ std::string FilterSql(const ListFilter& f, std::vector<Value>& params) {
   return sql;
 }
 
+// The caller's visibility (visibility.h) as a condition on d.state, d.classification and
+// d.owner_organization, with organisations as parameters numbered after those in `params`;
+// "" when everything is visible. The enum values are the code's constants, written as literals
+// so that the planner sees them.
+std::string VisibilitySql(const DatasetVisibility& v, std::vector<Value>& params) {
+  if (v.Everything()) return "";
+  const std::string published_open =
+      absl::StrCat("(d.state = ", int{v1::DATASET_STATE_PUBLISHED},
+                   " AND d.classification = ", int{common::CLASSIFICATION_OPEN}, ")");
+  if (v.OnlyPublishedOpen()) return absl::StrCat(" AND ", published_open);
+
+  std::vector<std::string> beyond;  // ANDed
+  if (v.max_class != common::CLASSIFICATION_STRICTLY_PROTECTED) {
+    // Below Strengt beskyttet, an unspecified or unknown class is never readable (the policy
+    // treats it as Strengt beskyttet), so only the known classes up to max_class pass.
+    beyond.push_back(absl::StrCat("d.classification BETWEEN ", int{common::CLASSIFICATION_OPEN},
+                                  " AND ", int{v.max_class}));
+  }
+  if (!v.any_dataset) {
+    std::vector<std::string> roles;  // ORed
+    if (v.published_datasets) {
+      roles.push_back(absl::StrCat("d.state = ", int{v1::DATASET_STATE_PUBLISHED}));
+    }
+    if (!v.owner_organizations.empty()) {
+      std::vector<std::string> placeholders;
+      for (const std::string& org : v.owner_organizations) {
+        params.push_back(org);
+        placeholders.push_back(absl::StrCat("$", params.size()));
+      }
+      roles.push_back(absl::StrCat("d.owner_organization IN (",
+                                   absl::StrJoin(placeholders, ", "), ")"));
+    }
+    // OnlyPublishedOpen() was false, so there is at least one.
+    beyond.push_back(absl::StrCat("(", absl::StrJoin(roles, " OR "), ")"));
+  }
+  return absl::StrCat(" AND (", published_open, " OR (", absl::StrJoin(beyond, " AND "), "))");
+}
+
+// The filter and the visibility: everything a listing or search restricts by.
+std::string WhereSql(const ListFilter& f, std::vector<Value>& params) {
+  std::string sql = FilterSql(f, params);
+  absl::StrAppend(&sql, VisibilitySql(f.visibility, params));
+  return sql;
+}
+
 // Whether the code point separates words. Letters and digits of any script join words; ASCII
 // punctuation, Latin-1 punctuation and the general-punctuation and symbol blocks separate them.
 bool IsSeparator(char32_t c) {
@@ -297,7 +342,7 @@ class SqlCatalogueStore : public CatalogueStore {
     ListPage page;
     RETURN_IF_ERROR(Read([&](Transaction& tx) -> absl::Status {
       std::vector<Value> params = {after_name};
-      const std::string where = FilterSql(filter, params);
+      const std::string where = WhereSql(filter, params);
       params.push_back(int64_t{limit} + 1);  // one more tells whether another page follows
       ASSIGN_OR_RETURN(Rows rows,
                        tx.Query(absl::StrCat("SELECT d.name, d.doc FROM datasets d WHERE d.name > "
@@ -313,7 +358,7 @@ class SqlCatalogueStore : public CatalogueStore {
       if (more) page.next_after_name = page.datasets.back().name();
 
       std::vector<Value> count_params;
-      const std::string count_where = FilterSql(filter, count_params);
+      const std::string count_where = WhereSql(filter, count_params);
       ASSIGN_OR_RETURN(
           Rows count,
           tx.Query(absl::StrCat("SELECT COUNT(*) FROM datasets d WHERE 1 = 1", count_where),
@@ -363,7 +408,7 @@ class SqlCatalogueStore : public CatalogueStore {
         score = "ts_rank('{0.1, 0.2, 0.5, 1.0}', d.search, q)";
       }
     }
-    absl::StrAppend(&matches, FilterSql(query.filter, params));
+    absl::StrAppend(&matches, WhereSql(query.filter, params));
     params.push_back(int64_t{query.limit});
     params.push_back(int64_t{query.offset});
     const size_t limit_param = params.size() - 1, offset_param = params.size();

@@ -75,6 +75,14 @@ v1::Dataset RichDataset(const std::string& name) {
   return d;
 }
 
+// A filter that matches everything, with every dataset visible: the store's own contract, apart
+// from the caller's visibility (tested below and in visibility_test.cc).
+ListFilter All() {
+  ListFilter f;
+  f.visibility = DatasetVisibility::Unrestricted();
+  return f;
+}
+
 std::vector<std::string> Names(const std::vector<v1::Dataset>& datasets) {
   std::vector<std::string> names;
   for (const auto& d : datasets) names.push_back(d.name());
@@ -105,7 +113,7 @@ class SqlStoreTest : public ::testing::TestWithParam<std::string> {
     return store_->InTransaction([&](CatalogueStore::Tx& tx) { return tx.Replace(d); });
   }
 
-  SearchResult Search(const std::string& text, ListFilter filter = {}, int32_t offset = 0,
+  SearchResult Search(const std::string& text, ListFilter filter = All(), int32_t offset = 0,
                       int32_t limit = 20) {
     auto result = store_->Search(SearchQuery{text, filter, offset, limit});
     EXPECT_TRUE(result.ok()) << "query \"" << text << "\": " << result.status();
@@ -231,7 +239,7 @@ TEST_P(SqlStoreTest, ListPagesCoverEveryMatchExactlyOnceInNameOrder) {
   const auto corpus = Corpus();
   for (const auto& d : corpus) ASSERT_TRUE(Insert(d).ok());
 
-  std::vector<ListFilter> filters(6);
+  std::vector<ListFilter> filters(6, All());
   filters[1].owner_organization = "Sandnes kommune";
   filters[2].classification = common::CLASSIFICATION_INTERNAL;
   filters[3].state = v1::DATASET_STATE_PUBLISHED;
@@ -311,7 +319,7 @@ TEST_P(SqlStoreTest, SearchTreatsHostileInputAsPlainWords) {
 
 TEST_P(SqlStoreTest, SearchCountsFacetsOverAllMatchesNotOnlyThePage) {
   for (const auto& d : Corpus()) ASSERT_TRUE(Insert(d).ok());
-  SearchResult result = Search("sett", {}, 0, 2);
+  SearchResult result = Search("sett", All(), 0, 2);
   EXPECT_EQ(result.hits.size(), 2u);
   EXPECT_EQ(result.total_size, 30);
   EXPECT_THAT(result.facets.themes,
@@ -338,7 +346,7 @@ TEST_P(SqlStoreTest, SearchFacetsIncludeResourceFormats) {
 
 TEST_P(SqlStoreTest, SearchAppliesFilters) {
   for (const auto& d : Corpus()) ASSERT_TRUE(Insert(d).ok());
-  ListFilter filter;
+  ListFilter filter = All();
   filter.theme = v1::THEME_HEAL;
   filter.owner_organization = "Stavanger kommune";
   SearchResult result = Search("sett", filter);
@@ -351,12 +359,48 @@ TEST_P(SqlStoreTest, EmptySearchMatchesEverythingInNameOrderAndPages) {
   for (const auto& d : Corpus()) ASSERT_TRUE(Insert(d).ok());
   std::vector<std::string> seen;
   for (int32_t offset = 0; offset < 30; offset += 7) {
-    SearchResult page = Search("", {}, offset, 7);
+    SearchResult page = Search("", All(), offset, 7);
     EXPECT_EQ(page.total_size, 30);
     for (const auto& name : HitNames(page)) seen.push_back(name);
   }
   EXPECT_EQ(seen, Names(Corpus()));
-  EXPECT_TRUE(Search("", {}, 100, 7).hits.empty());
+  EXPECT_TRUE(Search("", All(), 100, 7).hits.empty());
+}
+
+TEST_P(SqlStoreTest, DefaultVisibilityIsPublishedOpenOnly) {
+  const auto corpus = Corpus();
+  for (const auto& d : corpus) ASSERT_TRUE(Insert(d).ok());
+  std::vector<std::string> expected;
+  for (const auto& d : corpus) {
+    if (d.state() == v1::DATASET_STATE_PUBLISHED &&
+        d.classification() == common::CLASSIFICATION_OPEN) {
+      expected.push_back(d.name());
+    }
+  }
+  ASSERT_FALSE(expected.empty());
+  auto page = store_->List(ListFilter{}, "", 100);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(Names(page->datasets), expected);
+  EXPECT_EQ(page->total_size, static_cast<int32_t>(expected.size()));
+  SearchResult result = Search("sett", ListFilter{}, 0, 100);
+  EXPECT_EQ(HitNames(result).size(), expected.size());
+  EXPECT_EQ(result.total_size, static_cast<int32_t>(expected.size()));
+  EXPECT_THAT(result.facets.classifications,
+              ElementsAre(Pair("CLASSIFICATION_OPEN", static_cast<int32_t>(expected.size()))));
+}
+
+TEST_P(SqlStoreTest, OwnerOrganisationsInTheVisibilityAreBoundNotSpliced) {
+  v1::Dataset quoted = MakeDataset("quoted", "Sett");
+  quoted.mutable_owner()->set_organization("O'Hara kommune");
+  ASSERT_TRUE(Insert(quoted).ok());
+  ASSERT_TRUE(Insert(MakeDataset("other", "Sett")).ok());  // Stavanger kommune, a draft
+  ListFilter filter;
+  filter.visibility.max_class = common::CLASSIFICATION_INTERNAL;
+  filter.visibility.owner_organizations = {"O'Hara kommune", "x') OR 1=1 --"};
+  auto page = store_->List(filter, "", 10);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(Names(page->datasets), ElementsAre("quoted"));
+  EXPECT_THAT(HitNames(Search("sett", filter)), ElementsAre("quoted"));
 }
 
 TEST_P(SqlStoreTest, HistoryIsNewestFirstAndPages) {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/catalogue/visibility.h"
 #include "services/runtime/storage/database.h"
 #include "smartcity/catalogue/v1/catalogue.pb.h"
 
@@ -36,6 +37,9 @@ struct ListFilter {
       smartcity::common::v1::CLASSIFICATION_UNSPECIFIED;  // unspecified: any
   v1::DatasetState state = v1::DATASET_STATE_UNSPECIFIED;  // unspecified: any
   v1::Theme theme = v1::THEME_UNSPECIFIED;                 // unspecified: any
+  // What the caller may see (visibility.h), applied in the query with the filters above, so
+  // totals, facets and pages count only visible datasets. The default is published Åpen only.
+  DatasetVisibility visibility;
 };
 
 struct ListPage {
@@ -84,7 +88,8 @@ class CatalogueStore {
   virtual absl::Status InTransaction(const std::function<absl::Status(Tx&)>& body) = 0;
 
   virtual absl::StatusOr<v1::Dataset> Get(const std::string& name) = 0;
-  // Ordered by name; starts after `after_name` (empty: from the start).
+  // Ordered by name; starts after `after_name` (empty: from the start). Only datasets that
+  // match the filter, visibility included.
   virtual absl::StatusOr<ListPage> List(const ListFilter& filter, const std::string& after_name,
                                         int32_t limit) = 0;
   virtual absl::StatusOr<SearchResult> Search(const SearchQuery& query) = 0;
@@ -92,7 +97,9 @@ class CatalogueStore {
   virtual absl::StatusOr<std::vector<HistoryEntry>> History(const std::string& name,
                                                             int64_t before_version,
                                                             int32_t limit) = 0;
-  // Every dataset in the given state and classification, ordered by name (for the DCAT export).
+  // Every dataset in the given state and classification, ordered by name (for the DCAT export,
+  // which holds published Åpen datasets only). No visibility applies: callers choose what is
+  // public.
   virtual absl::StatusOr<std::vector<v1::Dataset>> ListAll(
       v1::DatasetState state, smartcity::common::v1::Classification classification) = 0;
 };

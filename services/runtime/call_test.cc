@@ -147,8 +147,9 @@ TEST(AccessRules, AResourceMethodWhoseHandlerNeverAskedIsWithheld) {
   EXPECT_EQ(CheckHandlerAuthorized(policy, caller, "/x/Get", absl::NotFoundError("no")).code(),
             absl::StatusCode::kNotFound);
   // Once the handler has asked, its result goes out.
-  auth::ResourceRef open_published{.classification = smartcity::common::v1::CLASSIFICATION_OPEN,
-                                   .published = true};
+  auth::ResourceRef open_published;
+  open_published.classification = smartcity::common::v1::CLASSIFICATION_OPEN;
+  open_published.published = true;
   EXPECT_TRUE(caller.Authorize(auth::Action::kRead, open_published).ok());
   EXPECT_TRUE(CheckHandlerAuthorized(policy, caller, "/x/Get", absl::OkStatus()).ok());
 }

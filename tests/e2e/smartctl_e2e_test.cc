@@ -1,6 +1,9 @@
 // End-to-end: the real smartctl binary against a real smartby-catalogue on a free loopback port,
 // with a fresh SQLite database and a private XDG_CONFIG_HOME. Each test uses its own dataset
 // names, so the tests share one catalogue and may run in any order.
+//
+// The catalogue trusts a test token issuer (--auth_jwks=file:...); smartctl sends the token in
+// SMARTCTL_TOKEN: a platform admin's unless a test says otherwise.
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -19,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "smartcity/catalogue/v1/catalogue.pb.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_tokens.h"
 
 namespace {
 
@@ -29,8 +33,21 @@ using smartby::testing::Env;
 using smartby::testing::RunCommand;
 using smartby::testing::ServiceProcess;
 using smartby::testing::TempDir;
+using smartby::testing::TestTokenIssuer;
+using smartby::testing::TokenSpec;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// A token spec with just these claims (the rest as TokenSpec's defaults).
+TokenSpec Spec(const std::string& subject, std::vector<std::string> roles,
+               const std::string& clearance, bool tfa) {
+  TokenSpec spec;
+  spec.subject = subject;
+  spec.roles = std::move(roles);
+  spec.clearance = clearance;
+  spec.tfa = tfa;
+  return spec;
+}
 
 template <typename Message>
 Message ParseJson(const std::string& json) {
@@ -62,10 +79,11 @@ class SmartctlE2ETest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_dir_ = new TempDir();
+    issuer_ = new TestTokenIssuer(data_dir_->path());
     auto process = ServiceProcess::Start(
         BinaryPath("smartby-catalogue"),
         {"--listen", "127.0.0.1:0", "--metrics_listen", "127.0.0.1:0", "--database",
-         absl::StrCat("sqlite://", data_dir_->path(), "/catalogue.db")});
+         absl::StrCat("sqlite://", data_dir_->path(), "/catalogue.db"), issuer_->ServiceFlag()});
     ASSERT_TRUE(process.ok()) << process.status();
     catalogue_ = process->release();
   }
@@ -73,17 +91,26 @@ class SmartctlE2ETest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete catalogue_;
     catalogue_ = nullptr;
+    delete issuer_;
+    issuer_ = nullptr;
     delete data_dir_;
     data_dir_ = nullptr;
   }
 
-  void SetUp() override { ASSERT_NE(catalogue_, nullptr) << "the catalogue did not start"; }
+  void SetUp() override {
+    ASSERT_NE(catalogue_, nullptr) << "the catalogue did not start";
+    token_ = issuer_->AdminToken();
+  }
 
-  // smartctl with the given arguments, a private config directory, and no SMARTCTL_SERVER.
+  // smartctl with the given arguments, a private config directory, no SMARTCTL_SERVER, and
+  // token_ in SMARTCTL_TOKEN.
   CommandResult Run(const std::vector<std::string>& args, const std::string& stdin_data = "") {
     std::vector<std::string> argv = {BinaryPath("smartctl")};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, {{"XDG_CONFIG_HOME", config_home_.path()}, {"SMARTCTL_SERVER", ""}},
+    return RunCommand(argv,
+                      {{"XDG_CONFIG_HOME", config_home_.path()},
+                       {"SMARTCTL_SERVER", ""},
+                       {"SMARTCTL_TOKEN", token_}},
                       stdin_data);
   }
 
@@ -91,6 +118,15 @@ class SmartctlE2ETest : public ::testing::Test {
   CommandResult Ctl(std::vector<std::string> args, const std::string& stdin_data = "") {
     args.insert(args.begin(), {"--insecure", "--server", catalogue_->grpc_address()});
     return Run(args, stdin_data);
+  }
+
+  // smartctl pointed at the test catalogue, sending `token` ("" for none).
+  CommandResult CtlAs(const std::string& token, std::vector<std::string> args) {
+    const std::string saved = token_;
+    token_ = token;
+    CommandResult r = Ctl(std::move(args));
+    token_ = saved;
+    return r;
   }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
@@ -111,12 +147,15 @@ class SmartctlE2ETest : public ::testing::Test {
   }
 
   static TempDir* data_dir_;
+  static TestTokenIssuer* issuer_;
   static ServiceProcess* catalogue_;
+  std::string token_;  // sent as SMARTCTL_TOKEN
   TempDir config_home_;
   TempDir files_;
 };
 
 TempDir* SmartctlE2ETest::data_dir_ = nullptr;
+TestTokenIssuer* SmartctlE2ETest::issuer_ = nullptr;
 ServiceProcess* SmartctlE2ETest::catalogue_ = nullptr;
 
 TEST_F(SmartctlE2ETest, StatusShowsTheCatalogueServing) {
@@ -446,6 +485,40 @@ TEST_F(SmartctlE2ETest, ResourcesCanBeAddedListedAndRemoved) {
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
   r = Ctl({"resource", "remove", "e2e-resources", resource.id()});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
+}
+
+TEST_F(SmartctlE2ETest, ReaderIsRefusedCreatingADataset) {
+  const std::string reader = issuer_->Token(Spec("user:rita", {"reader"}, "internal", true));
+  CommandResult r = CtlAs(reader, {"dataset", "create", "e2e-by-reader", "--title", "Parkering",
+                                   "--owner", "Stavanger kommune", "--classification", "open"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("dataset-owner:Stavanger kommune"));  // the role that would do
+  EXPECT_THAT(r.err, HasSubstr("(request id: "));
+  EXPECT_THAT(r.err, Not(HasSubstr("PERMISSION_DENIED")));
+  r = Ctl({"dataset", "get", "e2e-by-reader"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);  // nothing was created
+
+  // The owner of the organisation may.
+  const std::string owner = issuer_->Token(
+      Spec("user:olav", {"dataset-owner:Stavanger kommune"}, "internal", true));
+  r = CtlAs(owner, {"dataset", "create", "e2e-by-owner", "--title", "Parkering", "--owner",
+                    "Stavanger kommune", "--classification", "open"});
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+}
+
+TEST_F(SmartctlE2ETest, WithoutATokenOnlyPublishedOpenDatasetsAreListed) {
+  CreateOpen("e2e-anon-draft", "Snørydding");
+  CreateOpen("e2e-anon-published", "Snørydding publisert");
+  ASSERT_EQ(Ctl({"dataset", "publish", "e2e-anon-published"}).exit_code, 0);
+
+  CommandResult r = CtlAs("", {"dataset", "list", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, HasSubstr("e2e-anon-published"));
+  EXPECT_THAT(r.out, Not(HasSubstr("e2e-anon-draft")));
+
+  r = CtlAs("", {"dataset", "get", "e2e-anon-draft"});
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("sign in"));
 }
 
 }  // namespace

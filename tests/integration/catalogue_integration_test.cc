@@ -1,13 +1,18 @@
-// Starts the real smartby-catalogue binary on free loopback ports and calls it over real gRPC.
+// Starts the real smartby-catalogue binary on free loopback ports and calls it over real gRPC,
+// with platform tokens from a test issuer whose keys the service reads from a file.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +21,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_tokens.h"
 
 namespace smartby {
 namespace {
@@ -23,10 +29,69 @@ namespace {
 namespace v1 = ::smartcity::catalogue::v1;
 using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
 using ::smartcity::common::v1::CLASSIFICATION_OPEN;
+using ::smartcity::common::v1::CLASSIFICATION_PROTECTED;
 using testing::BinaryPath;
 using testing::HttpGet;
 using testing::ServiceProcess;
 using testing::TempDir;
+using testing::TestTokenIssuer;
+using testing::TokenSpec;
+
+// A token spec with just these claims (the rest as TokenSpec's defaults).
+TokenSpec Spec(const std::string& subject, std::vector<std::string> roles,
+               const std::string& clearance, bool tfa) {
+  TokenSpec spec;
+  spec.subject = subject;
+  spec.roles = std::move(roles);
+  spec.clearance = clearance;
+  spec.tfa = tfa;
+  return spec;
+}
+
+// Sends "authorization: Bearer <token>" with every call on the channel.
+class BearerInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerInterceptor(std::string header) : header_(std::move(header)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  std::string header_;
+};
+
+class BearerInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerInterceptorFactory(std::string token) : header_("Bearer " + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new BearerInterceptor(header_);
+  }
+
+ private:
+  std::string header_;
+};
+
+// A plaintext channel to `address` on which every call carries `token`.
+std::shared_ptr<grpc::Channel> ChannelWithToken(const std::string& address,
+                                                const std::string& token) {
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<BearerInterceptorFactory>(token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+      std::move(factories));
+}
+
+// The catalogue's arguments: free loopback ports, a SQLite file in `dir`, the issuer's keys.
+std::vector<std::string> ServiceArgs(const std::string& dir, const TestTokenIssuer& issuer,
+                                     const std::string& db = "catalogue.db") {
+  return {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+          absl::StrCat("--database=sqlite://", dir, "/", db), issuer.ServiceFlag()};
+}
 
 v1::Dataset BathingTemperatures(const std::string& name) {
   v1::Dataset d;
@@ -57,22 +122,33 @@ class CatalogueIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    auto process = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", dir_->path(), "/catalogue.db")});
+    issuer_ = new TestTokenIssuer(dir_->path());
+    auto process =
+        ServiceProcess::Start(BinaryPath("smartby-catalogue"), ServiceArgs(dir_->path(), *issuer_));
     ASSERT_TRUE(process.ok()) << process.status();
     service_ = process->release();
   }
   static void TearDownTestSuite() {
     delete service_;
+    delete issuer_;
     delete dir_;
   }
 
+  // stub_ calls as a platform admin (every call carries the admin token); the authorisation
+  // tests below send their own tokens on plain_.
   void SetUp() override {
     ASSERT_NE(service_, nullptr);
-    channel_ = grpc::CreateChannel(service_->grpc_address(), grpc::InsecureChannelCredentials());
+    channel_ = ChannelWithToken(service_->grpc_address(), issuer_->AdminToken());
     stub_ = v1::CatalogueService::NewStub(channel_);
+    plain_ = v1::CatalogueService::NewStub(
+        grpc::CreateChannel(service_->grpc_address(), grpc::InsecureChannelCredentials()));
+  }
+
+  // A context carrying `token` ("" for none).
+  static std::unique_ptr<grpc::ClientContext> With(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
   }
 
   grpc::Status Create(const v1::Dataset& d, v1::Dataset* out) {
@@ -90,12 +166,15 @@ class CatalogueIntegrationTest : public ::testing::Test {
   }
 
   static TempDir* dir_;
+  static TestTokenIssuer* issuer_;
   static ServiceProcess* service_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::CatalogueService::Stub> stub_;
+  std::unique_ptr<v1::CatalogueService::Stub> plain_;
 };
 
 TempDir* CatalogueIntegrationTest::dir_ = nullptr;
+TestTokenIssuer* CatalogueIntegrationTest::issuer_ = nullptr;
 ServiceProcess* CatalogueIntegrationTest::service_ = nullptr;
 
 // Value of the first sample of `metric` whose labels include every one of `labels`, or -1.
@@ -414,14 +493,13 @@ TEST_F(CatalogueIntegrationTest, ExportHoldsOnlyPublishedOpenDatasets) {
 
 TEST(CatalogueProcess, DataSurvivesRestartAndShutdownIsGraceful) {
   TempDir dir;
-  const std::vector<std::string> args = {
-      "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-      absl::StrCat("--database=sqlite://", dir.path(), "/c.db")};
+  TestTokenIssuer issuer(dir.path());
+  const std::vector<std::string> args = ServiceArgs(dir.path(), issuer, "c.db");
   {
     auto process = ServiceProcess::Start(BinaryPath("smartby-catalogue"), args);
     ASSERT_TRUE(process.ok()) << process.status();
     auto stub = v1::CatalogueService::NewStub(
-        grpc::CreateChannel((*process)->grpc_address(), grpc::InsecureChannelCredentials()));
+        ChannelWithToken((*process)->grpc_address(), issuer.AdminToken()));
     grpc::ClientContext ctx;
     v1::CreateDatasetRequest request;
     *request.mutable_dataset() = BathingTemperatures("survives-restart");
@@ -433,7 +511,7 @@ TEST(CatalogueProcess, DataSurvivesRestartAndShutdownIsGraceful) {
   auto process = ServiceProcess::Start(BinaryPath("smartby-catalogue"), args);
   ASSERT_TRUE(process.ok()) << process.status();
   auto stub = v1::CatalogueService::NewStub(
-      grpc::CreateChannel((*process)->grpc_address(), grpc::InsecureChannelCredentials()));
+      ChannelWithToken((*process)->grpc_address(), issuer.AdminToken()));
   grpc::ClientContext ctx;
   v1::GetDatasetRequest request;
   request.set_name("survives-restart");
@@ -626,6 +704,184 @@ TEST_F(CatalogueIntegrationTest, InvalidUtf8OnTheWireIsRefusedAndNothingIsStored
   EXPECT_TRUE(absl::StrContains(status.error_message(), "UTF-8")) << status.error_message();
   v1::Dataset out;
   EXPECT_EQ(Get("latin1-title", &out).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace smartby
+
+// --- Authorisation over real gRPC -----------------------------------------------------------
+
+namespace smartby {
+namespace {
+
+constexpr char kAccessOrg[] = "Tilgang kommune";
+
+// A dataset of kAccessOrg, found by the keyword "tilgangsprove".
+v1::Dataset AccessDataset(const std::string& name,
+                          smartcity::common::v1::Classification classification) {
+  v1::Dataset d = BathingTemperatures(name);
+  d.mutable_owner()->set_organization(kAccessOrg);
+  d.mutable_owner()->clear_organization_number();
+  d.set_classification(classification);
+  d.add_keywords("tilgangsprove");
+  if (classification != CLASSIFICATION_OPEN) {
+    d.mutable_risk_assessment()->set_reference("ROS-2026-042");
+  }
+  return d;
+}
+
+std::set<std::string> Names(const v1::SearchDatasetsResponse& response) {
+  std::set<std::string> names;
+  for (const auto& hit : response.hits()) names.insert(hit.dataset().name());
+  return names;
+}
+
+TEST_F(CatalogueIntegrationTest, AnonymousReaderAndOwnerEachSeeWhatTheyMay) {
+  const std::string owner = issuer_->Token(
+      Spec("user:tone", {absl::StrCat("dataset-owner:", kAccessOrg)}, "protected", true));
+  const std::string reader =
+      issuer_->Token(Spec("user:rune", {"reader"}, "internal", false));
+
+  // The owner registers a draft, a published Åpen and a published Intern dataset.
+  v1::Dataset out;
+  for (const auto& [name, cls, publish] :
+       std::vector<std::tuple<std::string, smartcity::common::v1::Classification, bool>>{
+           {"access-draft", CLASSIFICATION_OPEN, false},
+           {"access-open", CLASSIFICATION_OPEN, true},
+           {"access-internal", CLASSIFICATION_INTERNAL, true}}) {
+    v1::CreateDatasetRequest create;
+    *create.mutable_dataset() = AccessDataset(name, cls);
+    const grpc::Status created = plain_->CreateDataset(With(owner).get(), create, &out);
+    ASSERT_TRUE(created.ok()) << name << ": " << created.error_message();
+    EXPECT_EQ(out.created_by(), "user:tone");
+    if (!publish) continue;
+    v1::PublishDatasetRequest request;
+    request.set_name(name);
+    const grpc::Status published = plain_->PublishDataset(With(owner).get(), request, &out);
+    ASSERT_TRUE(published.ok()) << name << ": " << published.error_message();
+  }
+
+  auto search = [&](const std::string& token, v1::SearchDatasetsResponse* response) {
+    v1::SearchDatasetsRequest request;
+    request.set_query("tilgangsprove");
+    return plain_->SearchDatasets(With(token).get(), request, response);
+  };
+  auto get = [&](const std::string& token, const std::string& name) {
+    v1::GetDatasetRequest request;
+    request.set_name(name);
+    v1::Dataset response;
+    return plain_->GetDataset(With(token).get(), request, &response).error_code();
+  };
+
+  // Anonymous: published Åpen only, in hits, totals and facets alike.
+  v1::SearchDatasetsResponse anonymous;
+  ASSERT_TRUE(search("", &anonymous).ok());
+  EXPECT_EQ(Names(anonymous), (std::set<std::string>{"access-open"}));
+  EXPECT_EQ(anonymous.total_size(), 1);
+  ASSERT_EQ(anonymous.owner_facets_size(), 1);
+  EXPECT_EQ(anonymous.owner_facets(0).count(), 1);
+  v1::ListDatasetsRequest by_org;
+  by_org.set_owner_organization(kAccessOrg);
+  v1::ListDatasetsResponse listed;
+  ASSERT_TRUE(plain_->ListDatasets(With("").get(), by_org, &listed).ok());
+  EXPECT_EQ(listed.total_size(), 1);
+  EXPECT_EQ(get("", "access-open"), grpc::StatusCode::OK);
+  EXPECT_EQ(get("", "access-internal"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(get("", "access-draft"), grpc::StatusCode::UNAUTHENTICATED);
+
+  // Reader: published datasets within the clearance, no drafts.
+  v1::SearchDatasetsResponse as_reader;
+  ASSERT_TRUE(search(reader, &as_reader).ok());
+  EXPECT_EQ(Names(as_reader), (std::set<std::string>{"access-open", "access-internal"}));
+  EXPECT_EQ(as_reader.total_size(), 2);
+  ASSERT_TRUE(plain_->ListDatasets(With(reader).get(), by_org, &listed).ok());
+  EXPECT_EQ(listed.total_size(), 2);
+  EXPECT_EQ(get(reader, "access-internal"), grpc::StatusCode::OK);
+  EXPECT_EQ(get(reader, "access-draft"), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Owner: everything of the organisation.
+  v1::SearchDatasetsResponse as_owner;
+  ASSERT_TRUE(search(owner, &as_owner).ok());
+  EXPECT_EQ(Names(as_owner),
+            (std::set<std::string>{"access-open", "access-internal", "access-draft"}));
+  EXPECT_EQ(as_owner.total_size(), 3);
+  EXPECT_EQ(get(owner, "access-draft"), grpc::StatusCode::OK);
+
+  // Changing things: the reader is refused, naming the role that would do; anonymous callers
+  // are asked to sign in.
+  v1::CreateDatasetRequest create;
+  *create.mutable_dataset() = AccessDataset("access-by-reader", CLASSIFICATION_OPEN);
+  grpc::Status refused = plain_->CreateDataset(With(reader).get(), create, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(),
+                                absl::StrCat("dataset-owner:", kAccessOrg)))
+      << refused.error_message();
+  refused = plain_->CreateDataset(With("").get(), create, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "sign in")) << refused.error_message();
+  v1::DeleteDatasetRequest del;
+  del.set_name("access-draft");
+  v1::DeleteDatasetResponse deleted;
+  EXPECT_EQ(plain_->DeleteDataset(With(reader).get(), del, &deleted).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(get(owner, "access-draft"), grpc::StatusCode::OK);
+}
+
+TEST_F(CatalogueIntegrationTest, ProtectedDataWithoutASecondFactorIsUnauthenticated) {
+  v1::Dataset out;
+  v1::Dataset protected_dataset = AccessDataset("access-protected", CLASSIFICATION_PROTECTED);
+  protected_dataset.clear_keywords();  // not one of the datasets the test above counts
+  ASSERT_TRUE(Create(protected_dataset, &out).ok());
+  const std::string no_tfa = issuer_->Token(
+      Spec("user:tone", {absl::StrCat("dataset-owner:", kAccessOrg)}, "protected", false));
+  v1::GetDatasetRequest request;
+  request.set_name("access-protected");
+  const grpc::Status status = plain_->GetDataset(With(no_tfa).get(), request, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "second factor"))
+      << status.error_message();
+}
+
+TEST_F(CatalogueIntegrationTest, BadTokensAreUnauthenticatedEvenForPublicListings) {
+  const TokenSpec admin = Spec("user:admin", {"platform-admin"}, "strictly-protected", true);
+  TokenSpec expired = admin;
+  expired.lifetime = -absl::Minutes(5);
+  TokenSpec other_audience = admin;
+  other_audience.audience = "someone-else";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"expired", issuer_->Token(expired)},
+      {"unknown key", issuer_->TokenSignedByUnknownKey(admin)},
+      {"alg none", TestTokenIssuer::UnsignedToken(admin)},
+      {"wrong audience", issuer_->Token(other_audience)},
+      {"garbage", "not-a-jwt"},
+  };
+  for (const auto& [what, token] : bad) {
+    SCOPED_TRACE(what);
+    v1::SearchDatasetsRequest search;
+    v1::SearchDatasetsResponse found;
+    EXPECT_EQ(plain_->SearchDatasets(With(token).get(), search, &found).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    v1::ListDatasetsRequest list;
+    v1::ListDatasetsResponse listed;
+    EXPECT_EQ(plain_->ListDatasets(With(token).get(), list, &listed).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    v1::ExportCatalogueRequest export_request;
+    v1::ExportCatalogueResponse exported;
+    EXPECT_EQ(plain_->ExportCatalogue(With(token).get(), export_request, &exported).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    v1::GetDatasetRequest get;
+    get.set_name("metrics-counted");
+    v1::Dataset out;
+    EXPECT_EQ(plain_->GetDataset(With(token).get(), get, &out).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // The same calls without any token are answered (with public data only).
+  v1::SearchDatasetsRequest search;
+  v1::SearchDatasetsResponse found;
+  EXPECT_TRUE(plain_->SearchDatasets(With("").get(), search, &found).ok());
+  v1::ExportCatalogueRequest export_request;
+  v1::ExportCatalogueResponse exported;
+  EXPECT_TRUE(plain_->ExportCatalogue(With("").get(), export_request, &exported).ok());
 }
 
 }  // namespace
