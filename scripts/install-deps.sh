@@ -15,7 +15,10 @@ PACKAGES=(
   # smartctl: YAML config and -f dataset.yaml / -o yaml
   libyaml-cpp-dev
   # auth: argon2id password hashing (libsodium), HMAC and signatures (OpenSSL's libcrypto)
+  # (libcurl: identity providers' JWKS over https)
   libsodium-dev libssl-dev libcurl4-openssl-dev
+  # make run: TOTP codes for the local demo loader's second factor
+  oathtool
   # JSON for JOSE (tokens, JWKS) and identity-provider configuration
   nlohmann-json3-dev
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs

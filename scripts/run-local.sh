@@ -8,9 +8,25 @@ BUILD_DIR=${1:-build}
 VAR_DIR=${SMARTBY_VAR_DIR:-$PWD/var}
 mkdir -p "$VAR_DIR/log"
 
-# name grpc_port metrics_port — one line per service; later services are added here.
+# name grpc_port metrics_port — one line per service, in start order; later services are added
+# here.
 SERVICES=(
+  "auth 7004 9104"
   "catalogue 7001 9101"
+)
+
+# Local credentials, created on the first run and kept under var/ (mode 0600). The demo loader is
+# a break-glass style platform-admin with a password and a TOTP secret from files, the way a Helm
+# deployment provides its first account from a Secret; the person at the keyboard gets their own
+# "admin" account with a one-time password (printed below).
+LOCAL_DIR="$VAR_DIR/local"
+mkdir -p "$LOCAL_DIR" && chmod 700 "$LOCAL_DIR"
+umask 077
+[[ -s "$LOCAL_DIR/loader-password" ]] || head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$LOCAL_DIR/loader-password"
+[[ -s "$LOCAL_DIR/loader-totp" ]] || head -c 20 /dev/urandom | base32 | tr -d '=\n' >"$LOCAL_DIR/loader-totp"
+umask 022
+declare -A EXTRA_FLAGS=(
+  [auth]="--bootstrap_admin=smartby-loader --bootstrap_admin_password_file=$LOCAL_DIR/loader-password --bootstrap_admin_totp_secret_file=$LOCAL_DIR/loader-totp --signing_key_prepublication=0s"
 )
 
 pids=()
@@ -31,28 +47,53 @@ for entry in "${SERVICES[@]}"; do
   read -r name grpc_port metrics_port <<<"$entry"
   binary="$BUILD_DIR/services/$name/smartby-$name"
   "$binary" --listen="127.0.0.1:$grpc_port" --metrics_listen="127.0.0.1:$metrics_port" \
-    --database="sqlite://$VAR_DIR/$name.db" >>"$VAR_DIR/log/$name.log" 2>&1 &
+    --database="sqlite://$VAR_DIR/$name.db" ${EXTRA_FLAGS[$name]:-} >>"$VAR_DIR/log/$name.log" 2>&1 &
   pids+=($!)
 done
 
 SMARTCTL="$BUILD_DIR/cli/smartctl/smartctl"
-# Wait for every service to answer its health check (with a deadline), then load demo data.
-for entry in "${SERVICES[@]}"; do
-  read -r name grpc_port metrics_port <<<"$entry"
-  for _ in $(seq 1 100); do
-    if "$SMARTCTL" --insecure --server "127.0.0.1:$grpc_port" status >/dev/null 2>&1; then
-      continue 2
+# Every service we started must still be running (a port already in use, say, stops it).
+check_alive() {
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      read -r name _ <<<"${SERVICES[$i]}"
+      echo "error: $name stopped during start-up; see $VAR_DIR/log/$name.log" >&2
+      tail -n 5 "$VAR_DIR/log/$name.log" >&2 || true
+      exit 1
     fi
-    if ! kill -0 "${pids[@]}" 2>/dev/null; then break; fi
-    sleep 0.1
   done
-  echo "error: $name did not become healthy; see $VAR_DIR/log/$name.log" >&2
-  tail -n 20 "$VAR_DIR/log/$name.log" >&2 || true
-  exit 1
+}
+# Wait (with a deadline) until every service answers its health check at its default port.
+for _ in $(seq 1 150); do
+  if "$SMARTCTL" --insecure status >/dev/null 2>&1; then break; fi
+  check_alive
+  sleep 0.1
 done
+check_alive
+if ! "$SMARTCTL" --insecure status >/dev/null 2>&1; then
+  echo "error: not every service became healthy:" >&2
+  "$SMARTCTL" --insecure status >&2 || true
+  echo "logs: $VAR_DIR/log/" >&2
+  exit 1
+fi
+
+# The loader signs in with its password and TOTP code, in a smartctl config of its own.
+loader() { XDG_CONFIG_HOME="$LOCAL_DIR/loader-config" "$SMARTCTL" --insecure "$@"; }
+loader login smartby-loader --password-stdin \
+  --totp-code "$(oathtool --totp -b "$(cat "$LOCAL_DIR/loader-totp")")" \
+  <"$LOCAL_DIR/loader-password" >/dev/null
+
+# The person's own administrator, once; its one-time password must be changed at first login.
+if loader user get admin >/dev/null 2>&1; then
+  admin_note="  admin (created on the first run; its one-time password was printed then)"
+else
+  otp=$(loader user create admin --display-name "Local administrator" --role platform-admin \
+    --clearance strictly-protected 2>/dev/null | sed -n 's/^one-time password: //p')
+  admin_note="  admin   one-time password: $otp   (you will be asked to choose a new one)"
+fi
 
 echo "Loading demo datasets (existing ones are left as they are)..."
-"$SMARTCTL" --insecure --server 127.0.0.1:7001 dataset apply -f demo/datasets.yaml | sed 's/^/  /'
+loader --server 127.0.0.1:7001 dataset apply -f demo/datasets.yaml | sed 's/^/  /'
 
 cat <<TXT
 
@@ -60,6 +101,10 @@ Smartby is running on this machine:
 
   service     gRPC              metrics and health (HTTP)
   catalogue   127.0.0.1:7001    http://127.0.0.1:9101/metrics  /healthz  /readyz
+  auth        127.0.0.1:7004    http://127.0.0.1:9104/metrics  /.well-known/jwks.json
+
+Sign in as the local administrator:
+$admin_note
 
 Logs (one JSON object per line): $VAR_DIR/log/
 Data (SQLite): $VAR_DIR/
@@ -67,6 +112,8 @@ Data (SQLite): $VAR_DIR/
 Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
 
   $SMARTCTL --insecure status
+  $SMARTCTL --insecure login admin
+  $SMARTCTL --insecure whoami
   $SMARTCTL --insecure dataset list
   $SMARTCTL --insecure dataset search badetemperatur
   $SMARTCTL --insecure dataset get badetemperatur-stavanger -o yaml

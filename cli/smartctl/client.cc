@@ -109,7 +109,11 @@ absl::Status ServiceClient::Classify(const grpc::Status& status, const std::stri
   }
   if (message.empty()) message = absl::StrCat(service_.name, " failed without a message");
   absl::Status error = ServiceError(static_cast<absl::StatusCode>(code), message, request_id);
-  if (code == grpc::StatusCode::UNAUTHENTICATED) {
+  if (code == grpc::StatusCode::UNAUTHENTICATED && sent_token &&
+      absl::StrContains(message, "second factor")) {
+    error = WithHint(error, "enrol an authenticator once (smartctl totp enroll), then sign in "
+                            "again with its code: smartctl login USERNAME");
+  } else if (code == grpc::StatusCode::UNAUTHENTICATED) {
     error = WithHint(error, sent_token
                                 ? "the token was not accepted (expired or revoked?); sign in "
                                   "again with smartctl login, or check --token / SMARTCTL_TOKEN"

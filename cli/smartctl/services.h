@@ -13,10 +13,6 @@ struct ServiceInfo {
   std::string name;          // "catalogue"
   int default_port = 0;      // 7001
   std::string grpc_service;  // "smartcity.catalogue.v1.CatalogueService"
-  // Whether `smartctl status` checks it. (auth: not yet, so that a status against one service
-  // that is the only one running, as the catalogue e2e test does, still exits 0; turn it on when
-  // the e2e tests start every service.)
-  bool in_status = true;
 };
 
 inline const std::vector<ServiceInfo>& KnownServices() {
@@ -24,7 +20,7 @@ inline const std::vector<ServiceInfo>& KnownServices() {
       {"catalogue", 7001, "smartcity.catalogue.v1.CatalogueService"},
       // {"ingestion", 7002, "smartcity.ingestion.v1.IngestionService"},
       // {"feed", 7003, "smartcity.feed.v1.FeedService"},
-      {"auth", 7004, "smartcity.auth.v1.AuthService", /*in_status=*/false},
+      {"auth", 7004, "smartcity.auth.v1.AuthService"},
       // {"audit", 7005, "smartcity.audit.v1.AuditService"},
       // {"archive", 7006, "smartcity.archive.v1.ArchiveService"},
   };

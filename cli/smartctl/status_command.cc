@@ -49,14 +49,25 @@ ServiceStatus Check(ServiceClient& client, const ServiceInfo& service) {
 absl::Status RunStatus(CommandContext& context) {
   // Resolve every endpoint first, so that a usage error (say, --insecure towards a remote host)
   // is reported as such before anything is called.
-  std::vector<std::unique_ptr<ServiceClient>> clients;
+  // Every known service, or only those named on the command line.
   std::vector<const ServiceInfo*> services;
-  for (const auto& service : KnownServices()) {
-    if (!service.in_status) continue;
-    absl::StatusOr<std::unique_ptr<ServiceClient>> client = context.Connect(service.name);
+  for (const std::string& name : context.args()) {
+    const ServiceInfo* service = FindService(name);
+    if (service == nullptr) {
+      std::string known;
+      for (const auto& s : KnownServices()) absl::StrAppend(&known, known.empty() ? "" : ", ", s.name);
+      return context.Usage(absl::StrCat("unknown service \"", name, "\"; known: ", known));
+    }
+    services.push_back(service);
+  }
+  if (services.empty()) {
+    for (const auto& service : KnownServices()) services.push_back(&service);
+  }
+  std::vector<std::unique_ptr<ServiceClient>> clients;
+  for (const ServiceInfo* service : services) {
+    absl::StatusOr<std::unique_ptr<ServiceClient>> client = context.Connect(service->name);
     if (!client.ok()) return client.status();
     clients.push_back(std::move(*client));
-    services.push_back(&service);
   }
   std::vector<ServiceStatus> statuses;
   for (size_t i = 0; i < clients.size(); ++i) {
@@ -112,14 +123,17 @@ void AddStatusCommand(Registry& registry) {
   registry.nouns.push_back({"status", "whether each Smartby service is up and serving"});
   Command status;
   status.noun = "status";
+  status.args = "[SERVICE...]";
+  status.max_args = -1;
   status.summary = "check each service's health";
   status.description =
       "Asks each service's gRPC health check whether it is serving and shows one line per\n"
       "service: SERVING, NOT_SERVING, UNKNOWN (reachable, but the service is not registered\n"
       "there) or UNREACHABLE. Exits 3 when any service cannot be reached, 1 when any is not\n"
-      "serving, 0 when all are.\n\n"
+      "serving, 0 when all are. Name services to check only those.\n\n"
       "Examples:\n"
       "  smartctl status\n"
+      "  smartctl --server 127.0.0.1:7001 --insecure status catalogue\n"
       "  smartctl --insecure status            # services on this machine without TLS\n"
       "  smartctl --context prod status -o json";
   status.run = RunStatus;

@@ -159,8 +159,9 @@ TestTokenIssuer* SmartctlE2ETest::issuer_ = nullptr;
 ServiceProcess* SmartctlE2ETest::catalogue_ = nullptr;
 
 TEST_F(SmartctlE2ETest, StatusShowsTheCatalogueServing) {
-  CommandResult r = Ctl({"status"});
+  CommandResult r = Ctl({"status", "catalogue"});
   EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_THAT(r.out, Not(HasSubstr("auth")));
   EXPECT_THAT(r.out, HasSubstr("catalogue"));
   EXPECT_THAT(r.out, HasSubstr("SERVING"));
 }
@@ -389,6 +390,9 @@ TEST_F(SmartctlE2ETest, UnreachableServerExitsWith3) {
   r = Run({"--insecure", "--server", address, "status"});
   EXPECT_EQ(r.exit_code, 3) << Describe(r);
   EXPECT_THAT(r.out, HasSubstr("UNREACHABLE"));
+  r = Run({"--insecure", "--server", address, "status", "no-such-service"});
+  EXPECT_EQ(r.exit_code, 2) << Describe(r);
+  EXPECT_THAT(r.err, HasSubstr("unknown service"));
 }
 
 TEST_F(SmartctlE2ETest, SetContextWritesAPrivateFileAndContextUsesIt) {
