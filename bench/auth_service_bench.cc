@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
       BinaryPath("smartby-auth"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + dir.path(),
        "--bootstrap_admin=admin", "--bootstrap_admin_password_file=" + dir.path() + "/admin-password",
-       "--login_max_failures=1000000", "--login_source_max_failures=1000000", "--log_level=warn"});
+       "--login_max_failures=1000000", "--login_source_max_failures=1000000"});
   if (!auth.ok()) Fail(std::string(auth.status().message()));
   auto stub = v1::AuthService::NewStub(
       grpc::CreateChannel((*auth)->grpc_address(), grpc::InsecureChannelCredentials()));

@@ -58,13 +58,16 @@ absl::StatusOr<Classification> ParseClearance(const std::string& flag, const std
 
 namespace {
 
-// Roles are "role" or "role:scope"; only a blank or whitespace-holding one is refused here (the
-// service knows the roles, see smartctl role list).
+// Roles are "role" or "role:scope"; the role part is checked here for the obvious mistakes (the
+// service knows the roles, see smartctl role list). A scope may hold spaces: it is an
+// organisation's name as datasets carry it ("dataset-owner:Stavanger kommune").
 absl::Status CheckRole(const std::string& flag, const std::string& role) {
-  if (role.empty() || absl::StrContains(role, " ")) {
+  const std::string name = role.substr(0, role.find(':'));
+  if (name.empty() || absl::StrContains(name, " ") ||
+      (role.find(':') != std::string::npos && role.find(':') + 1 == role.size())) {
     return UsageError(absl::StrCat(flag, ": \"", role,
                                    "\" is not a role; write ROLE or ROLE:SCOPE, e.g. "
-                                   "dataset-owner:stavanger (see smartctl role list)"));
+                                   "\"dataset-owner:Stavanger kommune\" (see smartctl role list)"));
   }
   return absl::OkStatus();
 }

@@ -345,14 +345,14 @@ TEST(AuthHelpers, TotpCodesAreSixToEightDigits) {
 TEST(AuthHelpers, CreateUserRequestFromFlags) {
   ParsedFlags flags;
   flags.Add("display-name", "Kari Nordmann");
-  flags.Add("role", "dataset-owner:stavanger");
+  flags.Add("role", "dataset-owner:Stavanger kommune");
   flags.Add("role", "reader");
   flags.Add("clearance", "beskyttet");
   absl::StatusOr<v1::CreateUserRequest> request = CreateUserRequestFrom(flags, "kari");
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->username(), "kari");
   EXPECT_EQ(request->display_name(), "Kari Nordmann");
-  EXPECT_THAT(request->roles(), ElementsAre("dataset-owner:stavanger", "reader"));
+  EXPECT_THAT(request->roles(), ElementsAre("dataset-owner:Stavanger kommune", "reader"));
   EXPECT_EQ(request->clearance(), smartcity::common::v1::CLASSIFICATION_PROTECTED);
   EXPECT_TRUE(request->password().empty());
 
@@ -696,6 +696,8 @@ TEST_F(AuthCommandsTest, BadArgumentsAreUsageErrorsBeforeAnyCall) {
       {"token", "issue", "--serviceaccount", "gw"},
       {"serviceaccount", "create"},
       {"serviceaccount", "create", "gw", "--role", ""},
+      {"user", "create", "kari", "--role", "dataset owner:Stavanger kommune"},
+      {"user", "create", "kari", "--role", "dataset-owner:"},
       {"user", "frobnicate"},
   };
   for (const auto& line : lines) {
