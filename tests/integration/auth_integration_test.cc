@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
+#include "services/runtime/clock.h"
+#include "services/runtime/service_token.h"
 #include "tests/support/service_process.h"
 
 namespace smartby {
@@ -200,6 +202,48 @@ TEST_F(AuthIntegrationTest, ServiceAccountIssuesTokensThatAuthorizeChecks) {
   v1::AuthorizeResponse response;
   EXPECT_EQ(stub_->Authorize(&bad_action, request, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// The runtime's client side of service-to-service calls: a service exchanges its client
+// credentials for a token once, reuses it until it nears expiry, and says plainly when its secret
+// is refused.
+TEST_F(AuthIntegrationTest, TheRuntimesServiceTokenSourceCachesItsToken) {
+  const std::string admin = AdminToken();
+  grpc::ClientContext ctx;
+  Bearer(ctx, admin);
+  v1::CreateServiceAccountRequest create;
+  create.set_name("ingestion");
+  create.add_roles("reader");
+  create.set_clearance(CLASSIFICATION_OPEN);
+  v1::CreateServiceAccountResponse created;
+  ASSERT_TRUE(stub_->CreateServiceAccount(&ctx, create, &created).ok());
+
+  SettableClock clock(absl::Now());
+  ServiceTokenSource source(channel_, "ingestion", created.client_secret(), &clock);
+  auto first = source.Token();
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = source.Token();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*first, *again) << "a valid token is reused, not reissued per call";
+
+  grpc::ClientContext who_ctx;
+  ASSERT_TRUE(source.Attach(&who_ctx).ok());
+  v1::WhoAmIResponse me;
+  ASSERT_TRUE(stub_->WhoAmI(&who_ctx, {}, &me).ok());
+  EXPECT_EQ(me.subject(), "service:ingestion");
+  EXPECT_EQ(me.client_id(), "ingestion");
+
+  // Near expiry (the default access token lives 10 minutes), a new one is fetched.
+  clock.Advance(absl::Minutes(9) + absl::Seconds(30));
+  auto renewed = source.Token();
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_NE(*renewed, *first);
+
+  ServiceTokenSource wrong(channel_, "ingestion", "not-the-secret", &clock);
+  const absl::Status refused = wrong.Token().status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(std::string(refused.message()).find("--service_client_secret_file"), std::string::npos)
+      << refused;
 }
 
 TEST_F(AuthIntegrationTest, JwksOverRpcAndHttpMatchAndKeysSurviveARestart) {
