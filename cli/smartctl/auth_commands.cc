@@ -419,7 +419,7 @@ absl::Status WhoAmI(CommandContext& context) {
   details.Add("Roles", me->roles().empty() ? "(none)" : RolesText(me->roles()));
   details.Add("Clearance", me->clearance() == 0 ? "(none)" : ClearanceText(me->clearance()));
   details.Add("Two-factor", YesNo(me->two_factor()));
-  if (!me->on_behalf_of().empty()) details.Add("On behalf of", me->on_behalf_of());
+  if (!me->actor().empty()) details.Add("Actor", me->actor());
   if (!me->client_id().empty()) details.Add("Client", me->client_id());
   if (me->has_expire_time()) details.Add("Token expires", FormatTime(me->expire_time()));
   details.Add("Token from", TokenSourceText(*source, context_name));

@@ -733,7 +733,7 @@ absl::StatusOr<std::string> Authority::SelfOrAdmin(const Principal& caller,
         "username: required (only local users have a password and a second factor here)");
   }
   RETURN_IF_ERROR(ValidateAccountName(target, "username"));
-  *is_self = !own.empty() && target == own && caller.on_behalf_of.empty();
+  *is_self = !own.empty() && target == own && caller.actor.empty();
   if (!*is_self && !IsAdmin(caller)) {
     return absl::PermissionDeniedError(
         "only the user themself or a platform-admin may do this for a user");

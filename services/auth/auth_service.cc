@@ -134,7 +134,7 @@ AuthService::Reactor* AuthService::WhoAmI(Ctx* ctx, const v1::WhoAmIRequest* req
     for (const RoleGrant& grant : p.roles) response->add_roles(RoleGrantToString(grant));
     response->set_clearance(p.clearance);
     response->set_two_factor(p.two_factor);
-    response->set_on_behalf_of(p.on_behalf_of);
+    response->set_actor(p.actor);
     response->set_client_id(p.client_id);
     response->mutable_expire_time()->set_seconds(absl::ToUnixSeconds(p.expires));
     return absl::OkStatus();

@@ -187,7 +187,7 @@ absl::Status MissingRoleError(Action action, const ResourceRef& resource) {
 }  // namespace
 
 bool IsServiceAccount(const Principal& principal) {
-  return !principal.client_id.empty() && principal.on_behalf_of.empty() &&
+  return !principal.client_id.empty() && principal.actor.empty() &&
          absl::StartsWith(principal.subject, "service:");
 }
 

@@ -87,7 +87,7 @@ struct ResourceRef {
 absl::Status Decide(const Principal* principal, Action action, const ResourceRef& resource);
 
 // True when the principal is a machine, not a person: its token was issued to a client
-// (client_id set) whose subject is a service ("service:..."), not acting on behalf of anyone.
+// (client_id set) whose subject is a service ("service:..."), with no "act" (no one acting for it).
 // client_id alone is not enough: tokens that people get through a client such as smartctl
 // carry the client's id too.
 bool IsServiceAccount(const Principal& principal);

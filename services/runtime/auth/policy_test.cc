@@ -405,7 +405,7 @@ TEST(ServiceAccount, APersonsTokenIssuedToAClientStillNeedsASecondFactor) {
 
 TEST(ServiceAccount, ActingOnBehalfOfAPersonStillNeedsASecondFactor) {
   Principal sensor = Sensor("helse-a", CLASSIFICATION_PROTECTED);
-  sensor.on_behalf_of = "user:alice";
+  sensor.actor = "user:alice";
   EXPECT_EQ(Decide(&sensor, Action::kWriteReadings,
                    Dataset(CLASSIFICATION_PROTECTED, false, kStavanger, "helse-a"))
                 .code(),

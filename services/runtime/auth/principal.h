@@ -9,7 +9,8 @@
 //   tfa        true when the subject proved a second factor (local TOTP or an IdP acr/amr
 //              configured as two-factor)
 //   acr        as received (informational)
-//   act        {"sub": ...} when acting on behalf of someone (RFC 8693)
+//   act        {"sub": ...}: the party acting on the subject's behalf (RFC 8693), e.g.
+//              "service:feed" calling for "user:kari"
 //   client_id  the service account or client the token was issued to
 #ifndef SMARTBY_RUNTIME_AUTH_PRINCIPAL_H_
 #define SMARTBY_RUNTIME_AUTH_PRINCIPAL_H_
@@ -53,7 +54,9 @@ struct Principal {
   smartcity::common::v1::Classification clearance =
       smartcity::common::v1::CLASSIFICATION_UNSPECIFIED;
   bool two_factor = false;
-  std::string on_behalf_of;  // act.sub
+  // RFC 8693 delegation: when someone acts for the subject (a service calling on a person's
+  // behalf), "sub" is the person and "act"."sub" the party acting, kept here. Empty otherwise.
+  std::string actor;
   std::string client_id;
   absl::Time expires = absl::InfinitePast();
 

@@ -138,7 +138,7 @@ absl::StatusOr<Principal> ToPrincipal(const VerifiedToken& token) {
     if (!act->is_object() || actor == act->end() || !actor->is_string()) {
       return Unauthenticated("token act claim is not an object with a subject");
     }
-    principal.on_behalf_of = actor->get<std::string>();
+    principal.actor = actor->get<std::string>();
   }
 
   std::optional<std::string> client_id = OptionalString(claims, "client_id");

@@ -26,7 +26,7 @@
 //   - an unknown "clearance" value leaves the clearance UNSPECIFIED (again fail-closed); a
 //     non-string clearance makes the token invalid.
 //   - two_factor is "tfa": true, or an "acr" value / an "amr" entry the issuer lists as two-factor.
-//   - on_behalf_of is "act"."sub" (principal.h), client_id is "client_id", expires is "exp".
+//   - actor is "act"."sub" (the party acting for the subject) (principal.h), client_id is "client_id", expires is "exp".
 #ifndef SMARTBY_RUNTIME_AUTH_TOKEN_VERIFIER_H_
 #define SMARTBY_RUNTIME_AUTH_TOKEN_VERIFIER_H_
 

@@ -178,7 +178,7 @@ TEST_F(TokenVerifierTest, Es256TokenGivesThePrincipalItsClaimsDescribe) {
   EXPECT_FALSE(principal->Has(Role::kDatasetOwner, "Bergen kommune"));
   EXPECT_EQ(principal->clearance, CLASSIFICATION_PROTECTED);
   EXPECT_TRUE(principal->two_factor);
-  EXPECT_EQ(principal->on_behalf_of, "service:ingestion");
+  EXPECT_EQ(principal->actor, "service:ingestion");
   EXPECT_EQ(principal->client_id, "smartctl");
   EXPECT_EQ(principal->expires, kStart + absl::Minutes(5));
 }
@@ -199,7 +199,7 @@ TEST_F(TokenVerifierTest, MinimalTokenGivesAPrincipalWithoutRights) {
   EXPECT_TRUE(principal->roles.empty());
   EXPECT_EQ(principal->clearance, CLASSIFICATION_UNSPECIFIED);
   EXPECT_FALSE(principal->two_factor);
-  EXPECT_EQ(principal->on_behalf_of, "");
+  EXPECT_EQ(principal->actor, "");
 }
 
 TEST_F(TokenVerifierTest, AudienceMayBeAListContainingOurs) {
