@@ -215,7 +215,7 @@ absl::Status ValidateAccountName(absl::string_view name, absl::string_view field
 
 absl::StatusOr<Action> ParseActionName(absl::string_view name) {
   std::vector<std::string> names;
-  for (int i = static_cast<int>(Action::kRead); i <= static_cast<int>(Action::kAdminister); ++i) {
+  for (int i = static_cast<int>(Action::kRead); i <= static_cast<int>(Action::kWriteAudit); ++i) {
     const Action action = static_cast<Action>(i);
     if (ActionName(action) == name) return action;
     names.emplace_back(ActionName(action));
@@ -710,6 +710,7 @@ v1::ListRolesResponse Authority::ListRoles() {
       {"ingest-writer", "dataset", "write readings and files to the dataset"},
       {"auditor", "", "read the audit log"},
       {"archivist", "", "export datasets to the archive"},
+      {"audit-writer", "", "append events to the audit log (for the services' own accounts)"},
   };
   v1::ListRolesResponse response;
   for (const Info& info : kRoles) {

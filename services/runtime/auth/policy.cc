@@ -19,11 +19,12 @@ bool IsKnownClass(Classification c) {
 }
 
 bool IsKnownAction(Action action) {
-  return action >= Action::kRead && action <= Action::kAdminister;
+  return action >= Action::kRead && action <= Action::kWriteAudit;
 }
 
 bool IsAboutADataset(Action action) {
-  return action != Action::kReadAudit && action != Action::kAdminister;
+  return action != Action::kReadAudit && action != Action::kAdminister &&
+         action != Action::kWriteAudit;
 }
 
 // The class rules 3 and 4 apply to, or UNSPECIFIED when none applies (see policy.h).
@@ -72,6 +73,8 @@ bool RoleAllows(const Principal& principal, Action action, const ResourceRef& re
       return principal.Has(Role::kArchivist);
     case Action::kAdminister:
       return false;  // platform-admin only, handled above
+    case Action::kWriteAudit:
+      return principal.Has(Role::kAuditWriter);
   }
   return false;  // a value cast into the enum: deny
 }
@@ -96,6 +99,7 @@ std::string ActionPhrase(Action action, const ResourceRef& resource) {
     case Action::kReadAudit: return "read the audit log";
     case Action::kArchive: return absl::StrCat("archive ", dataset);
     case Action::kAdminister: return "administer the platform";
+    case Action::kWriteAudit: return "write to the audit log";
   }
   return "do this";
 }
@@ -129,6 +133,7 @@ std::string RolesThatAllow(Action action, const ResourceRef& resource) {
     case Action::kReadAudit: return "the role auditor";
     case Action::kArchive: return "the role archivist";
     case Action::kAdminister: return "the role platform-admin";
+    case Action::kWriteAudit: return "the role audit-writer";
   }
   return "the role platform-admin";
 }
@@ -241,6 +246,7 @@ absl::string_view ActionName(Action action) {
     case Action::kReadAudit: return "read-audit";
     case Action::kArchive: return "archive";
     case Action::kAdminister: return "administer";
+    case Action::kWriteAudit: return "write-audit";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@
 //   ingest-writer:<dataset>    kWriteReadings to the dataset named exactly <dataset>
 //   auditor                    kReadAudit
 //   archivist                  kArchive
+//   audit-writer               kWriteAudit (the services' own service accounts)
 // Roles never lift the clearance or second-factor rules: they only apply within them.
 //
 // The service-account exception to rule 4: sensors and gateways write readings with tokens from
@@ -71,6 +72,7 @@ enum class Action {
   kReadAudit,       // read the audit log
   kArchive,         // export datasets to the archive (Noark / deposit)
   kAdminister,      // manage users, roles, service accounts, keys and platform settings
+  kWriteAudit,      // append events to the audit log (services, with their own service account)
 };
 
 // What the action is about. For kReadAudit and kAdminister the dataset fields may be left empty.
@@ -93,7 +95,7 @@ absl::Status Decide(const Principal* principal, Action action, const ResourceRef
 bool IsServiceAccount(const Principal& principal);
 
 // "read", "change-metadata", "create", "publish", "retire", "delete", "write-readings",
-// "read-audit", "archive", "administer": for logs, metrics and audit records.
+// "read-audit", "archive", "administer", "write-audit": for logs, metrics and audit records.
 absl::string_view ActionName(Action action);
 
 // The class as the municipalities write it: "Åpen", "Intern", "Beskyttet", "Strengt beskyttet";

@@ -44,13 +44,14 @@ constexpr char kOslo[] = "Oslo kommune";
 constexpr Action kAllActions[] = {
     Action::kRead,    Action::kChangeMetadata, Action::kCreate,     Action::kPublish,
     Action::kRetire,  Action::kDelete,         Action::kWriteReadings, Action::kReadAudit,
-    Action::kArchive, Action::kAdminister,
+    Action::kArchive, Action::kAdminister,     Action::kWriteAudit,
 };
 
 // Everything except reading.
 constexpr Action kMutations[] = {
     Action::kChangeMetadata, Action::kCreate,    Action::kPublish, Action::kRetire,
     Action::kDelete,         Action::kWriteReadings, Action::kArchive, Action::kAdminister,
+    Action::kWriteAudit,
 };
 
 ResourceRef Dataset(Classification classification, bool published,
@@ -294,7 +295,8 @@ TEST(DatasetOwner, MatchesTheOrganisationExactly) {
 
 TEST(DatasetOwner, IsRefusedAuditArchiveAndAdministration) {
   const Principal owner = Owner(kStavanger);
-  for (Action action : {Action::kReadAudit, Action::kArchive, Action::kAdminister}) {
+  for (Action action :
+       {Action::kReadAudit, Action::kArchive, Action::kAdminister, Action::kWriteAudit}) {
     EXPECT_EQ(Decide(&owner, action, Dataset(CLASSIFICATION_OPEN, false)).code(),
               absl::StatusCode::kPermissionDenied)
         << ActionName(action);
@@ -520,6 +522,34 @@ TEST(ClassificationDisplayName, UsesTheMunicipalitiesWords) {
   EXPECT_EQ(ClassificationDisplayName(CLASSIFICATION_INTERNAL), "Intern");
   EXPECT_EQ(ClassificationDisplayName(CLASSIFICATION_PROTECTED), "Beskyttet");
   EXPECT_EQ(ClassificationDisplayName(CLASSIFICATION_STRICTLY_PROTECTED), "Strengt beskyttet");
+}
+
+}  // namespace
+}  // namespace smartby::auth
+
+namespace smartby::auth {
+namespace {
+
+TEST(AuditWriter, AServiceAccountAppendsToTheAuditLogAndNothingElse) {
+  Principal service;
+  service.subject = "service:catalogue";
+  service.client_id = "catalogue";
+  service.roles = {{Role::kAuditWriter, ""}};
+  EXPECT_TRUE(Decide(&service, Action::kWriteAudit, ResourceRef{}).ok())
+      << "no class and no second factor apply to appending events";
+  EXPECT_EQ(Decide(&service, Action::kReadAudit, ResourceRef{}).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(&service, Action::kRead,
+                   ResourceRef{smartcity::common::v1::CLASSIFICATION_INTERNAL, "x", "y", true})
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  Principal auditor;
+  auditor.subject = "user:revisor";
+  auditor.roles = {{Role::kAuditor, ""}};
+  const absl::Status status = Decide(&auditor, Action::kWriteAudit, ResourceRef{});
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(std::string(status.message()).find("audit-writer"), std::string::npos) << status;
+  EXPECT_EQ(ActionName(Action::kWriteAudit), "write-audit");
 }
 
 }  // namespace

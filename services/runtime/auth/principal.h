@@ -34,6 +34,7 @@ enum class Role {
   kIngestWriter,   // "ingest-writer:<dataset>": write readings to that dataset
   kAuditor,        // "auditor": read the audit log
   kArchivist,      // "archivist": archive exports
+  kAuditWriter,    // "audit-writer": append to the audit log (services' own accounts)
 };
 
 struct RoleGrant {
