@@ -4,7 +4,13 @@
 //   1. Get throughput over gRPC vs. the runtime's echo server (target >= 0.5x).
 //   2. Create throughput and peak RSS of the service while loading N datasets.
 //   3. Search latency (p50/p99) over those N datasets (target p99 <= 5 ms), on SQLite and, when
-//      SMARTBY_TEST_POSTGRES_URL is set (scripts/with-postgres.sh sets it), on PostgreSQL.
+//      SMARTBY_TEST_POSTGRES_URL is set (scripts/with-postgres.sh sets it), on PostgreSQL, by kind
+//      of query: selective ones, a prefix, words found in every dataset, and filters alone.
+//      Search is answered from the service's in-memory index (services/catalogue/search_index.h)
+//      and the page's documents from the database.
+//   4. A second replica over the same database: its start-up (loading the index of N datasets),
+//      its memory, how long a write on the first replica takes to show in its search (bounded
+//      by --search_refresh_interval, 2 s), and what one reconcile with the database costs.
 //
 // The catalogue enforces authorisation: it trusts a test token issuer (--auth_jwks=file:...).
 // The datasets are created as their organisation's dataset-owner and published, so that Get and
@@ -167,10 +173,76 @@ struct EngineFigures {
   double search_mean_hits = 0;
   // Per kind of query: {name, p50, p99, mean hits}.
   std::vector<std::tuple<std::string, double, double, double>> search_by_kind;
+  // The second replica.
+  double replica_start_s = 0;      // process start to serving
+  double replica_load_ms = 0;      // of which loading the index (its log)
+  long replica_rss_kib = 0;        // peak RSS after the load
+  double replica_lag_max_ms = 0;   // write on the first, visible in the second's search
+  double replica_lag_mean_ms = 0;
+  double reconcile_p50_ms = 0, reconcile_max_ms = 0;  // one refresh, nothing or little changed
 };
 
-const char* kQueryKinds[] = {"subject+place", "place+aspect", "subject+place+aspect",
-                             "5-letter prefix"};
+// The kinds of query, one request (and token) per query number. Tokens: "" anonymous, "r" a
+// reader's.
+struct QueryKind {
+  const char* name;
+  const char* token;
+  std::function<v1::SearchDatasetsRequest(int)> make;
+};
+
+std::vector<QueryKind> QueryKinds() {
+  auto text = [](std::string q) {
+    v1::SearchDatasetsRequest r;
+    r.set_query(std::move(q));
+    return r;
+  };
+  return {
+      {"subject+place", "", [=](int i) {
+         return text(absl::StrCat(kSubjects[i % 15], " ", kPlaces[(i * 7) % 20]));
+       }},
+      {"place+aspect", "", [=](int i) {
+         return text(absl::StrCat(kPlaces[(i * 7) % 20], " ", kAspects[(i * 3) % 10]));
+       }},
+      {"subject+place+aspect", "", [=](int i) {
+         return text(absl::StrCat(kSubjects[i % 15], " ", kPlaces[(i * 7) % 20], " ",
+                                  kAspects[(i * 3) % 10]));
+       }},
+      {"5-letter prefix", "", [=](int i) {
+         return text(std::string(kSubjects[i % 15]).substr(0, 5));
+       }},
+      // "datasett", "kommunens" and "fagsystemer" are in every description.
+      {"word in every dataset", "", [=](int i) {
+         const char* words[] = {"datasett", "kommunens", "fagsystemer"};
+         return text(words[i % 3]);
+       }},
+      {"every-word, reader", "r", [=](int) { return text("datasett"); }},
+      {"no words, owner filter", "", [=](int i) {
+         v1::SearchDatasetsRequest r;
+         r.set_owner_organization(absl::StrCat(kPlaces[i % 20], " kommune"));
+         return r;
+       }},
+      {"no words, theme filter", "", [=](int i) {
+         v1::SearchDatasetsRequest r;
+         r.set_theme(kThemes[i % 7]);
+         return r;
+       }},
+  };
+}
+
+constexpr int kQueriesPerKind = 500;
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(v.size() * p))];
+}
+
+// The number after "key": in a JSON log line, or -1.
+double JsonNumber(const std::string& line, const std::string& key) {
+  const size_t at = line.find(absl::StrCat("\"", key, "\":"));
+  if (at == std::string::npos) return -1;
+  return std::atof(line.c_str() + at + key.size() + 3);
+}
 
 EngineFigures RunEngine(const std::string& engine, const std::string& database_url, int datasets,
                         double seconds, int threads, const TestTokenIssuer& issuer) {
@@ -254,55 +326,119 @@ EngineFigures RunEngine(const std::string& engine, const std::string& database_u
     return stub->GetDataset(&ctx, request, &out).ok();
   });
 
-  // Queries as people type them: a subject, a subject and a place, a place and an aspect, a
-  // prefix. Latency is measured one call at a time, without a token (published Åpen data).
-  std::vector<std::string> queries;
-  for (int i = 0; i < 2000; ++i) {
-    const char* subject = kSubjects[i % 15];
-    const char* place = kPlaces[(i * 7) % 20];
-    const char* aspect = kAspects[(i * 3) % 10];
-    switch (i % 4) {
-      case 0: queries.push_back(absl::StrCat(subject, " ", place)); break;
-      case 1: queries.push_back(absl::StrCat(place, " ", aspect)); break;
-      case 2: queries.push_back(absl::StrCat(subject, " ", place, " ", aspect)); break;
-      default: queries.push_back(std::string(subject).substr(0, 5)); break;
-    }
-  }
+  // Queries as people type them, and the broad ones: a word every dataset has, filters alone.
+  // Latency is measured one call at a time, the kinds interleaved; published Åpen data, so
+  // anonymous callers and readers see all of it.
+  const std::vector<QueryKind> kinds = QueryKinds();
   std::vector<double> latencies;
-  std::vector<double> by_kind[4];
-  long hits_by_kind[4] = {0, 0, 0, 0};
+  std::vector<std::vector<double>> by_kind(kinds.size());
+  std::vector<long> hits_by_kind(kinds.size(), 0);
   long hits = 0;
-  for (size_t qi = 0; qi < queries.size(); ++qi) {
-    const std::string& q = queries[qi];
+  for (int n = 0; n < kQueriesPerKind * static_cast<int>(kinds.size()); ++n) {
+    const size_t k = static_cast<size_t>(n) % kinds.size();
+    const v1::SearchDatasetsRequest request = kinds[k].make(n / static_cast<int>(kinds.size()));
     grpc::ClientContext ctx;
-    v1::SearchDatasetsRequest request;
-    request.set_query(q);
+    if (kinds[k].token[0] == 'r') AddToken(ctx, reader_token);
     v1::SearchDatasetsResponse response;
     const auto t0 = Clock::now();
     grpc::Status s = stub->SearchDatasets(&ctx, request, &response);
     latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    by_kind[qi % 4].push_back(latencies.back());
-    if (!s.ok()) std::fprintf(stderr, "search %s: %s\n", q.c_str(), s.error_message().c_str());
+    by_kind[k].push_back(latencies.back());
+    if (!s.ok()) {
+      std::fprintf(stderr, "search %s: %s\n", request.query().c_str(), s.error_message().c_str());
+    }
     hits += response.total_size();
-    hits_by_kind[qi % 4] += response.total_size();
+    hits_by_kind[k] += response.total_size();
   }
-  for (int k = 0; k < 4; ++k) {
-    auto& v = by_kind[k];
-    std::sort(v.begin(), v.end());
-    f.search_by_kind.emplace_back(kQueryKinds[k], v[v.size() / 2], v[v.size() * 99 / 100],
-                                  static_cast<double>(hits_by_kind[k]) / v.size());
+  for (size_t k = 0; k < kinds.size(); ++k) {
+    f.search_by_kind.emplace_back(kinds[k].name, Percentile(by_kind[k], 0.5),
+                                  Percentile(by_kind[k], 0.99),
+                                  static_cast<double>(hits_by_kind[k]) / by_kind[k].size());
   }
-  std::sort(latencies.begin(), latencies.end());
-  f.search_p50_ms = latencies[latencies.size() / 2];
-  f.search_p99_ms = latencies[latencies.size() * 99 / 100];
-  f.search_max_ms = latencies.back();
-  f.search_mean_hits = static_cast<double>(hits) / queries.size();
+  f.search_p50_ms = Percentile(latencies, 0.5);
+  f.search_p99_ms = Percentile(latencies, 0.99);
+  f.search_max_ms = *std::max_element(latencies.begin(), latencies.end());
+  f.search_mean_hits = static_cast<double>(hits) / latencies.size();
+
+  // A second replica over the same database.
+  const auto replica_start = Clock::now();
+  auto replica = ServiceProcess::Start(
+      BinaryPath("smartby-catalogue"),
+      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url,
+       issuer.ServiceFlag(), "--log_level=debug"},
+      {}, absl::Minutes(5));
+  if (!replica.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(replica.status().message()).c_str());
+    std::exit(1);
+  }
+  f.replica_start_s = std::chrono::duration<double>(Clock::now() - replica_start).count();
+  f.replica_load_ms =
+      JsonNumber((*replica)->WaitForLogLine({"search index loaded"}), "duration_ms");
+  f.replica_rss_kib = PeakRssKiB((*replica)->pid());
+  auto replica_stub = v1::CatalogueService::NewStub(
+      grpc::CreateChannel((*replica)->grpc_address(), grpc::InsecureChannelCredentials()));
+  // Created on the first replica by its owner (a draft, which the owner can search for), then
+  // searched for on the second until it shows.
+  constexpr int kLagSamples = 5;
+  double lag_sum = 0;
+  for (int k = 0; k < kLagSamples; ++k) {
+    const int i = datasets + k;
+    const std::string word = absl::StrCat("replikaprøve", k);
+    // Writes at different points of the refresh cycle, not just after a refresh.
+    std::this_thread::sleep_for(std::chrono::milliseconds(k * 397 % 1000));
+    {
+      grpc::ClientContext ctx;
+      AddToken(ctx, owner_token(i));
+      v1::CreateDatasetRequest request;
+      *request.mutable_dataset() = Generated(i);
+      request.mutable_dataset()->set_name(absl::StrCat("bench-lag-", k));
+      request.mutable_dataset()->set_title(absl::StrCat("Replikering ", word));
+      v1::Dataset out;
+      grpc::Status s = stub->CreateDataset(&ctx, request, &out);
+      if (!s.ok()) std::fprintf(stderr, "lag create %d: %s\n", k, s.error_message().c_str());
+    }
+    const auto written = Clock::now();
+    for (;;) {
+      grpc::ClientContext ctx;
+      AddToken(ctx, owner_token(i));
+      v1::SearchDatasetsRequest request;
+      request.set_query(word);
+      v1::SearchDatasetsResponse response;
+      grpc::Status s = replica_stub->SearchDatasets(&ctx, request, &response);
+      if (s.ok() && response.total_size() == 1) break;
+      if (std::chrono::duration<double>(Clock::now() - written).count() > 60) {
+        std::fprintf(stderr, "lag %d: not visible on the second replica after 60 s\n", k);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const double lag = std::chrono::duration<double, std::milli>(Clock::now() - written).count();
+    lag_sum += lag;
+    f.replica_lag_max_ms = std::max(f.replica_lag_max_ms, lag);
+  }
+  f.replica_lag_mean_ms = lag_sum / kLagSamples;
+  std::vector<double> reconciles;
+  for (const std::string& line : (*replica)->LogLines()) {
+    if (line.find("search index refreshed") == std::string::npos) continue;
+    if (double ms = JsonNumber(line, "duration_ms"); ms >= 0) reconciles.push_back(ms);
+  }
+  f.reconcile_p50_ms = Percentile(reconciles, 0.5);
+  f.reconcile_max_ms = reconciles.empty() ? 0 : *std::max_element(reconciles.begin(),
+                                                                   reconciles.end());
   return f;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The service binaries of this bench's own build (<build>/bench/catalogue_bench), unless
+  // SMARTBY_BUILD_DIR says otherwise: a bench from one build dir must not start another's.
+  if (std::getenv("SMARTBY_BUILD_DIR") == nullptr) {
+    std::string self = argv[0];
+    const size_t slash = self.rfind('/');
+    self = slash == std::string::npos ? "." : self.substr(0, slash);
+    setenv("SMARTBY_BUILD_DIR", absl::StrCat(self, "/..").c_str(), 0);
+  }
   const int datasets = argc > 1 ? std::atoi(argv[1]) : 50000;
   const double seconds = argc > 2 ? std::atof(argv[2]) : 5;
   const int threads = argc > 3 ? std::atoi(argv[3]) : 8;
@@ -364,6 +500,14 @@ int main(int argc, char** argv) {
       std::printf("  %-9s %-22s p50 %6.2fms  p99 %6.2fms  mean hits %6.0f\n", f.engine.c_str(),
                   kind.c_str(), p50, p99, mean_hits);
     }
+  }
+  std::printf("\nsecond replica over the same database:\n");
+  for (const auto& f : figures) {
+    std::printf("  %-9s start %5.1f s (index load %6.0f ms)  peak RSS %4.0f MB  write-to-search lag "
+                "mean %5.0f ms max %5.0f ms  reconcile p50 %5.1f ms max %5.1f ms\n",
+                f.engine.c_str(), f.replica_start_s, f.replica_load_ms,
+                f.replica_rss_kib / 1024.0, f.replica_lag_mean_ms, f.replica_lag_max_ms,
+                f.reconcile_p50_ms, f.reconcile_max_ms);
   }
   std::printf("\ntargets: get/echo >= 0.50x; search p99 <= 5 ms on every engine\n");
   bool met = true;

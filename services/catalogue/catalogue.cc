@@ -1,10 +1,14 @@
 #include "services/catalogue/catalogue.h"
 
+#include <algorithm>
+#include <iterator>
 #include <set>
+#include <utility>
 
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -13,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/catalogue/validation.h"
+#include "services/runtime/log.h"
 #include "services/runtime/status.h"
 
 namespace smartby::catalogue {
@@ -28,6 +33,8 @@ constexpr int32_t kDefaultSearchPageSize = 20;
 constexpr int32_t kMaxSearchPageSize = 100;
 constexpr size_t kMaxQueryBytes = 500;
 constexpr size_t kMaxReasonBytes = 2000;
+// Datasets read from the store per query when the search index is loaded or refreshed.
+constexpr int32_t kIndexLoadPage = 500;
 
 // Fields a caller may set on create and change on update. Everything else is managed here:
 // name is the identity, resources have their own RPCs, state changes through publish/retire.
@@ -162,6 +169,24 @@ absl::StatusOr<ListFilter> FilterFrom(const std::string& owner, Classification c
   return filter;
 }
 
+// Whether a dataset loaded for a page of search hits still matches the listing's filter (it may
+// have changed since it was indexed).
+bool MatchesFilter(const ListFilter& f, const v1::Dataset& d) {
+  if (!f.owner_organization.empty() && d.owner().organization() != f.owner_organization) {
+    return false;
+  }
+  if (f.classification != smartcity::common::v1::CLASSIFICATION_UNSPECIFIED &&
+      d.classification() != f.classification) {
+    return false;
+  }
+  if (f.state != v1::DATASET_STATE_UNSPECIFIED && d.state() != f.state) return false;
+  if (f.theme != v1::THEME_UNSPECIFIED &&
+      std::find(d.themes().begin(), d.themes().end(), f.theme) == d.themes().end()) {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<std::string> ChangedFields(const v1::Dataset& before, const v1::Dataset& after) {
@@ -214,6 +239,119 @@ absl::Status CheckPublishable(const v1::Dataset& d) {
 Catalogue::Catalogue(CatalogueStore* store, const Clock* clock, DcatCatalogueInfo dcat)
     : store_(store), clock_(clock), dcat_(std::move(dcat)) {}
 
+void Catalogue::IndexWritten(const v1::Dataset& dataset, bool created) {
+  absl::MutexLock lock(&feed_mu_);
+  if (!index_.Upsert(dataset) && created) {
+    index_.Remove(dataset.name());
+    index_.Upsert(dataset);
+  }
+  written_.insert(dataset.name());
+}
+
+void Catalogue::IndexDeleted(const std::string& name) {
+  absl::MutexLock lock(&feed_mu_);
+  index_.Remove(name);
+  written_.insert(name);
+}
+
+absl::Status Catalogue::LoadSearchIndex() {
+  absl::MutexLock refresh(&refresh_mu_);
+  const absl::Time start = absl::Now();
+  // One vector of every dataset (Rebuild's input); the store is read a page at a time, so its
+  // rows are never all held as well.
+  std::vector<v1::Dataset> all;
+  std::string after;
+  for (;;) {
+    ASSIGN_OR_RETURN(std::vector<v1::Dataset> page, store_->AllDatasets(after, kIndexLoadPage));
+    if (page.empty()) break;
+    after = page.back().name();
+    const bool last = static_cast<int32_t>(page.size()) < kIndexLoadPage;
+    all.insert(all.end(), std::make_move_iterator(page.begin()),
+               std::make_move_iterator(page.end()));
+    if (last) break;
+  }
+  const auto loaded = static_cast<int64_t>(all.size());
+  index_.Rebuild(std::move(all));
+  index_loaded_.store(true, std::memory_order_release);
+  // The pages are not one snapshot, and writes made here while they were read were replaced by
+  // Rebuild: one reconcile fixes both.
+  ASSIGN_OR_RETURN(SearchIndexRefresh fixed, ReconcileLocked());
+  log::Info("search index loaded",
+            {{"datasets", static_cast<int64_t>(index_.size())},
+             {"read", loaded},
+             {"reconciled", fixed.loaded + fixed.removed},
+             {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - start)}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SearchIndexRefresh> Catalogue::RefreshSearchIndex() {
+  if (!index_loaded_.load(std::memory_order_acquire)) {
+    RETURN_IF_ERROR(LoadSearchIndex());
+    SearchIndexRefresh refresh;
+    refresh.loaded = refresh.datasets = static_cast<int64_t>(index_.size());
+    return refresh;
+  }
+  absl::MutexLock refresh(&refresh_mu_);
+  return ReconcileLocked();
+}
+
+absl::StatusOr<SearchIndexRefresh> Catalogue::ReconcileLocked() {
+  {
+    absl::MutexLock lock(&feed_mu_);
+    written_.clear();
+  }
+  // The index first, then the store: whatever the index held was in the store before the
+  // store is read, so a name missing from the store was deleted, not created since.
+  const std::vector<DatasetVersion> indexed = index_.Versions();  // by name
+  ASSIGN_OR_RETURN(std::vector<DatasetVersion> stored, store_->Versions());
+  std::sort(stored.begin(), stored.end(),
+            [](const DatasetVersion& a, const DatasetVersion& b) { return a.name < b.name; });
+  SearchIndexRefresh result;
+  result.datasets = static_cast<int64_t>(stored.size());
+
+  std::vector<std::string> changed, gone;
+  size_t i = 0;
+  for (const DatasetVersion& s : stored) {
+    while (i < indexed.size() && indexed[i].name < s.name) gone.push_back(indexed[i++].name);
+    if (i < indexed.size() && indexed[i].name == s.name) {
+      if (indexed[i].version != s.version) changed.push_back(s.name);
+      ++i;
+    } else {
+      changed.push_back(s.name);
+    }
+  }
+  while (i < indexed.size()) gone.push_back(indexed[i++].name);
+
+  auto remove = [&](const std::string& name) {
+    absl::MutexLock lock(&feed_mu_);
+    if (!written_.contains(name) && index_.Remove(name)) ++result.removed;
+  };
+  for (const std::string& name : gone) remove(name);
+  for (size_t begin = 0; begin < changed.size(); begin += kIndexLoadPage) {
+    const std::vector<std::string> names(
+        changed.begin() + static_cast<std::ptrdiff_t>(begin),
+        changed.begin() + static_cast<std::ptrdiff_t>(
+                              std::min(changed.size(), begin + kIndexLoadPage)));
+    ASSIGN_OR_RETURN(std::vector<v1::Dataset> loaded, store_->GetMany(names));
+    absl::flat_hash_set<std::string> found;
+    for (const v1::Dataset& d : loaded) {
+      found.insert(d.name());
+      absl::MutexLock lock(&feed_mu_);
+      if (written_.contains(d.name())) continue;  // written here since: newer than `d`
+      // A lower version than the index's is a dataset deleted and created again elsewhere.
+      if (!index_.Upsert(d)) {
+        index_.Remove(d.name());
+        index_.Upsert(d);
+      }
+      ++result.loaded;
+    }
+    for (const std::string& name : names) {
+      if (!found.contains(name)) remove(name);  // deleted since the versions were read
+    }
+  }
+  return result;
+}
+
 absl::StatusOr<v1::Dataset> Catalogue::Create(const auth::Caller& caller,
                                               const v1::Dataset& input) {
   const std::string& actor = caller.subject();
@@ -260,6 +398,7 @@ absl::StatusOr<v1::Dataset> Catalogue::Create(const auth::Caller& caller,
                        dataset};
     return tx.AppendHistory(dataset.name(), entry);
   }));
+  IndexWritten(dataset, /*created=*/true);
   return dataset;
 }
 
@@ -302,6 +441,7 @@ absl::StatusOr<v1::Dataset> Catalogue::Change(
     result = std::move(next);
     return absl::OkStatus();
   }));
+  IndexWritten(result, /*created=*/false);
   return result;
 }
 
@@ -373,19 +513,41 @@ absl::StatusOr<v1::SearchDatasetsResponse> Catalogue::Search(
       return absl::InvalidArgumentError("page_token: not a token from this search");
     }
   }
+  if (!index_loaded_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("search is starting up (its index is loading); retry shortly");
+  }
   filter.visibility = VisibilityFor(caller.principal());
   caller.MarkChecked();  // hits, total and facets cover only what the caller may read
-  ASSIGN_OR_RETURN(SearchResult result,
-                   store_->Search(SearchQuery{request.query(), filter, offset, limit}));
+  // The index ranks and counts; the page's documents come from the store, in one query.
+  ASSIGN_OR_RETURN(SearchIndexResult result,
+                   index_.Search(SearchQuery{request.query(), filter, offset, limit}));
+  std::vector<std::string> names;
+  names.reserve(result.hits.size());
+  for (const SearchIndexHit& hit : result.hits) names.push_back(hit.name);
+  ASSIGN_OR_RETURN(std::vector<v1::Dataset> loaded, store_->GetMany(names));
+  absl::flat_hash_map<std::string, v1::Dataset*> by_name;
+  for (v1::Dataset& d : loaded) by_name.emplace(d.name(), &d);
   v1::SearchDatasetsResponse response;
-  for (auto& [dataset, score] : result.hits) {
+  for (const SearchIndexHit& index_hit : result.hits) {
+    auto it = by_name.find(index_hit.name);
+    if (it == by_name.end()) continue;  // deleted since it was indexed
+    v1::Dataset& dataset = *it->second;
+    // The stored dataset may be newer than the one indexed (written elsewhere, not refreshed
+    // yet): it is returned as stored, if it still matches and the caller may still read it (a
+    // class raised or a dataset retired meanwhile must not leak).
+    if (!MatchesFilter(filter, dataset) ||
+        !caller.Allows(auth::Action::kRead, ResourceOf(dataset))) {
+      continue;
+    }
     auto* hit = response.add_hits();
     *hit->mutable_dataset() = std::move(dataset);
-    hit->set_score(score);
+    hit->set_score(index_hit.score);
   }
   response.set_total_size(result.total_size);
-  if (offset + response.hits_size() < result.total_size && response.hits_size() > 0) {
-    response.set_next_page_token(MakeToken("o", absl::StrCat(offset + response.hits_size())));
+  // Pages follow the index's ranking, so a hit dropped above does not shift the next page.
+  const int64_t page_end = int64_t{offset} + static_cast<int64_t>(result.hits.size());
+  if (page_end < result.total_size && !result.hits.empty()) {
+    response.set_next_page_token(MakeToken("o", absl::StrCat(page_end)));
   }
   FillFacets(result.facets.themes, response.mutable_theme_facets());
   FillFacets(result.facets.owners, response.mutable_owner_facets());
@@ -435,7 +597,7 @@ absl::StatusOr<v1::Dataset> Catalogue::Retire(const auth::Caller& caller,
 absl::Status Catalogue::Delete(const auth::Caller& caller, const std::string& name,
                                int64_t expected_version) {
   RETURN_IF_ERROR(CheckName(name, "name"));
-  return store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(store_->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(v1::Dataset current, tx.Get(name));
     RETURN_IF_ERROR(caller.Authorize(auth::Action::kDelete, ResourceOf(current)));
     RETURN_IF_ERROR(CheckVersion(expected_version, current));
@@ -446,7 +608,9 @@ absl::Status Catalogue::Delete(const auth::Caller& caller, const std::string& na
           "; only drafts can be deleted (retire it instead, so its history is kept)"));
     }
     return tx.Delete(name);
-  });
+  }));
+  IndexDeleted(name);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::ListDatasetHistoryResponse> Catalogue::History(
@@ -610,6 +774,33 @@ absl::StatusOr<v1::ExportCatalogueResponse> Catalogue::Export(const auth::Caller
   response.set_content(ExportDcatTurtle(datasets, dcat_));
   response.set_dataset_count(static_cast<int32_t>(datasets.size()));
   return response;
+}
+
+}  // namespace smartby::catalogue
+
+namespace smartby::catalogue {
+
+SearchIndexRefresher::SearchIndexRefresher(Catalogue* catalogue, absl::Duration interval)
+    : thread_([this, catalogue, interval] {
+        while (!stop_.WaitForNotificationWithTimeout(interval)) {
+          const absl::Time start = absl::Now();
+          absl::StatusOr<SearchIndexRefresh> refresh = catalogue->RefreshSearchIndex();
+          if (!refresh.ok()) {
+            log::Warn("search index refresh failed; the next one retries",
+                      {{"error", std::string(refresh.status().message())}});
+          } else {
+            log::Write(log::Level::kDebug, "search index refreshed",
+                       {{"loaded", refresh->loaded},
+                        {"removed", refresh->removed},
+                        {"datasets", refresh->datasets},
+                        {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - start)}});
+          }
+        }
+      }) {}
+
+SearchIndexRefresher::~SearchIndexRefresher() {
+  stop_.Notify();
+  thread_.join();
 }
 
 }  // namespace smartby::catalogue

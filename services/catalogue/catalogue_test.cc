@@ -54,6 +54,7 @@ class CatalogueTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     catalogue_ = std::make_unique<Catalogue>(store_.get(), &clock_, DcatCatalogueInfo{});
+    ASSERT_TRUE(catalogue_->LoadSearchIndex().ok());
   }
 
   SettableClock clock_{absl::FromUnixSeconds(1790000000)};

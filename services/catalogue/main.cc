@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
+#include "absl/time/time.h"
 #include "services/catalogue/catalogue.h"
 #include "services/catalogue/catalogue_service.h"
 #include "services/catalogue/store.h"
@@ -17,6 +18,19 @@ ABSL_FLAG(std::string, dcat_publisher, "Smartby kommune",
           "name of the organisation publishing the catalogue");
 ABSL_FLAG(std::string, dcat_publisher_orgnr, "",
           "its organisation number (9 digits), for the publisher URI in Enhetsregisteret");
+ABSL_FLAG(absl::Duration, search_refresh_interval, absl::Seconds(2),
+          "how often the in-memory search index is reconciled with the database, which picks up "
+          "other replicas' writes: search lags them by at most this plus one reconcile");
+
+namespace {
+
+int Fail(const char* what, const absl::Status& status) {
+  smartby::log::Error(what, {{"error", std::string(status.message())}});
+  std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   smartby::ServerRuntime runtime({.name = "catalogue", .grpc_port = 7001, .metrics_port = 9101},
@@ -44,8 +58,20 @@ int main(int argc, char** argv) {
   dcat.publisher_name = absl::GetFlag(FLAGS_dcat_publisher);
   dcat.publisher_organization_number = absl::GetFlag(FLAGS_dcat_publisher_orgnr);
 
+  const absl::Duration refresh_interval = absl::GetFlag(FLAGS_search_refresh_interval);
+  if (refresh_interval <= absl::ZeroDuration()) {
+    return Fail("bad flags",
+                absl::InvalidArgumentError("--search_refresh_interval: must be positive"));
+  }
+
   smartby::SystemClock clock;
   smartby::catalogue::Catalogue catalogue(store->get(), &clock, dcat);
+  // Search is served from memory: fill the index before serving, then keep it in step with
+  // what other replicas write.
+  if (absl::Status loaded = catalogue.LoadSearchIndex(); !loaded.ok()) {
+    return Fail("cannot load the search index", loaded);
+  }
+  smartby::catalogue::SearchIndexRefresher refresher(&catalogue, refresh_interval);
   smartby::catalogue::CatalogueService service(
       &catalogue, runtime.NewCallRunner(&smartby::catalogue::CatalogueServicePolicy()));
   runtime.AddService(&service, &service.calls().policy());

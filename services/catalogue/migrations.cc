@@ -2,11 +2,14 @@
 // the columns that filters, facets and full-text search need; those columns are derived from the
 // dataset on every write by sql_store.cc and never edited on their own.
 //
-// Full-text search indexes title, keywords, description and field text with the same tokenizing
-// rules on both engines as far as they allow: SQLite's FTS5 `unicode61 remove_diacritics 2` and
-// PostgreSQL's 'simple' configuration (lower-casing, no stemming, no stop words). One difference
-// stays: SQLite also folds diacritics ("sjovann" finds "Sjøvann"); PostgreSQL does not without
-// the unaccent extension, which a managed server may not offer.
+// The database's full-text indexes (FTS5 on SQLite, tsvector on PostgreSQL) back the store's
+// Search, which the catalogue no longer serves from: it searches its in-memory index
+// (search_index.h), which folds and ranks as FTS5 does on both engines. They stay as the
+// reference that index is tested against. Their rules: SQLite's FTS5 `unicode61
+// remove_diacritics 2` folds case and removes diacritics from letters that decompose to an ASCII
+// letter plus marks ("alesund" finds "Ålesund", "e" finds "é", "a" finds "ä"), but ø, æ and ß
+// stay letters of their own ("sjovann" does NOT find "Sjøvann"); PostgreSQL's 'simple'
+// configuration only lower-cases (no diacritics removed, no stemming, no stop words).
 #include <vector>
 
 #include "services/catalogue/store.h"

@@ -1152,6 +1152,15 @@ void SearchIndex::Rebuild(std::vector<v1::Dataset> datasets) {
   }
 }
 
+std::vector<DatasetVersion> SearchIndex::Versions() const {
+  absl::ReaderMutexLock lock(&mu_);
+  const State& s = *state_;
+  std::vector<DatasetVersion> out;
+  out.reserve(s.live());
+  for (const auto& [name, doc] : s.by_name) out.push_back({name, s.cold[doc].version});
+  return out;
+}
+
 size_t SearchIndex::size() const {
   absl::ReaderMutexLock lock(&mu_);
   return state_->live();

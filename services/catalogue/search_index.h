@@ -116,6 +116,10 @@ class SearchIndex {
   // INVALID_ARGUMENT for offset < 0 or limit < 1, as the store.
   absl::StatusOr<SearchIndexResult> Search(const SearchQuery& query) const;
 
+  // The name and version of every indexed dataset, by name: what a refresher compares with
+  // the store (CatalogueStore::Versions) to find what changed elsewhere.
+  std::vector<DatasetVersion> Versions() const;
+
   size_t size() const;
   SearchIndexStats Stats() const;
 

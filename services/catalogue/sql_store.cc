@@ -336,6 +336,73 @@ class SqlCatalogueStore : public CatalogueStore {
     return out;
   }
 
+  absl::StatusOr<std::vector<v1::Dataset>> GetMany(
+      const std::vector<std::string>& names) override {
+    std::vector<v1::Dataset> out;
+    out.reserve(names.size());
+    constexpr size_t kChunk = 500;  // well under every engine's limit on parameters
+    for (size_t begin = 0; begin < names.size(); begin += kChunk) {
+      const size_t end = std::min(names.size(), begin + kChunk);
+      // The list is padded (with its last name) to a power of two or the chunk size, so that a
+      // handful of statements serve every count and the engines' statement caches stay small.
+      size_t slots = 1;
+      while (slots < end - begin) slots *= 2;
+      slots = std::min(slots, kChunk);
+      std::vector<Value> params;
+      std::vector<std::string> placeholders;
+      for (size_t i = 0; i < slots; ++i) {
+        params.push_back(names[std::min(begin + i, end - 1)]);
+        placeholders.push_back(absl::StrCat("$", params.size()));
+      }
+      const std::string sql = absl::StrCat("SELECT name, doc FROM datasets WHERE name IN (",
+                                           absl::StrJoin(placeholders, ", "), ")");
+      RETURN_IF_ERROR(db_->InTransaction(
+          [&](Transaction& tx) -> absl::Status {
+            ASSIGN_OR_RETURN(Rows rows, tx.Query(sql, params));
+            for (const Row& r : rows) {
+              ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), r.String(0)));
+              out.push_back(std::move(d));
+            }
+            return absl::OkStatus();
+          },
+          TransactionMode::kSingleRead));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<DatasetVersion>> Versions() override {
+    std::vector<DatasetVersion> out;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT name, version FROM datasets"));
+          out.reserve(rows.size());
+          for (const Row& r : rows) out.push_back({r.String(0), r.Int(1)});
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return out;
+  }
+
+  absl::StatusOr<std::vector<v1::Dataset>> AllDatasets(const std::string& after_name,
+                                                       int32_t limit) override {
+    if (limit < 1) return absl::InvalidArgumentError("page size must be at least 1");
+    std::vector<v1::Dataset> out;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT name, doc FROM datasets WHERE name > $1 "
+                                               "ORDER BY name LIMIT $2",
+                                               {after_name, int64_t{limit}}));
+          out.reserve(rows.size());
+          for (const Row& r : rows) {
+            ASSIGN_OR_RETURN(v1::Dataset d, DecodeDataset(r.String(1), r.String(0)));
+            out.push_back(std::move(d));
+          }
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return out;
+  }
+
   absl::StatusOr<ListPage> List(const ListFilter& filter, const std::string& after_name,
                                 int32_t limit) override {
     if (limit < 1) return absl::InvalidArgumentError("page size must be at least 1");

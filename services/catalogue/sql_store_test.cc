@@ -2,6 +2,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -464,6 +465,73 @@ TEST_P(SqlStoreTest, ListAllReturnsOneStateAndClassificationInNameOrder) {
   }
   EXPECT_FALSE(expected.empty());
   EXPECT_EQ(Names(*all), expected);
+}
+
+TEST_P(SqlStoreTest, GetManyReturnsTheNamesThatExist) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(store_
+                  ->InTransaction([&](CatalogueStore::Tx& tx) -> absl::Status {
+                    for (int i = 0; i < 700; ++i) {
+                      v1::Dataset d = MakeDataset(absl::StrCat("many-", 1000 + i), "Mange");
+                      d.set_version(1 + i % 4);
+                      if (absl::Status s = tx.Insert(d); !s.ok()) return s;
+                      if (i % 2 == 0) names.push_back(d.name());
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  names.push_back("no-such-dataset");
+  names.push_back("many-1000");  // asked twice, returned once
+  // 351 names with a missing one: more than one query (500 per query), padded lists.
+  auto got = store_->GetMany(names);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::set<std::string> expected(names.begin(), names.end());
+  expected.erase("no-such-dataset");
+  std::multiset<std::string> returned;
+  for (const auto& d : *got) {
+    returned.insert(d.name());
+    EXPECT_EQ(d.title(), "Mange");
+  }
+  EXPECT_EQ(returned, std::multiset<std::string>(expected.begin(), expected.end()));
+  for (size_t n : {size_t{0}, size_t{1}, size_t{3}, size_t{600}}) {
+    std::vector<std::string> some;
+    for (size_t i = 0; i < n; ++i) some.push_back(absl::StrCat("many-", 1000 + i));
+    auto page = store_->GetMany(some);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->size(), n);
+  }
+}
+
+TEST_P(SqlStoreTest, VersionsAndAllDatasetsCoverEveryStateAndClass) {
+  const auto corpus = Corpus();
+  for (const auto& d : corpus) ASSERT_TRUE(Insert(d).ok());
+  v1::Dataset changed = corpus[0];
+  changed.set_version(corpus[0].version() + 1);
+  ASSERT_TRUE(Replace(changed).ok());
+
+  auto versions = store_->Versions();
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  std::map<std::string, int64_t> got;
+  for (const auto& v : *versions) got[v.name] = v.version;
+  std::map<std::string, int64_t> expected;
+  for (const auto& d : corpus) expected[d.name()] = d.version();
+  expected[changed.name()] = changed.version();
+  EXPECT_EQ(got, expected);
+
+  // Paged, in name order, every dataset once.
+  std::vector<std::string> paged;
+  std::string after;
+  for (;;) {
+    auto page = store_->AllDatasets(after, 2);
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    for (const auto& d : *page) paged.push_back(d.name());
+    after = page->back().name();
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, version] : expected) names.push_back(name);
+  EXPECT_EQ(paged, names);
+  EXPECT_EQ(store_->AllDatasets("", 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(SqlStoreTest, OpeningTwiceDoesNotReapplyMigrations) {

@@ -65,6 +65,12 @@ struct SearchResult {
   FacetCounts facets;  // over all matches, not only this page
 };
 
+// A dataset's name and current version: what the search index compares with what it holds.
+struct DatasetVersion {
+  std::string name;
+  int64_t version = 0;
+};
+
 // Thread safety: implementations are safe for concurrent use.
 class CatalogueStore {
  public:
@@ -88,10 +94,25 @@ class CatalogueStore {
   virtual absl::Status InTransaction(const std::function<absl::Status(Tx&)>& body) = 0;
 
   virtual absl::StatusOr<v1::Dataset> Get(const std::string& name) = 0;
+  // The datasets of these names that exist, in no particular order (absent names are left
+  // out): one query per 500 names. For loading a page of search hits.
+  virtual absl::StatusOr<std::vector<v1::Dataset>> GetMany(
+      const std::vector<std::string>& names) = 0;
+  // Every dataset's name and version, whatever its state and class (one narrow query; no
+  // documents are read). For the search index's refresher.
+  virtual absl::StatusOr<std::vector<DatasetVersion>> Versions() = 0;
+  // Every dataset, whatever its state and class, ordered by name, starting after `after_name`
+  // (empty: from the start), at most `limit`. No visibility applies: for filling the search
+  // index page by page, never for a caller's request.
+  virtual absl::StatusOr<std::vector<v1::Dataset>> AllDatasets(const std::string& after_name,
+                                                               int32_t limit) = 0;
   // Ordered by name; starts after `after_name` (empty: from the start). Only datasets that
   // match the filter, visibility included.
   virtual absl::StatusOr<ListPage> List(const ListFilter& filter, const std::string& after_name,
                                         int32_t limit) = 0;
+  // Full-text search in the database (FTS5 on SQLite, tsvector on PostgreSQL). The catalogue
+  // no longer calls it: it searches its in-memory SearchIndex (search_index.h), whose semantics
+  // are this method's on SQLite. Kept as the reference the index is tested against.
   virtual absl::StatusOr<SearchResult> Search(const SearchQuery& query) = 0;
   // Newest first; versions below `before_version` (0: from the newest).
   virtual absl::StatusOr<std::vector<HistoryEntry>> History(const std::string& name,

@@ -100,7 +100,7 @@ std::vector<Principal> Principals() {
       p.two_factor = tfa;
       out.push_back(p);
       p.subject = "user:kari";
-      p.on_behalf_of = "user:kari";
+      p.actor = "user:kari";
       out.push_back(p);
     }
   }
@@ -142,6 +142,9 @@ TEST_P(VisibilityMatrixTest, ListingsShowExactlyWhatThePolicyLetsEachCallerRead)
                     return absl::OkStatus();
                   })
                   .ok());
+  // Written straight to the store, as another replica would: the catalogue's search index
+  // learns of them when it loads.
+  ASSERT_TRUE(catalogue_->LoadSearchIndex().ok());
   const std::vector<Principal> principals = Principals();
   std::vector<const Principal*> callers = {nullptr};
   for (const auto& p : principals) callers.push_back(&p);
