@@ -27,6 +27,11 @@ Hash LeafHash(absl::string_view data);
 Hash NodeHash(const Hash& left, const Hash& right);
 Hash EmptyRoot();
 std::string ToHex(const Hash& hash);
+// The 32 raw bytes as a string (the form the verifiers and the wire take), and back: a byte
+// string that is not exactly 32 bytes is INVALID_ARGUMENT.
+std::string ToBytes(const Hash& hash);
+std::vector<std::string> ToBytes(const std::vector<Hash>& hashes);
+absl::StatusOr<Hash> HashFromBytes(absl::string_view bytes);
 
 // ---- Verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ----
 // Each returns OK or INVALID_ARGUMENT / FAILED_PRECONDITION saying what does not match. Hashes
@@ -81,6 +86,26 @@ class CompactRange {
  private:
   uint64_t size_ = 0;
   std::vector<Hash> right_edge_;  // hashes of the perfect subtrees, largest first
+};
+
+// A HashReader over hashes held in memory (tests, benchmarks, smartctl's offline rebuild):
+// fill it with CompactRange::Append's output. A hash never stored reads as NOT_FOUND.
+class MemoryHashStore : public HashReader {
+ public:
+  void Put(int level, uint64_t index, const Hash& hash);
+  void Put(const std::vector<CompactRange::NewNode>& nodes) {
+    for (const auto& n : nodes) Put(n.level, n.index, n.hash);
+  }
+  absl::StatusOr<Hash> GetHash(int level, uint64_t index) override;
+  // Pre-sizes every level for a tree of `leaves` leaves (avoids regrowth on big trees).
+  void Reserve(uint64_t leaves);
+  // Number of GetHash calls so far (tests check the O(log n) bound with it).
+  uint64_t reads() const { return reads_; }
+
+ private:
+  std::vector<std::vector<Hash>> levels_;
+  std::vector<std::vector<bool>> present_;
+  uint64_t reads_ = 0;
 };
 
 }  // namespace smartby::merkle

@@ -292,7 +292,18 @@ absl::StatusOr<SearchIndexRefresh> Catalogue::RefreshSearchIndex() {
     return refresh;
   }
   absl::MutexLock refresh(&refresh_mu_);
-  return ReconcileLocked();
+  ASSIGN_OR_RETURN(const int64_t generation, store_->Generation());
+  if (generation == reconciled_generation_) {
+    SearchIndexRefresh unchanged;
+    unchanged.unchanged = true;
+    unchanged.datasets = static_cast<int64_t>(index_.size());
+    return unchanged;
+  }
+  // Read before the reconcile: a write that lands during it moves the generation again, so the
+  // next refresh looks once more.
+  ASSIGN_OR_RETURN(SearchIndexRefresh refreshed, ReconcileLocked());
+  reconciled_generation_ = generation;
+  return refreshed;
 }
 
 absl::StatusOr<SearchIndexRefresh> Catalogue::ReconcileLocked() {

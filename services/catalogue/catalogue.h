@@ -49,6 +49,7 @@ namespace smartby::catalogue {
 
 // What one RefreshSearchIndex changed in the index.
 struct SearchIndexRefresh {
+  bool unchanged = false;  // the store's write generation had not moved: nothing was read
   int64_t loaded = 0;    // datasets new or changed in the store, loaded and indexed
   int64_t removed = 0;   // datasets no longer in the store, removed
   int64_t datasets = 0;  // datasets in the store when it was read
@@ -146,6 +147,9 @@ class Catalogue {
   // since it began (`written_`, cleared when a refresh begins).
   absl::Mutex feed_mu_ ABSL_ACQUIRED_AFTER(refresh_mu_);
   absl::flat_hash_set<std::string> written_ ABSL_GUARDED_BY(feed_mu_);
+  // The store's write generation when the last full reconcile read it (-1: none yet). A refresh
+  // that finds the same value has nothing to do and reads no dataset versions.
+  int64_t reconciled_generation_ ABSL_GUARDED_BY(refresh_mu_) = -1;
 };
 
 // Runs catalogue->RefreshSearchIndex() every `interval` on a thread of its own, logging

@@ -208,6 +208,26 @@ TEST_P(SearchFeedTest, AnotherCatalogueSeesWritesAfterItsRefresh) {
   ExpectIndexMatchesStore(*b_);
 }
 
+TEST_P(SearchFeedTest, ARefreshWithNoWriteSinceReadsNothing) {
+  ASSERT_TRUE(a_->Create(alice_, Sample("vannstand", "Vannstand i havna")).ok());
+  auto first = b_->RefreshSearchIndex();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->unchanged);
+  EXPECT_EQ(first->loaded, 1);
+  auto idle = b_->RefreshSearchIndex();
+  ASSERT_TRUE(idle.ok());
+  EXPECT_TRUE(idle->unchanged) << "no write since: the generation alone answers";
+  // Any write moves the generation, and the next refresh reconciles again.
+  v1::Dataset change = *a_->Get(alice_, "vannstand");
+  change.set_title("Vannstand og tidevann i havna");
+  ASSERT_TRUE(a_->Update(alice_, change, Mask({"title"})).ok());
+  auto after = b_->RefreshSearchIndex();
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->unchanged);
+  EXPECT_EQ(after->loaded, 1);
+  EXPECT_EQ(Search(*b_, "tidevann").names, Names{"vannstand"});
+}
+
 TEST_P(SearchFeedTest, RefreshReplacesADatasetDeletedAndCreatedAgainElsewhere) {
   auto created = a_->Create(alice_, Sample("sykkel", "Sykkeltellinger gammel"));
   ASSERT_TRUE(created.ok());

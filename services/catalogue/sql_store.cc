@@ -271,14 +271,15 @@ class SqlTx : public CatalogueStore::Tx {
     if (absl::IsAlreadyExists(inserted.status())) {
       return absl::AlreadyExistsError(absl::StrCat("dataset ", dataset.name(), " exists already"));
     }
-    return inserted.status();
+    RETURN_IF_ERROR(inserted.status());
+    return BumpGeneration();
   }
 
   absl::Status Replace(const v1::Dataset& dataset) override {
     std::vector<Value> params = ColumnValues(dataset);
     params.push_back(int64_t{dataset.version() - 1});
     ASSIGN_OR_RETURN(int64_t changed, tx_.Execute(kReplaceSql, params));
-    if (changed == 1) return absl::OkStatus();
+    if (changed == 1) return BumpGeneration();
     ASSIGN_OR_RETURN(Rows rows, tx_.Query("SELECT version FROM datasets WHERE name = $1",
                                           {dataset.name()}));
     if (rows.empty()) {
@@ -293,7 +294,15 @@ class SqlTx : public CatalogueStore::Tx {
     ASSIGN_OR_RETURN(int64_t deleted, tx_.Execute("DELETE FROM datasets WHERE name = $1", {name}));
     if (deleted == 0) return absl::NotFoundError(absl::StrCat("dataset ", name, " does not exist"));
     // A deleted draft leaves no history, so its name can be registered again from version 1.
-    return tx_.Execute("DELETE FROM dataset_history WHERE name = $1", {name}).status();
+    RETURN_IF_ERROR(tx_.Execute("DELETE FROM dataset_history WHERE name = $1", {name}).status());
+    return BumpGeneration();
+  }
+
+  // Once per transaction (migration 3).
+  absl::Status BumpGeneration() {
+    if (bumped_) return absl::OkStatus();
+    bumped_ = true;
+    return tx_.Execute("UPDATE catalogue_generation SET value = value + 1 WHERE id = 1").status();
   }
 
   absl::Status AppendHistory(const std::string& name, const HistoryEntry& entry) override {
@@ -312,6 +321,7 @@ class SqlTx : public CatalogueStore::Tx {
 
  private:
   Transaction& tx_;
+  bool bumped_ = false;
 };
 
 class SqlCatalogueStore : public CatalogueStore {
@@ -368,6 +378,19 @@ class SqlCatalogueStore : public CatalogueStore {
           TransactionMode::kSingleRead));
     }
     return out;
+  }
+
+  absl::StatusOr<int64_t> Generation() override {
+    int64_t value = 0;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows,
+                           tx.Query("SELECT value FROM catalogue_generation WHERE id = 1"));
+          if (!rows.empty()) value = rows[0].Int(0);
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return value;
   }
 
   absl::StatusOr<std::vector<DatasetVersion>> Versions() override {

@@ -101,6 +101,9 @@ class CatalogueStore {
   // Every dataset's name and version, whatever its state and class (one narrow query; no
   // documents are read). For the search index's refresher.
   virtual absl::StatusOr<std::vector<DatasetVersion>> Versions() = 0;
+  // A number every committed write changes (inserts, replacements, deletions): equal values
+  // mean no dataset changed in between. One tiny query.
+  virtual absl::StatusOr<int64_t> Generation() = 0;
   // Every dataset, whatever its state and class, ordered by name, starting after `after_name`
   // (empty: from the start), at most `limit`. No visibility applies: for filling the search
   // index page by page, never for a caller's request.
