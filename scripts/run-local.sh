@@ -8,8 +8,8 @@ BUILD_DIR=${1:-build}
 VAR_DIR=${SMARTBY_VAR_DIR:-$PWD/var}
 mkdir -p "$VAR_DIR/log"
 
-# name grpc_port metrics_port — one line per service, in start order; later services are added
-# here.
+# name grpc_port metrics_port — one line per service, in start order (auth first: the others get
+# their keys and service accounts from it); later services are added here.
 SERVICES=(
   "auth 7004 9104"
   "catalogue 7001 9101"
@@ -30,6 +30,7 @@ declare -A EXTRA_FLAGS=(
 )
 
 pids=()
+started=()
 stop_all() {
   trap - INT TERM EXIT
   if [[ ${#pids[@]} -gt 0 ]]; then
@@ -43,45 +44,84 @@ stop_all() {
 trap "stop_all; exit 0" INT TERM
 trap stop_all EXIT
 
-for entry in "${SERVICES[@]}"; do
-  read -r name grpc_port metrics_port <<<"$entry"
-  binary="$BUILD_DIR/services/$name/smartby-$name"
-  "$binary" --listen="127.0.0.1:$grpc_port" --metrics_listen="127.0.0.1:$metrics_port" \
-    --database="sqlite://$VAR_DIR/$name.db" ${EXTRA_FLAGS[$name]:-} >>"$VAR_DIR/log/$name.log" 2>&1 &
-  pids+=($!)
-done
-
 SMARTCTL="$BUILD_DIR/cli/smartctl/smartctl"
+
+start_service() {  # name grpc_port metrics_port [flags...]
+  local name=$1 grpc_port=$2 metrics_port=$3
+  shift 3
+  "$BUILD_DIR/services/$name/smartby-$name" --listen="127.0.0.1:$grpc_port" \
+    --metrics_listen="127.0.0.1:$metrics_port" --database="sqlite://$VAR_DIR/$name.db" \
+    --data_dir="$VAR_DIR" ${EXTRA_FLAGS[$name]:-} "$@" >>"$VAR_DIR/log/$name.log" 2>&1 &
+  pids+=($!)
+  started+=("$name")
+}
+
 # Every service we started must still be running (a port already in use, say, stops it).
 check_alive() {
   for i in "${!pids[@]}"; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      read -r name _ <<<"${SERVICES[$i]}"
-      echo "error: $name stopped during start-up; see $VAR_DIR/log/$name.log" >&2
-      tail -n 5 "$VAR_DIR/log/$name.log" >&2 || true
+      echo "error: ${started[$i]} stopped during start-up; see $VAR_DIR/log/${started[$i]}.log" >&2
+      tail -n 5 "$VAR_DIR/log/${started[$i]}.log" >&2 || true
       exit 1
     fi
   done
 }
-# Wait (with a deadline) until every service answers its health check at its default port.
-for _ in $(seq 1 150); do
-  if "$SMARTCTL" --insecure status >/dev/null 2>&1; then break; fi
-  check_alive
-  sleep 0.1
-done
-check_alive
-if ! "$SMARTCTL" --insecure status >/dev/null 2>&1; then
-  echo "error: not every service became healthy:" >&2
-  "$SMARTCTL" --insecure status >&2 || true
-  echo "logs: $VAR_DIR/log/" >&2
-  exit 1
-fi
 
-# The loader signs in with its password and TOTP code, in a smartctl config of its own.
+# Waits (with a deadline) until the named services answer their health checks.
+wait_healthy() {
+  for _ in $(seq 1 150); do
+    if "$SMARTCTL" --insecure status "$@" >/dev/null 2>&1; then break; fi
+    check_alive
+    sleep 0.1
+  done
+  check_alive
+  if ! "$SMARTCTL" --insecure status "$@" >/dev/null 2>&1; then
+    echo "error: not every service became healthy:" >&2
+    "$SMARTCTL" --insecure status "$@" >&2 || true
+    echo "logs: $VAR_DIR/log/" >&2
+    exit 1
+  fi
+}
+
+# 1. auth, and the loader signed in with its password and TOTP code (own smartctl config).
+read -r name grpc_port metrics_port <<<"${SERVICES[0]}"
+start_service "$name" "$grpc_port" "$metrics_port"
+wait_healthy auth
 loader() { XDG_CONFIG_HOME="$LOCAL_DIR/loader-config" "$SMARTCTL" --insecure "$@"; }
 loader login smartby-loader --password-stdin \
   --totp-code "$(oathtool --totp -b "$(cat "$LOCAL_DIR/loader-totp")")" \
   <"$LOCAL_DIR/loader-password" >/dev/null
+
+# 2. Each other service's own service account (its secret in var/local, mode 0600), so that its
+#    calls to other services, the audit log included, carry its own token.
+service_account() {  # name roles...
+  local name=$1
+  shift
+  local secret_file="$LOCAL_DIR/$name.secret" roles=()
+  [[ -s "$secret_file" ]] && return 0
+  for role in "$@"; do roles+=(--role "$role"); done
+  local out
+  if ! out=$(loader serviceaccount create "$name" --description "the $name service (make run)" \
+               "${roles[@]}" 2>"$LOCAL_DIR/smartctl.err"); then
+    # It exists from an earlier run whose secret file is gone: a new secret replaces the old.
+    if ! out=$(loader serviceaccount rotate-secret "$name" 2>>"$LOCAL_DIR/smartctl.err"); then
+      echo "error: cannot create the service account of $name:" >&2
+      cat "$LOCAL_DIR/smartctl.err" >&2
+      exit 1
+    fi
+  fi
+  (umask 077 && sed -n 's/^client secret: //p' <<<"$out" >"$secret_file")
+  rm -f "$LOCAL_DIR/smartctl.err"
+}
+
+# 3. The other services.
+for entry in "${SERVICES[@]:1}"; do
+  read -r name grpc_port metrics_port <<<"$entry"
+  service_account "$name" audit-writer
+  start_service "$name" "$grpc_port" "$metrics_port" --service_client_id="$name" \
+    --service_client_secret_file="$LOCAL_DIR/$name.secret"
+done
+wait_healthy
 
 # The person's own administrator, once; its one-time password must be changed at first login.
 if loader user get admin >/dev/null 2>&1; then
