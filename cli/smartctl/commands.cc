@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/smartctl/audit_commands.h"
 #include "cli/smartctl/errors.h"
 #include "cli/smartctl/services.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
@@ -77,6 +78,7 @@ void AddAllCommands(Registry& registry) {
   AddStatusCommand(registry);
   AddAuthCommands(registry);
   AddCatalogueCommands(registry);
+  AddAuditCommands(registry);
   AddConfigCommands(registry);
 }
 

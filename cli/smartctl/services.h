@@ -21,7 +21,7 @@ inline const std::vector<ServiceInfo>& KnownServices() {
       // {"ingestion", 7002, "smartcity.ingestion.v1.IngestionService"},
       // {"feed", 7003, "smartcity.feed.v1.FeedService"},
       {"auth", 7004, "smartcity.auth.v1.AuthService"},
-      // {"audit", 7005, "smartcity.audit.v1.AuditService"},
+      {"audit", 7005, "smartcity.audit.v1.AuditService"},
       // {"archive", 7006, "smartcity.archive.v1.ArchiveService"},
   };
   return *services;

@@ -560,6 +560,15 @@ absl::StatusOr<v1::TokenResponse> Authority::IssueServiceToken(
   return Mint(claims, "service");
 }
 
+absl::StatusOr<v1::TokenResponse> Authority::IssueOwnServiceToken(
+    const std::string& name, std::vector<std::string> roles) {
+  Claims claims;
+  claims.subject = absl::StrCat("service:", name);
+  claims.client_id = name;
+  claims.roles = std::move(roles);
+  return Mint(claims, "service");
+}
+
 absl::StatusOr<v1::TokenResponse> Authority::ExchangeToken(
     const v1::ExchangeTokenRequest& request) {
   if (!request.subject_token_type().empty() && request.subject_token_type() != kIdTokenType) {

@@ -99,6 +99,11 @@ class Authority {
   absl::Status Logout(const v1::LogoutRequest& request);
   absl::StatusOr<v1::TokenResponse> IssueServiceToken(const v1::IssueServiceTokenRequest& request);
   absl::StatusOr<v1::TokenResponse> ExchangeToken(const v1::ExchangeTokenRequest& request);
+  // A token for this auth service's own calls to other services (its audit shipper), minted
+  // in-process: subject "service:<name>", client_id <name>, `roles`. The auth service cannot
+  // exchange client credentials with itself over the network at start-up.
+  absl::StatusOr<v1::TokenResponse> IssueOwnServiceToken(const std::string& name,
+                                                         std::vector<std::string> roles);
   absl::StatusOr<std::string> Jwks() const { return keys_->JwksJson(); }
   absl::StatusOr<std::string> RotateSigningKey() { return keys_->Rotate(); }
   std::vector<v1::IdentityProvider> IdentityProviders() const { return federation_->Providers(); }

@@ -469,6 +469,19 @@ TEST_F(AuthTest, ServiceAccountSecretsWorkUntilRotated) {
   EXPECT_TRUE(absl::IsUnauthenticated(authority_->IssueServiceToken(issue).status()));
 }
 
+// The auth service's own token for its audit shipper, minted in-process.
+TEST_F(AuthTest, ItsOwnServiceTokenMayWriteTheAuditLogAndNothingElse) {
+  auto token = authority_->IssueOwnServiceToken("auth", {"audit-writer"});
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto principal = verifier_->Verify(token->access_token());
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(principal->subject, "service:auth");
+  EXPECT_TRUE(IsServiceAccount(*principal));
+  EXPECT_TRUE(Decide(&*principal, Action::kWriteAudit, {}).ok());
+  EXPECT_FALSE(Decide(&*principal, Action::kReadAudit, {}).ok());
+  EXPECT_FALSE(Decide(&*principal, Action::kAdminister, {}).ok());
+}
+
 TEST_F(AuthTest, ExchangeTurnsAFederatedIdentityIntoAPlatformToken) {
   v1::ExchangeTokenRequest request;
   request.set_subject_token("good-id-token");

@@ -109,6 +109,35 @@ class Periodic {
   std::thread thread_;
 };
 
+// The auth service's own token for its audit shipper: minted here with our signing key (the
+// network path, IssueServiceToken against ourselves, is not there at start-up), cached until a
+// fifth of its lifetime is left.
+class InProcessAuditTokens : public smartby::TokenProvider {
+ public:
+  InProcessAuditTokens(smartby::auth::Authority* authority, const smartby::Clock* clock)
+      : authority_(authority), clock_(clock) {}
+
+  absl::StatusOr<std::string> Token() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = clock_->Now();
+    if (!token_.empty() && now < renew_at_) return token_;
+    auto issued = authority_->IssueOwnServiceToken("auth", {"audit-writer"});
+    if (!issued.ok()) return issued.status();
+    const absl::Time expires =
+        absl::FromUnixSeconds(issued->access_token_expire_time().seconds());
+    token_ = issued->access_token();
+    renew_at_ = now + (expires - now) * 4 / 5;
+    return token_;
+  }
+
+ private:
+  smartby::auth::Authority* const authority_;
+  const smartby::Clock* const clock_;
+  std::mutex mu_;
+  std::string token_;
+  absl::Time renew_at_ = absl::InfinitePast();
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,6 +233,8 @@ int main(int argc, char** argv) {
 
   // The runtime verifies tokens for our own RPCs with our keys, read in-process.
   runtime.SetPlatformKeySource(std::make_shared<auth::SigningKeySource>(keys->get()));
+  // Our audit events are shipped with a token we mint ourselves (role audit-writer).
+  runtime.SetAuditTokenProvider(std::make_shared<InProcessAuditTokens>(authority->get(), &clock));
   CallRunner runner = runtime.NewCallRunner(&auth::AuthServicePolicy());
   auto refresh_keys = [&runtime] {
     if (auto cache = runtime.platform_keys(); cache != nullptr) {

@@ -45,7 +45,7 @@ grpc::ServerUnaryReactor* CallRunner::Unary(grpc::CallbackServerContext* context
     if (status.ok()) {
       status = CheckHandlerAuthorized(*call->policy, call->caller, call->method, work(*call));
     }
-    for (const auto& guard : guards_) guard->Completed(*call, status);
+    for (const auto& guard : guards_) status = guard->Conclude(*call, std::move(status));
     reactor->Finish(ToGrpcStatus(status));
   });
   if (!queued) {

@@ -74,6 +74,9 @@ struct CallContext {
   std::string request_id;
   std::string peer;
   auth::Caller caller;  // anonymous until the authentication guard verified a token
+  // What the handler adds to the call's audit record (audit_guard.h): a JSON object of at most
+  // 4 KiB, e.g. {"fields":["title","keywords"]}. AddAuditDetail(call, key, value) builds it.
+  std::string audit_details;
 };
 
 // A step every call passes through before its work runs, and is told the outcome after.
@@ -83,6 +86,13 @@ class CallGuard {
   virtual ~CallGuard() = default;
   virtual absl::Status Admit(CallContext& call) = 0;
   virtual void Completed(const CallContext& call, const absl::Status& outcome) {}
+  // After the work, before the answer goes out: what the runner calls. The default tells
+  // Completed and keeps the outcome; a guard that must withhold an answer (the audit guard, when
+  // a read above Åpen cannot be recorded) returns another status, which later guards then see.
+  virtual absl::Status Conclude(const CallContext& call, absl::Status outcome) {
+    Completed(call, outcome);
+    return outcome;
+  }
 };
 
 class CallRunner {

@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/runtime/flags.h"
 #include "services/runtime/log.h"
 #include "services/runtime/metrics.h"
@@ -67,6 +68,23 @@ ABSL_FLAG(std::string, service_client_id, "",
 ABSL_FLAG(std::string, service_client_secret_file, "",
           "file holding that service account's client secret (e.g. a mounted Kubernetes Secret)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
+ABSL_FLAG(std::string, audit_outbox, "",
+          "SQLite file where audit events wait until the audit service has them (default: beside "
+          "the SQLite database as <name>-audit-outbox.db, or <data_dir>/<service>-audit-outbox.db "
+          "with PostgreSQL); one per process, on durable storage");
+ABSL_FLAG(std::string, audit_service, "grpc://127.0.0.1:7005",
+          "the audit service: grpc://HOST:PORT or grpcs://HOST:PORT (verified with --auth_ca or "
+          "the system roots). Empty: do not ship; events stay in the outbox and mutations are "
+          "refused once it is full (auditing itself cannot be turned off)");
+ABSL_FLAG(std::string, audit_producer, "",
+          "the producer name on this process's audit events (default: --service_client_id, else "
+          "the service name); the audit log takes from a service token only events of its own "
+          "service account");
+ABSL_FLAG(int64_t, audit_outbox_max, 100000,
+          "audit events the outbox may hold before new mutations are refused (UNAVAILABLE)");
+ABSL_FLAG(absl::Duration, audit_outbox_max_age, absl::Hours(1),
+          "new mutations are refused once the oldest unshipped audit event is older than this; "
+          "0 = no age limit");
 
 namespace smartby {
 namespace {
@@ -121,6 +139,29 @@ ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
   o.authentication.client_id = absl::GetFlag(FLAGS_service_client_id);
   o.authentication.client_secret_file = absl::GetFlag(FLAGS_service_client_secret_file);
   o.authentication.ca_file = absl::GetFlag(FLAGS_auth_ca);
+  o.audit.outbox_path = absl::GetFlag(FLAGS_audit_outbox);
+  if (o.audit.outbox_path.empty()) {
+    // Beside the service's own SQLite file, so that its local state lives together (and two
+    // processes with different databases never share an outbox).
+    constexpr absl::string_view kSqlite = "sqlite://";
+    absl::string_view url = o.database_url;
+    if (absl::StartsWith(url, kSqlite) && url != "sqlite://:memory:") {
+      absl::string_view path = url.substr(kSqlite.size());
+      absl::ConsumeSuffix(&path, ".db");
+      o.audit.outbox_path = absl::StrCat(path, "-audit-outbox.db");
+    } else {
+      std::error_code ec;
+      auto dir = std::filesystem::absolute(absl::GetFlag(FLAGS_data_dir), ec);
+      o.audit.outbox_path = (dir / (identity.name + "-audit-outbox.db")).string();
+    }
+  }
+  o.audit.service = absl::GetFlag(FLAGS_audit_service);
+  o.audit.producer = absl::GetFlag(FLAGS_audit_producer);
+  // The log accepts from a service token only events whose producer is its service account.
+  if (o.audit.producer.empty()) o.audit.producer = o.authentication.client_id;
+  if (o.audit.producer.empty()) o.audit.producer = identity.name;
+  o.audit.max_events = absl::GetFlag(FLAGS_audit_outbox_max);
+  o.audit.max_age = absl::GetFlag(FLAGS_audit_outbox_max_age);
   return o;
 }
 
@@ -177,6 +218,12 @@ absl::Status CheckServerOptions(const ServerOptions& o) {
   }
   if (o.worker_threads < 1 || o.worker_queue < 1) {
     return absl::InvalidArgumentError("--worker_threads and --worker_queue: must be at least 1");
+  }
+  if (o.audit.max_events < 1) {
+    return absl::InvalidArgumentError("--audit_outbox_max: must be at least 1");
+  }
+  if (o.audit.max_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--audit_outbox_max_age: must not be negative");
   }
   return absl::OkStatus();
 }
@@ -246,7 +293,76 @@ CallRunner ServerRuntime::NewCallRunner(const ServicePolicy* policy) {
   }
   // Without a verifier (bad flags; Start() refuses to serve then) no token is ever accepted.
   if (verifier_ != nullptr) runner.AddGuard(std::make_shared<AuthenticationGuard>(verifier_));
+  // After authentication, so that the record names the principal. Without an outbox Start()
+  // refuses to serve.
+  if (auto guard = AuditGuardForRunners(); guard != nullptr) runner.AddGuard(std::move(guard));
   return runner;
+}
+
+std::shared_ptr<AuditGuard> ServerRuntime::AuditGuardForRunners() {
+  if (audit_guard_ != nullptr || !audit_status_.ok()) return audit_guard_;
+  const AuditOptions& o = options_.audit;
+  auto outbox = AuditOutbox::Open(o.outbox_path, &clock_);
+  if (!outbox.ok()) {
+    audit_status_ = absl::Status(outbox.status().code(),
+                                 absl::StrCat("cannot open the audit outbox ", o.outbox_path, ": ",
+                                              outbox.status().message()));
+    return nullptr;
+  }
+  audit_outbox_ = *std::move(outbox);
+  audit_metrics_ = std::make_unique<AuditMetrics>(*registry_);
+  audit_metrics_->Observe(*audit_outbox_, clock_.Now());
+  AuditGuardOptions guard_options;
+  guard_options.producer = o.producer;
+  guard_options.max_events = o.max_events;
+  guard_options.max_age = o.max_age;
+  audit_guard_ = std::make_shared<AuditGuard>(
+      audit_outbox_.get(), std::move(guard_options), &clock_, &audit_metrics_->record_failures,
+      [this] {
+        audit_metrics_->Observe(*audit_outbox_, clock_.Now());
+        if (audit_shipper_ != nullptr) audit_shipper_->Wake();
+      });
+  if (const int64_t waiting = audit_outbox_->depth(); waiting > 0) {
+    log::Info("audit events from an earlier run wait in the outbox",
+              {{"events", waiting}, {"outbox", o.outbox_path}});
+  }
+  return audit_guard_;
+}
+
+absl::Status ServerRuntime::StartAuditShipper() {
+  if (audit_outbox_ == nullptr) return absl::OkStatus();  // no runner, nothing recorded
+  const AuditOptions& o = options_.audit;
+  std::shared_ptr<grpc::Channel> channel;
+  std::shared_ptr<TokenProvider> tokens = audit_tokens_;
+  const std::string limits =
+      absl::StrCat("new mutations are refused once the outbox holds ", o.max_events,
+                   " events or its oldest is older than ", absl::FormatDuration(o.max_age));
+  if (o.service.empty()) {
+    log::Warn(absl::StrCat("audit shipping is disabled (--audit_service is empty): events are kept "
+                           "in the outbox, not sent to the audit log; ", limits),
+              {{"outbox", o.outbox_path}});
+  } else {
+    ASSIGN_OR_RETURN(channel, ChannelTo(o.service, options_.authentication.ca_file,
+                                        "--audit_service"));
+    if (tokens == nullptr) {
+      absl::StatusOr<std::shared_ptr<ServiceTokenSource>> source = service_tokens();
+      if (source.ok()) {
+        tokens = *source;
+      } else {
+        channel = nullptr;  // nothing to authenticate with: hold the events
+        log::Warn(absl::StrCat("audit events cannot be shipped: this service has no service "
+                               "account (--service_client_id, --service_client_secret_file; role "
+                               "audit-writer). They are kept in the outbox; ", limits),
+                  {{"error", std::string(source.status().message())},
+                   {"outbox", o.outbox_path}});
+      }
+    }
+  }
+  audit_shipper_ = std::make_unique<AuditShipper>(audit_outbox_.get(), std::move(channel),
+                                                  std::move(tokens), audit_metrics_.get(),
+                                                  &clock_);
+  audit_shipper_->Start();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<ServiceTokenSource>> ServerRuntime::service_tokens() {
@@ -274,6 +390,7 @@ absl::StatusOr<std::shared_ptr<ServiceTokenSource>> ServerRuntime::service_token
 absl::Status ServerRuntime::Start() {
   RETURN_IF_ERROR(CheckServerOptions(options_));
   RETURN_IF_ERROR(authentication_status_);
+  RETURN_IF_ERROR(audit_status_);
   for (const auto& [service, policy] : services_) {
     const auto* descriptor =
         google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(policy->service);
@@ -325,6 +442,8 @@ absl::Status ServerRuntime::Start() {
   builder.experimental().SetInterceptorCreators(std::move(creators));
   for (const auto& [service, policy] : services_) builder.RegisterService(service);
 
+  // Before the first call can record (the guard wakes the shipper).
+  RETURN_IF_ERROR(StartAuditShipper());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || selected_port == 0) {
     return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ",
@@ -363,6 +482,8 @@ int ServerRuntime::Run() {
   if (absl::Status status = Start(); !status.ok()) {
     log::Error("cannot start", {{"error", std::string(status.message())}});
     std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+    // Its token source may be gone once Run returns; the events stay for the next start.
+    if (audit_shipper_ != nullptr) audit_shipper_->Stop(absl::Now());
     http_->Stop();
     return 1;
   }
@@ -377,6 +498,7 @@ int ServerRuntime::Run() {
 }
 
 void ServerRuntime::Drain() {
+  const absl::Time deadline = absl::Now() + options_.shutdown_grace;
   serving_ = false;
   SetHealth(false);
   // Stops accepting calls; in-flight calls (whose work is still on the pool) may finish until
@@ -384,6 +506,8 @@ void ServerRuntime::Drain() {
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(options_.shutdown_grace));
   pool_.reset();  // finishes queued work, joins
+  // Every call's event is in the outbox now; ship what the rest of the grace period allows.
+  if (audit_shipper_ != nullptr) audit_shipper_->Stop(deadline);
   if (health_server_ != nullptr) health_server_->Shutdown();
   http_->Stop();
 }

@@ -28,6 +28,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/runtime/audit_guard.h"
+#include "services/runtime/audit_outbox.h"
+#include "services/runtime/audit_shipper.h"
 #include "services/runtime/auth/token_verifier.h"
 #include "services/runtime/authentication.h"
 #include "services/runtime/call.h"
@@ -43,6 +46,19 @@ struct ServiceIdentity {
   std::string name;      // "catalogue"; used in logs, metrics prefix and the default database
   int grpc_port = 0;     // default port on 127.0.0.1
   int metrics_port = 0;
+};
+
+// Where audit events go (audit_guard.h, audit_outbox.h, audit_shipper.h). There is no switch to
+// turn auditing off: every service records, and without an audit service (or credentials for
+// it) events wait in the outbox until mutations are refused.
+struct AuditOptions {
+  // --audit_outbox; default beside the SQLite database ("<db without .db>-audit-outbox.db"), or
+  // <data_dir>/<service>-audit-outbox.db with PostgreSQL.
+  std::string outbox_path;
+  std::string service = "grpc://127.0.0.1:7005";  // --audit_service; "": do not ship
+  std::string producer;  // --audit_producer (default: --service_client_id, else service name)
+  int64_t max_events = 100000;                    // --audit_outbox_max
+  absl::Duration max_age = absl::Hours(1);        // --audit_outbox_max_age; 0: no age limit
 };
 
 // Resolved from the shared flags (see server.cc for the flag list and their env twins).
@@ -61,6 +77,7 @@ struct ServerOptions {
   int worker_threads = 8;              // --worker_threads
   int worker_queue = 1024;             // --worker_queue
   AuthenticationOptions authentication;  // --auth_issuer, --auth_audience, --auth_jwks, --auth_ca
+  AuditOptions audit;                    // --audit_*
 };
 
 // OK, or INVALID_ARGUMENT naming the flag: TLS cert without key, unreadable files, and a
@@ -88,9 +105,10 @@ class ServerRuntime {
   // `policy` must cover every method of the service (checked in Run) and outlive the runtime.
   void AddService(grpc::Service* service, const ServicePolicy* policy);
 
-  // The runner a service's handlers go through: the runtime's worker pool and the authentication
-  // guard (platform tokens verified against --auth_jwks), then the method's Access rule.
-  // `policy` must outlive the runtime.
+  // The runner a service's handlers go through: the runtime's worker pool, the authentication
+  // guard (platform tokens verified against --auth_jwks) and the audit guard (audit_guard.h:
+  // records mutations and reads above Åpen in the outbox, refuses mutations when it is full),
+  // then the method's Access rule. `policy` must outlive the runtime.
   CallRunner NewCallRunner(const ServicePolicy* policy);
 
   // For the auth service, which holds the platform keys itself: use this source instead of
@@ -103,6 +121,14 @@ class ServerRuntime {
   // --service_client_id and --service_client_secret_file. FAILED_PRECONDITION naming the flags
   // when they are not set (a service that calls others needs them).
   absl::StatusOr<std::shared_ptr<ServiceTokenSource>> service_tokens();
+  // Where the audit shipper gets the token its Append calls carry, instead of service_tokens():
+  // for the auth service, which mints its own in-process. Call before Run.
+  void SetAuditTokenProvider(std::shared_ptr<TokenProvider> provider) {
+    audit_tokens_ = std::move(provider);
+  }
+  // The audit outbox, opened by the first NewCallRunner; nullptr before (or when it could not be
+  // opened: Run then refuses to start).
+  AuditOutbox* audit_outbox() const { return audit_outbox_.get(); }
   // The verifier the guard uses (same lifetime rule as platform_keys).
   std::shared_ptr<const auth::TokenVerifier> token_verifier() const { return verifier_; }
 
@@ -129,6 +155,10 @@ class ServerRuntime {
  private:
   absl::Status Start();
   void Drain();
+  // The audit guard (one for every runner), opening the outbox on first use.
+  std::shared_ptr<AuditGuard> AuditGuardForRunners();
+  // Builds the shipper (channel and token source from the flags) and starts it.
+  absl::Status StartAuditShipper();
   // Health of the server and every registered service, on the main and the health-only port.
   void SetHealth(bool serving);
 
@@ -147,6 +177,12 @@ class ServerRuntime {
   std::shared_ptr<const auth::TokenVerifier> verifier_;
   absl::Status authentication_status_;
   std::shared_ptr<ServiceTokenSource> service_tokens_;  // why the verifier could not be built, if it could not
+  std::shared_ptr<TokenProvider> audit_tokens_;
+  absl::Status audit_status_;  // why the outbox could not be opened, if it could not
+  std::unique_ptr<AuditOutbox> audit_outbox_;
+  std::unique_ptr<AuditMetrics> audit_metrics_;
+  std::shared_ptr<AuditGuard> audit_guard_;
+  std::unique_ptr<AuditShipper> audit_shipper_;  // declared after the outbox: stopped first
   std::atomic<bool> serving_{false};
   std::atomic<int> grpc_port_{0};
   std::atomic<int> metrics_port_{0};

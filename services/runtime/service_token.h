@@ -28,7 +28,16 @@
 
 namespace smartby {
 
-class ServiceTokenSource {
+// Where a caller gets this service's access token (the audit shipper, audit_shipper.h). The auth
+// service, which cannot ask itself over the network at start-up, supplies one that mints in
+// process (ServerRuntime::SetAuditTokenProvider).
+class TokenProvider {
+ public:
+  virtual ~TokenProvider() = default;
+  virtual absl::StatusOr<std::string> Token() = 0;
+};
+
+class ServiceTokenSource : public TokenProvider {
  public:
   // `clock` must outlive the source.
   ServiceTokenSource(std::shared_ptr<grpc::Channel> auth_channel, std::string client_id,
@@ -37,7 +46,7 @@ class ServiceTokenSource {
   // A valid access token for this service: cached, or freshly issued. UNAVAILABLE when the auth
   // service cannot be reached and no valid token is cached; UNAUTHENTICATED when it refuses the
   // credentials (wrong or rotated secret).
-  absl::StatusOr<std::string> Token();
+  absl::StatusOr<std::string> Token() override;
 
   // Adds "authorization: Bearer <token>" to an outgoing call.
   absl::Status Attach(grpc::ClientContext* context);

@@ -12,8 +12,10 @@
 #define SMARTBY_RUNTIME_AUTH_CALLER_H_
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "services/runtime/auth/policy.h"
@@ -49,9 +51,32 @@ class Caller {
   // For listing methods that restrict what they return in the store (Access::kFiltered).
   void MarkChecked() const { checked_.store(true, std::memory_order_relaxed); }
 
+  // What the checks were about, for the call's audit record (audit_guard.h), so that it names the
+  // dataset and its class without the handler repeating them. Copies do not carry these.
+  //
+  // The action and resource of the last Authorize or Allows, and whether it was allowed; nullopt
+  // before any check.
+  std::optional<ResourceRef> last_resource() const;
+  std::optional<Action> last_action() const;
+  bool last_allowed() const;
+  // The resources above Åpen (or unclassified) that a check allowed, in order, each dataset once
+  // (a listing reads many); at most kMaxSensitiveResources, the rest only counted.
+  static constexpr size_t kMaxSensitiveResources = 100;
+  std::vector<ResourceRef> allowed_sensitive() const;
+  int64_t allowed_sensitive_dropped() const;
+
  private:
+  void Remember(Action action, const ResourceRef& resource, bool allowed) const;
+
   std::optional<Principal> principal_;
   mutable std::atomic<bool> checked_{false};
+
+  mutable std::mutex checks_mu_;
+  mutable std::optional<ResourceRef> last_resource_;
+  mutable std::optional<Action> last_action_;
+  mutable bool last_allowed_ = false;
+  mutable std::vector<ResourceRef> allowed_sensitive_;
+  mutable int64_t allowed_sensitive_dropped_ = 0;
 };
 
 }  // namespace smartby::auth

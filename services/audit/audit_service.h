@@ -1,0 +1,99 @@
+// gRPC handlers of smartcity.audit.v1.AuditService.
+//
+// Reads are unary calls through the runtime's CallRunner (policy, authentication, worker pool).
+// Two calls need more than CallRunner::Unary offers, and use the same pieces by hand
+// (AuthenticationGuard with the runtime's token verifier, then AdmitByPolicy):
+//
+//   Append        authenticated and validated on the worker pool, then handed to the sequencer;
+//                 the pool thread returns at once and the reactor is finished by the sequencer
+//                 after the group commit. No thread waits on a commit, so 64 concurrent callers
+//                 share batches instead of each holding a worker.
+//   TailEntries   a ServerWriteReactor: one write in flight, entries read from the store in
+//                 chunks on the worker pool, woken by the sequencer's commit notification. It
+//                 buffers at most one chunk and never queues notifications, so a slow reader only
+//                 falls behind and re-reads from the store; appends never wait for it. A reader
+//                 whose write has been pending for --tail_stall_timeout is cancelled.
+#ifndef SMARTBY_SERVICES_AUDIT_AUDIT_SERVICE_H_
+#define SMARTBY_SERVICES_AUDIT_AUDIT_SERVICE_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "services/audit/audit_log.h"
+#include "services/runtime/auth/token_verifier.h"
+#include "services/runtime/call.h"
+#include "services/runtime/worker_pool.h"
+#include "smartcity/audit/v1/audit.grpc.pb.h"
+
+namespace smartby::audit {
+
+// Append: audit-writer (a service's own account) or platform-admin; every read: auditor or
+// platform-admin.
+const ServicePolicy& AuditServicePolicy();
+
+struct TailOptions {
+  int max_streams = 64;
+  int chunk_entries = 128;
+  absl::Duration stall_timeout = absl::Seconds(30);
+};
+
+class TailReactor;
+
+class AuditService final : public v1::AuditService::CallbackService {
+ public:
+  // `log` and `pool` must outlive the service; `calls` comes from NewCallRunner with
+  // AuditServicePolicy(); `verifier` is the runtime's token_verifier() (null: every token is
+  // refused).
+  AuditService(AuditLog* log, CallRunner calls, WorkerPool* pool,
+               std::shared_ptr<const auth::TokenVerifier> verifier, TailOptions tail = {});
+  ~AuditService() override;
+
+  CallRunner& calls() { return calls_; }
+
+  using Ctx = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+  Reactor* Append(Ctx*, const v1::AppendRequest*, v1::AppendResponse*) override;
+  Reactor* QueryEntries(Ctx*, const v1::QueryEntriesRequest*,
+                        v1::QueryEntriesResponse*) override;
+  grpc::ServerWriteReactor<v1::LogEntry>* TailEntries(Ctx*,
+                                                      const v1::TailEntriesRequest*) override;
+  Reactor* GetEntries(Ctx*, const v1::GetEntriesRequest*, v1::GetEntriesResponse*) override;
+  Reactor* GetCheckpoint(Ctx*, const v1::GetCheckpointRequest*, v1::Checkpoint*) override;
+  Reactor* GetInclusionProof(Ctx*, const v1::GetInclusionProofRequest*,
+                             v1::InclusionProof*) override;
+  Reactor* GetConsistencyProof(Ctx*, const v1::GetConsistencyProofRequest*,
+                               v1::ConsistencyProof*) override;
+  Reactor* GetVerifierKey(Ctx*, const v1::GetVerifierKeyRequest*,
+                          v1::GetVerifierKeyResponse*) override;
+
+  // Authenticates the call's bearer token and applies `method`'s policy (for the calls that do
+  // not go through CallRunner::Unary). Runs on the worker pool (key fetches may block).
+  absl::StatusOr<auth::Caller> Admit(grpc::CallbackServerContext* context, const char* method);
+
+ private:
+  friend class TailReactor;
+  bool RegisterTail(TailReactor* tail);
+  void UnregisterTail(TailReactor* tail);
+  void StallWatch();
+
+  AuditLog* const log_;
+  CallRunner calls_;
+  WorkerPool* const pool_;
+  const std::shared_ptr<const auth::TokenVerifier> verifier_;
+  const TailOptions tail_options_;
+
+  std::mutex tails_mu_;
+  std::condition_variable tails_cv_;
+  std::set<TailReactor*> tails_;
+  bool stopping_ = false;
+  std::thread stall_watch_;
+};
+
+}  // namespace smartby::audit
+
+#endif  // SMARTBY_SERVICES_AUDIT_AUDIT_SERVICE_H_
