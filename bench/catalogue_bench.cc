@@ -248,10 +248,16 @@ EngineFigures RunEngine(const std::string& engine, const std::string& database_u
                         double seconds, int threads, const TestTokenIssuer& issuer) {
   EngineFigures f;
   f.engine = engine;
+  // Each process its own audit outbox (events stay there: no audit service runs here).
+  static smartby::testing::TempDir outboxes;
+  static int outbox_count = 0;
+  auto outbox = [&] {
+    return absl::StrCat("--audit_outbox=", outboxes.path(), "/outbox-", ++outbox_count, ".db");
+  };
   auto process = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url,
-       issuer.ServiceFlag()});
+       issuer.ServiceFlag(), outbox(), "--audit_outbox_max=10000000"});
   if (!process.ok()) {
     std::fprintf(stderr, "%s\n", std::string(process.status().message()).c_str());
     std::exit(1);
@@ -365,7 +371,7 @@ EngineFigures RunEngine(const std::string& engine, const std::string& database_u
   auto replica = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url,
-       issuer.ServiceFlag(), "--log_level=debug"},
+       issuer.ServiceFlag(), "--log_level=debug", outbox(), "--audit_outbox_max=10000000"},
       {}, absl::Minutes(5));
   if (!replica.ok()) {
     std::fprintf(stderr, "%s\n", std::string(replica.status().message()).c_str());

@@ -12,6 +12,7 @@ mkdir -p "$VAR_DIR/log"
 # their keys and service accounts from it); later services are added here.
 SERVICES=(
   "auth 7004 9104"
+  "audit 7005 9105"
   "catalogue 7001 9101"
 )
 
@@ -142,6 +143,7 @@ Smartby is running on this machine:
   service     gRPC              metrics and health (HTTP)
   catalogue   127.0.0.1:7001    http://127.0.0.1:9101/metrics  /healthz  /readyz
   auth        127.0.0.1:7004    http://127.0.0.1:9104/metrics  /.well-known/jwks.json
+  audit       127.0.0.1:7005    http://127.0.0.1:9105/metrics
 
 Sign in as the local administrator:
 $admin_note
@@ -158,6 +160,8 @@ Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
   $SMARTCTL --insecure dataset search badetemperatur
   $SMARTCTL --insecure dataset get badetemperatur-stavanger -o yaml
   $SMARTCTL --insecure catalogue export --format turtle
+  $SMARTCTL --insecure audit query --since 1h        # who did what (auditor or admin)
+  $SMARTCTL --insecure audit verify                  # check the log against its signed root
 
 Press Ctrl-C to stop everything.
 TXT
