@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "services/runtime/audit_guard.h"
 #include "services/runtime/status.h"
 
 namespace smartby::auth {
@@ -74,6 +75,8 @@ AuthService::AuthService(Authority* authority, CallRunner calls,
 AuthService::Reactor* AuthService::Login(Ctx* ctx, const v1::LoginRequest* request,
                                          v1::TokenResponse* response) {
   return calls_.Unary(ctx, "Login", [=, this](CallContext& call) -> absl::Status {
+    // The account a sign-in was for, so the audit log shows whose password was tried.
+    AddAuditDetail(call, "username", request->username().substr(0, 128));
     absl::StatusOr<v1::TokenResponse> tokens =
         authority_->Login(*request, SourceAddressOfPeer(call.peer));
     if (!tokens.ok()) {

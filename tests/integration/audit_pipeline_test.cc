@@ -143,6 +143,15 @@ TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
     const grpc::Status status = catalogue_stub->CreateDataset(&ctx, request, &out);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
+  // A failed sign-in: recorded with the account it was for.
+  {
+    grpc::ClientContext ctx;
+    av1::LoginRequest login;
+    login.set_username("admin");
+    login.set_password("not the password at all");
+    av1::TokenResponse tokens;
+    EXPECT_EQ(auth_stub->Login(&ctx, login, &tokens).error_code(), grpc::UNAUTHENTICATED);
+  }
   const double waiting =
       MetricValue(HttpGet((*catalogue)->metrics_port(), "/metrics").body,
                   "smartby_audit_outbox_depth");
@@ -185,12 +194,19 @@ TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
     ASSERT_TRUE(status.ok()) << status.error_message();
     entries.assign(response.entries().begin(), response.entries().end());
     have_auth = false;
-    for (const auto& e : entries) have_auth = have_auth || e.entry().event().producer() == "auth";
+    for (const auto& e : entries) {
+      const adt::AuditEvent& event = e.entry().event();
+      have_auth = have_auth ||
+                  (event.producer() == "auth" &&
+                   event.action() == "/smartcity.auth.v1.AuthService/Login" &&
+                   event.outcome_code() == grpc::UNAUTHENTICATED &&
+                   event.details_json().find("\"admin\"") != std::string::npos);
+    }
     if (created_events() >= kDatasets && have_auth) break;
     absl::SleepFor(absl::Milliseconds(200));  // polling interval, not synchronisation
   }
   ASSERT_EQ(created_events(), kDatasets) << "every change made while the log was down arrived";
-  EXPECT_TRUE(have_auth) << "auth ships its own events (service account creation, ...)";
+  EXPECT_TRUE(have_auth) << "auth ships its own events: the failed sign-in, naming the account";
 
   // Each producer's sequence has no gaps; indices are contiguous from 0.
   std::map<std::string, int64_t> last_sequence;
