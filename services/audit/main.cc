@@ -70,7 +70,11 @@ absl::StatusOr<std::string> ReadSeedFile(const std::string& path) {
 int main(int argc, char** argv) {
   smartby::ServerRuntime runtime({.name = "audit", .grpc_port = 7005, .metrics_port = 9105},
                                  argc, argv);
-  auto db = runtime.OpenDatabase();
+  // An append is acknowledged only once durably committed: on SQLite that means synced to disk
+  // on every commit (group commit keeps the syncs few), not only safe from a process crash.
+  smartby::storage::DatabaseOptions database;
+  database.sync_every_commit = true;
+  auto db = runtime.OpenDatabase(database);
   if (!db.ok()) return Fail("cannot open database", db.status());
   auto store = smartby::audit::AuditStore::Open(*db);
   if (!store.ok()) return Fail("cannot prepare the audit schema", store.status());

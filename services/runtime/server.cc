@@ -254,10 +254,11 @@ ServerRuntime::ServerRuntime(ServiceIdentity identity, int argc, char** argv)
 
 ServerRuntime::~ServerRuntime() = default;
 
-absl::StatusOr<std::shared_ptr<storage::Database>> ServerRuntime::OpenDatabase() {
+absl::StatusOr<std::shared_ptr<storage::Database>> ServerRuntime::OpenDatabase(
+    const storage::DatabaseOptions& database_options) {
   log::Info("opening database", {{"database", storage::RedactDatabaseUrl(options_.database_url)}});
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db,
-                   storage::OpenDatabase(options_.database_url));
+                   storage::OpenDatabase(options_.database_url, database_options));
   return std::shared_ptr<storage::Database>(std::move(db));
 }
 

@@ -100,7 +100,8 @@ class ServerRuntime {
   WorkerPool& pool() { return *pool_; }
 
   // Opens --database (default: sqlite under ./var named after the service).
-  absl::StatusOr<std::shared_ptr<storage::Database>> OpenDatabase();
+  absl::StatusOr<std::shared_ptr<storage::Database>> OpenDatabase(
+      const storage::DatabaseOptions& options = {});
 
   // `policy` must cover every method of the service (checked in Run) and outlive the runtime.
   void AddService(grpc::Service* service, const ServicePolicy* policy);

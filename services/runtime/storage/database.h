@@ -108,6 +108,11 @@ struct DatabaseOptions {
   int pool_size = 8;                 // connections kept open
   int busy_timeout_ms = 5000;        // SQLite: how long a writer waits for the lock
   int connect_timeout_seconds = 5;   // PostgreSQL
+  // SQLite: every commit is synced to disk before it returns (synchronous = FULL), so it
+  // survives a power loss, not only a crash of the process. Off by default (NORMAL: in WAL mode
+  // a crash of the process loses nothing committed; a power loss may lose the last commits).
+  // PostgreSQL commits are always synced (its own synchronous_commit).
+  bool sync_every_commit = false;
 };
 
 // Opens "sqlite:///absolute/or/relative/path.db", "sqlite://:memory:" or "postgres://..." /

@@ -300,6 +300,36 @@ TEST(SqliteDatabase, CreatesTheParentDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+// synchronous: 1 = NORMAL, 2 = FULL (SQLite's numbering).
+int64_t SqliteSynchronous(Database& db) {
+  int64_t value = -1;
+  EXPECT_TRUE(db.InTransaction(
+                    [&](Transaction& tx) -> absl::Status {
+                      auto rows = tx.Query("PRAGMA synchronous");
+                      if (!rows.ok()) return rows.status();
+                      value = (*rows)[0].Int(0);
+                      return absl::OkStatus();
+                    },
+                    TransactionMode::kReadOnly)
+                  .ok());
+  return value;
+}
+
+TEST(SqliteDatabase, CommitsAreSyncedToDiskWhenAsked) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "smartby-sync-", getpid());
+  auto normal = OpenDatabase(absl::StrCat("sqlite://", dir, "/normal.db"));
+  ASSERT_TRUE(normal.ok()) << normal.status();
+  EXPECT_EQ(SqliteSynchronous(**normal), 1) << "NORMAL by default (WAL: crash-safe)";
+  DatabaseOptions options;
+  options.sync_every_commit = true;
+  auto full = OpenDatabase(absl::StrCat("sqlite://", dir, "/full.db"), options);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(SqliteSynchronous(**full), 2) << "FULL: every commit synced (power-loss safe)";
+  normal->reset();
+  full->reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SqliteDatabase, InMemoryDatabaseIsSharedAcrossTransactions) {
   auto db = OpenDatabase("sqlite://:memory:");
   ASSERT_TRUE(db.ok()) << db.status();

@@ -105,7 +105,9 @@ class Connection {
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, options.busy_timeout_ms);
-    std::string pragmas = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+    std::string pragmas =
+        absl::StrCat("PRAGMA foreign_keys = ON; PRAGMA synchronous = ",
+                     options.sync_every_commit ? "FULL" : "NORMAL", ";");
     // WAL lets readers proceed while one writer commits; it is a property of the file, and a
     // :memory: database has no file.
     // Reads go through a memory map and a larger page cache than SQLite's 2 MiB default: search
