@@ -1,6 +1,7 @@
 // See search_index.h for what the index promises. Layout:
-//   - Text rules (search_text): QueryWords as sql_store.cc, and a re-implementation of FTS5's
-//     unicode61 tokenizer with remove_diacritics 2 driven by tables generated from SQLite.
+//   - Text rules (search_text): QueryWords (which the SQL store uses too), and a
+//     re-implementation of FTS5's unicode61 tokenizer with remove_diacritics 2, driven by
+//     tables generated from SQLite.
 //   - State: a word dictionary (ordered, for prefixes) with one posting list per word, sorted by
 //     document id, each posting carrying the word's weighted frequency in that document
 //     (10 x title + 5 x keywords + 2 x description + field text: exactly bm25's per-phrase
@@ -461,7 +462,8 @@ void ForEachToken(absl::string_view text, std::string& token, Emit&& emit) {
   if (in_token) emit(absl::string_view(token));
 }
 
-// sql_store.cc's IsSeparator, unchanged: the query side must split words as the store does.
+// Whether the code point separates query words. Letters and digits of any script join words;
+// ASCII punctuation, Latin-1 punctuation and the general-punctuation and symbol blocks separate.
 bool IsSeparator(char32_t c) {
   if (c < 0x80) return !absl::ascii_isalnum(static_cast<unsigned char>(c));
   if (c <= 0xBF) return c != 0xAA && c != 0xB5 && c != 0xBA;  // ª µ º are letters

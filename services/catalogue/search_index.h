@@ -58,7 +58,8 @@ namespace smartby::catalogue {
 // The text rules, exposed for tests.
 namespace search_text {
 
-// The user's text as words, exactly as sql_store.cc's QueryWords (keep the two in step).
+// The user's text as words (at most 16 of 64 bytes): letters and digits join, everything else
+// separates. The SQL store's search splits queries with this too.
 std::vector<std::string> QueryWords(absl::string_view text);
 
 // Tokens of `text` as FTS5 unicode61 with remove_diacritics 2 produces them (folded). Bytes that

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -20,9 +19,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "services/catalogue/search_index.h"
 #include "services/catalogue/store.h"
 #include "services/runtime/status.h"
-#include "services/runtime/utf8.h"
 
 namespace smartby::catalogue {
 namespace {
@@ -35,10 +34,6 @@ using storage::TransactionMode;
 using storage::Value;
 
 namespace common = ::smartcity::common::v1;
-
-// Bounds on what a query may cost: words beyond these are ignored.
-constexpr size_t kMaxQueryWords = 16;
-constexpr size_t kMaxWordBytes = 64;
 
 std::string ThemeCode(int theme) {
   // THEME_ENVI -> ENVI, the code of the EU data-theme vocabulary.
@@ -177,44 +172,6 @@ std::string WhereSql(const ListFilter& f, std::vector<Value>& params) {
   std::string sql = FilterSql(f, params);
   absl::StrAppend(&sql, VisibilitySql(f.visibility, params));
   return sql;
-}
-
-// Whether the code point separates words. Letters and digits of any script join words; ASCII
-// punctuation, Latin-1 punctuation and the general-punctuation and symbol blocks separate them.
-bool IsSeparator(char32_t c) {
-  if (c < 0x80) return !absl::ascii_isalnum(static_cast<unsigned char>(c));
-  if (c <= 0xBF) return c != 0xAA && c != 0xB5 && c != 0xBA;  // ª µ º are letters
-  if (c == 0xD7 || c == 0xF7) return true;                      // × ÷
-  if (c >= 0x2000 && c <= 0x2BFF) return true;  // punctuation, arrows, maths, boxes, symbols
-  if (c >= 0x2E00 && c <= 0x2E7F) return true;
-  if (c >= 0x3000 && c <= 0x303F) return true;
-  if (c >= 0xFE30 && c <= 0xFE4F) return true;
-  if (c >= 0xFF00 && c <= 0xFF20) return true;
-  if (c >= 0x1F000 && c <= 0x1FAFF) return true;  // emoji and pictographs
-  return false;
-}
-
-// The user's text as words of letters and digits. Everything else, including every character
-// with a meaning in FTS5 or tsquery syntax, only separates words, so the words can be quoted
-// into an engine query safely.
-std::vector<std::string> QueryWords(absl::string_view text) {
-  std::vector<std::string> words;
-  std::string word;
-  auto flush = [&] {
-    if (!word.empty() && words.size() < kMaxQueryWords) words.push_back(word);
-    word.clear();
-  };
-  for (size_t i = 0; i < text.size();) {
-    const size_t start = i;
-    const std::optional<char32_t> c = utf8::Next(text, i);
-    if (!c || IsSeparator(*c)) {
-      flush();
-    } else if (word.size() + (i - start) <= kMaxWordBytes) {
-      word.append(text.data() + start, i - start);
-    }
-  }
-  flush();
-  return words;
 }
 
 // FTS5: every word a quoted string (so OR, NOT, NEAR, *, ^, column filters are plain text), all
@@ -463,7 +420,10 @@ class SqlCatalogueStore : public CatalogueStore {
     if (query.offset < 0 || query.limit < 1) {
       return absl::InvalidArgumentError("search offset must be >= 0 and page size >= 1");
     }
-    const std::vector<std::string> words = QueryWords(query.text);
+    // The user's text as words of letters and digits (the index splits them the same way).
+    // Everything else, including every character with a meaning in FTS5 or tsquery syntax, only
+    // separates words, so the words can be quoted into an engine query safely.
+    const std::vector<std::string> words = search_text::QueryWords(query.text);
     const bool sqlite = db_->dialect() == Dialect::kSqlite;
 
     // One statement: the matches are found once (a materialized CTE with only the key, score,
