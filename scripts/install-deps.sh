@@ -21,6 +21,8 @@ PACKAGES=(
   oathtool
   # JSON for JOSE (tokens, JWKS) and identity-provider configuration
   nlohmann-json3-dev
+  # ingestion: the MQTT bridge (libmosquitto); tests start a real broker (mosquitto)
+  libmosquitto-dev mosquitto
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs
   libgtest-dev libgmock-dev postgresql raptor2-utils openssl
 )
