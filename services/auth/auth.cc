@@ -720,6 +720,9 @@ v1::ListRolesResponse Authority::ListRoles() {
       {"auditor", "", "read the audit log"},
       {"archivist", "", "export datasets to the archive"},
       {"audit-writer", "", "append events to the audit log (for the services' own accounts)"},
+      {"platform-service", "",
+       "read every dataset within the clearance, without a second factor when it is a service "
+       "account (for the platform's own services)"},
   };
   v1::ListRolesResponse response;
   for (const Info& info : kRoles) {

@@ -15,6 +15,7 @@
 #include "services/auth/federation.h"
 #include "services/auth/password.h"
 #include "services/auth/signing_keys.h"
+#include "services/runtime/background.h"
 #include "services/runtime/log.h"
 #include "services/runtime/server.h"
 
@@ -65,49 +66,6 @@ int Fail(absl::string_view what, const absl::Status& status) {
                std::string(status.message()).c_str());
   return 1;
 }
-
-absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--bootstrap_admin_password_file: cannot read ", path));
-  }
-  std::string text(4096, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  // Secrets written by `echo` or kubectl end in a newline that is not part of the password.
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  return text;
-}
-
-// Runs `work` every `interval` until stopped, on its own thread.
-class Periodic {
- public:
-  Periodic(absl::Duration interval, std::function<void()> work)
-      : thread_([this, interval, work = std::move(work)] {
-          std::unique_lock<std::mutex> lock(mu_);
-          while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(interval),
-                               [this] { return stop_; })) {
-            lock.unlock();
-            work();
-            lock.lock();
-          }
-        }) {}
-  ~Periodic() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // The auth service's own token for its audit shipper: minted here with our signing key (the
 // network path, IssueServiceToken against ourselves, is not there at start-up), cached until a
@@ -203,19 +161,15 @@ int main(int argc, char** argv) {
     std::string password;
     if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_password_file);
         !file.empty()) {
-      auto read = ReadSecretFile(file);
+      auto read = smartby::ReadSecretFile(file, "--bootstrap_admin_password_file");
       if (!read.ok()) return Fail("cannot bootstrap", read.status());
       password = *std::move(read);
     }
     std::string totp_secret;
     if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_totp_secret_file);
         !file.empty()) {
-      auto read = ReadSecretFile(file);
-      if (!read.ok()) {
-        return Fail("cannot bootstrap",
-                    absl::InvalidArgumentError(absl::StrCat(
-                        "--bootstrap_admin_totp_secret_file: cannot read ", file)));
-      }
+      auto read = smartby::ReadSecretFile(file, "--bootstrap_admin_totp_secret_file");
+      if (!read.ok()) return Fail("cannot bootstrap", read.status());
       totp_secret = *std::move(read);
     }
     auto result = (*authority)->Bootstrap(admin, password, totp_secret);
@@ -253,7 +207,7 @@ int main(int argc, char** argv) {
     return HttpResponse{200, "application/jwk-set+json", *jwks};
   });
 
-  Periodic maintenance(absl::GetFlag(FLAGS_maintenance_interval), [&] {
+  smartby::Periodic maintenance(absl::GetFlag(FLAGS_maintenance_interval), [&] {
     auto changed = (*keys)->Maintain();
     if (!changed.ok()) {
       smartby::log::Warn("signing-key maintenance failed",

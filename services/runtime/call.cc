@@ -25,12 +25,7 @@ grpc::ServerUnaryReactor* CallRunner::Unary(grpc::CallbackServerContext* context
                                  absl::StrCat(method, " has no access policy")));
     return reactor;
   }
-  auto call = std::make_shared<CallContext>();
-  call->server_context = context;
-  call->method = absl::StrCat("/", policy_->service, "/", method);
-  call->policy = &it->second;
-  call->request_id = RequestIdOf(*context);
-  call->peer = context->peer();
+  auto call = NewCall(context, &it->second, method);
 
   const bool queued = pool_->TrySubmit([this, call, reactor, work = std::move(work)] {
     absl::Status status;
@@ -53,6 +48,43 @@ grpc::ServerUnaryReactor* CallRunner::Unary(grpc::CallbackServerContext* context
                                  "the service is busy; retry in a moment"));
   }
   return reactor;
+}
+
+std::shared_ptr<CallContext> CallRunner::NewCall(grpc::CallbackServerContext* context,
+                                                const MethodPolicy* policy, const char* method) {
+  auto call = std::make_shared<CallContext>();
+  call->server_context = context;
+  call->method = absl::StrCat("/", policy_->service, "/", method);
+  call->policy = policy;
+  call->request_id = RequestIdOf(*context);
+  call->peer = context->peer();
+  return call;
+}
+
+std::shared_ptr<CallContext> CallRunner::OpenStream(grpc::CallbackServerContext* context,
+                                                    const char* method, absl::Status* admitted) {
+  static const MethodPolicy* const kRefuseAll = new MethodPolicy{};
+  auto it = policy_->methods.find(method);
+  if (it == policy_->methods.end()) {
+    *admitted = absl::UnimplementedError(absl::StrCat(method, " has no access policy"));
+    return NewCall(context, kRefuseAll, method);
+  }
+  auto call = NewCall(context, &it->second, method);
+  absl::Status status;
+  for (const auto& guard : guards_) {
+    status = guard->Admit(*call);
+    if (!status.ok()) break;
+  }
+  if (status.ok()) status = AdmitByPolicy(*call->policy, call->caller);
+  *admitted = std::move(status);
+  return call;
+}
+
+absl::Status CallRunner::CloseStream(CallContext& call, absl::Status outcome) {
+  absl::Status status = CheckHandlerAuthorized(*call.policy, call.caller, call.method,
+                                               std::move(outcome));
+  for (const auto& guard : guards_) status = guard->Conclude(call, std::move(status));
+  return status;
 }
 
 absl::Status CheckPolicyCoversService(const ServicePolicy& policy,

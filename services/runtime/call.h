@@ -108,9 +108,24 @@ class CallRunner {
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const char* method,
                                   std::function<absl::Status(CallContext&)> work);
 
+  // For streaming RPCs, which cannot run as one piece of work on the pool. OpenStream runs the
+  // guards' Admit and the method's Access rule on the calling thread when the stream opens (they
+  // are cheap: a token check, an outbox size check) and returns the call's context, with
+  // `*admitted` telling whether it may go on. Every opened stream, admitted or refused, must be
+  // closed exactly once with CloseStream, which applies the kResource/kFiltered rule and the
+  // guards' Conclude (so the stream is audited as one call, refusals included) and returns the
+  // status to finish the stream with.
+  std::shared_ptr<CallContext> OpenStream(grpc::CallbackServerContext* context, const char* method,
+                                          absl::Status* admitted);
+  absl::Status CloseStream(CallContext& call, absl::Status outcome);
+
   const ServicePolicy& policy() const { return *policy_; }
+  WorkerPool& pool() const { return *pool_; }
 
  private:
+  std::shared_ptr<CallContext> NewCall(grpc::CallbackServerContext* context,
+                                       const MethodPolicy* policy, const char* method);
+
   const ServicePolicy* policy_;
   WorkerPool* pool_;
   std::vector<std::shared_ptr<CallGuard>> guards_;

@@ -1,5 +1,7 @@
 #include "services/runtime/server.h"
 
+#include "services/runtime/background.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -374,14 +376,8 @@ absl::StatusOr<std::shared_ptr<ServiceTokenSource>> ServerRuntime::service_token
         "--service_client_id and --service_client_secret_file: this service calls other services "
         "and needs its own service account (smartctl serviceaccount create)");
   }
-  std::ifstream in(o.client_secret_file);
-  std::string secret;
-  if (in) std::getline(in, secret);
-  secret = std::string(absl::StripAsciiWhitespace(secret));
-  if (secret.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--service_client_secret_file: cannot read a secret from \"", o.client_secret_file, "\""));
-  }
+  ASSIGN_OR_RETURN(std::string secret,
+                   ReadSecretFile(o.client_secret_file, "--service_client_secret_file"));
   ASSIGN_OR_RETURN(auto channel, ChannelTo(o.service, o.ca_file, "--auth_service"));
   service_tokens_ = std::make_shared<ServiceTokenSource>(std::move(channel), o.client_id,
                                                          std::move(secret), &clock_);

@@ -56,7 +56,10 @@ bool RoleAllows(const Principal& principal, Action action, const ResourceRef& re
   if (principal.Has(Role::kPlatformAdmin)) return true;
   switch (action) {
     case Action::kRead:
-      if (OwnsDataset(principal, resource) || principal.Has(Role::kDataSteward)) return true;
+      if (OwnsDataset(principal, resource) || principal.Has(Role::kDataSteward) ||
+          principal.Has(Role::kPlatformService)) {
+        return true;
+      }
       return resource.published && principal.Has(Role::kReader);
     case Action::kChangeMetadata:
     case Action::kPublish:
@@ -217,7 +220,10 @@ absl::Status Decide(const Principal* principal, Action action, const ResourceRef
     }
     // Rule 4, with the service-account exception for ingestion (policy.h).
     if (required >= CLASSIFICATION_PROTECTED && !principal->two_factor) {
-      if (action == Action::kWriteReadings && IsServiceAccount(*principal)) {
+      if (action == Action::kRead && IsServiceAccount(*principal) &&
+          principal->Has(Role::kPlatformService)) {
+        // The platform's own services read for their work (policy.h); clearance still applies.
+      } else if (action == Action::kWriteReadings && IsServiceAccount(*principal)) {
         // A service account can never present a second factor, so asking for one would not
         // help it: name the grant it lacks instead.
         if (!WritesDataset(*principal, resource)) {

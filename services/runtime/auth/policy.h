@@ -27,6 +27,10 @@
 //   auditor                    kReadAudit
 //   archivist                  kArchive
 //   audit-writer               kWriteAudit (the services' own service accounts)
+//   platform-service           kRead (drafts too) of every dataset: the services' own accounts,
+//                              which read catalogue metadata and readings to do their work
+//                              (ingestion validates against a dataset's schema, the feed and the
+//                              archive read readings)
 // Roles never lift the clearance or second-factor rules: they only apply within them.
 //
 // The service-account exception to rule 4: sensors and gateways write readings with tokens from
@@ -35,7 +39,9 @@
 // (IsServiceAccount) that holds ingest-writer for that very dataset. A person holding
 // ingest-writer, and a service acting on behalf of a person, still need the second factor. A
 // service account refused here gets PERMISSION_DENIED naming the ingest-writer grant it lacks,
-// not a request for a second factor it can never present.
+// not a request for a second factor it can never present. Likewise kRead is exempt for a service
+// account holding platform-service (the platform's own services); a person holding that role
+// still needs the second factor.
 //
 // Resource classes: for the dataset actions (everything except kReadAudit and kAdminister) an
 // UNSPECIFIED or unknown class is treated as Strengt beskyttet, so a resource whose class was

@@ -554,3 +554,55 @@ TEST(AuditWriter, AServiceAccountAppendsToTheAuditLogAndNothingElse) {
 
 }  // namespace
 }  // namespace smartby::auth
+
+namespace smartby::auth {
+namespace {
+
+using smartcity::common::v1::CLASSIFICATION_INTERNAL;
+using smartcity::common::v1::CLASSIFICATION_PROTECTED;
+using smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;
+
+TEST(PlatformService, AServiceAccountReadsEveryDatasetWithinItsClearanceWithoutASecondFactor) {
+  Principal service;
+  service.subject = "service:ingestion";
+  service.client_id = "ingestion";
+  service.roles = {{Role::kPlatformService, ""}};
+  service.clearance = CLASSIFICATION_PROTECTED;
+  const ResourceRef protected_draft{CLASSIFICATION_PROTECTED, "Stavanger kommune", "parkering",
+                                    false};
+  EXPECT_TRUE(Decide(&service, Action::kRead, protected_draft).ok())
+      << "drafts and Beskyttet data, no second factor: the platform's own services";
+  // Clearance still holds.
+  const ResourceRef strict{CLASSIFICATION_STRICTLY_PROTECTED, "Stavanger kommune", "helse", true};
+  EXPECT_EQ(Decide(&service, Action::kRead, strict).code(), absl::StatusCode::kPermissionDenied);
+  // Reading only: nothing else comes with the role.
+  EXPECT_EQ(Decide(&service, Action::kChangeMetadata,
+                   ResourceRef{CLASSIFICATION_INTERNAL, "Stavanger kommune", "parkering", true})
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Decide(&service, Action::kWriteReadings,
+                   ResourceRef{CLASSIFICATION_INTERNAL, "Stavanger kommune", "parkering", true})
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // A person holding the role still needs the second factor for Beskyttet data.
+  Principal person = service;
+  person.subject = "user:kari";
+  person.client_id = "smartctl";
+  EXPECT_EQ(Decide(&person, Action::kRead, protected_draft).code(),
+            absl::StatusCode::kUnauthenticated);
+  person.two_factor = true;
+  EXPECT_TRUE(Decide(&person, Action::kRead, protected_draft).ok());
+  // And a service acting for a person is that person, not the platform.
+  Principal on_behalf = service;
+  on_behalf.actor = "service:feed";
+  on_behalf.subject = "user:kari";
+  EXPECT_EQ(Decide(&on_behalf, Action::kRead, protected_draft).code(),
+            absl::StatusCode::kUnauthenticated);
+  auto grant = ParseRoleGrant("platform-service");
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_EQ(grant->role, Role::kPlatformService);
+}
+
+}  // namespace
+}  // namespace smartby::auth

@@ -21,7 +21,7 @@ struct RoleSpelling {
 
 // The only spellings accepted in the `roles` claim, matched exactly (case-sensitive), so that a
 // role cannot be granted by a near miss such as "Reader" or "platform_admin".
-constexpr std::array<RoleSpelling, 8> kRoles = {{
+constexpr std::array<RoleSpelling, 9> kRoles = {{
     {Role::kPlatformAdmin, "platform-admin", ScopeKind::kNone},
     {Role::kDatasetOwner, "dataset-owner", ScopeKind::kOrganisation},
     {Role::kDataSteward, "data-steward", ScopeKind::kNone},
@@ -30,11 +30,12 @@ constexpr std::array<RoleSpelling, 8> kRoles = {{
     {Role::kAuditor, "auditor", ScopeKind::kNone},
     {Role::kArchivist, "archivist", ScopeKind::kNone},
     {Role::kAuditWriter, "audit-writer", ScopeKind::kNone},
+    {Role::kPlatformService, "platform-service", ScopeKind::kNone},
 }};
 
 constexpr absl::string_view kKnownRoles =
     "platform-admin, dataset-owner:<organisation>, data-steward, reader, "
-    "ingest-writer:<dataset>, auditor, archivist, audit-writer";
+    "ingest-writer:<dataset>, auditor, archivist, audit-writer, platform-service";
 
 absl::string_view ScopeNoun(ScopeKind kind) {
   return kind == ScopeKind::kOrganisation ? "an organisation" : "a dataset name";

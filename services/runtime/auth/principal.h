@@ -35,6 +35,7 @@ enum class Role {
   kAuditor,        // "auditor": read the audit log
   kArchivist,      // "archivist": archive exports
   kAuditWriter,    // "audit-writer": append to the audit log (services' own accounts)
+  kPlatformService,  // "platform-service": a service reading datasets for its own work (policy.h)
 };
 
 struct RoleGrant {
