@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "services/catalogue/test_callers.h"
+#include "services/runtime/auth/test_callers.h"
 #include "services/runtime/storage/test_databases.h"
 
 namespace smartby::catalogue {
@@ -16,10 +16,10 @@ using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
 using ::smartcity::common::v1::CLASSIFICATION_OPEN;
 using ::smartcity::common::v1::CLASSIFICATION_PROTECTED;
 using ::smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;
-using testing::AdminCaller;
-using testing::MakeCaller;
-using testing::OwnerCaller;
-using testing::ReaderCaller;
+using auth::testing::AdminCaller;
+using auth::testing::MakeCaller;
+using auth::testing::OwnerCaller;
+using auth::testing::ReaderCaller;
 
 v1::Dataset Sample(const std::string& name) {
   v1::Dataset d;

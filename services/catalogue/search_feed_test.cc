@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/catalogue/catalogue.h"
-#include "services/catalogue/test_callers.h"
+#include "services/runtime/auth/test_callers.h"
 #include "services/runtime/storage/test_databases.h"
 
 namespace smartby::catalogue {
@@ -21,8 +21,8 @@ namespace {
 
 using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
 using ::smartcity::common::v1::CLASSIFICATION_OPEN;
-using testing::AdminCaller;
-using testing::OwnerCaller;
+using auth::testing::AdminCaller;
+using auth::testing::OwnerCaller;
 
 v1::Dataset Sample(const std::string& name, const std::string& title) {
   v1::Dataset d;

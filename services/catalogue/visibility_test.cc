@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/catalogue/catalogue.h"
 #include "services/catalogue/store.h"
-#include "services/catalogue/test_callers.h"
+#include "services/runtime/auth/test_callers.h"
 #include "services/runtime/auth/policy.h"
 #include "services/runtime/storage/test_databases.h"
 
@@ -230,16 +230,16 @@ INSTANTIATE_TEST_SUITE_P(Engines, VisibilityMatrixTest,
 TEST(VisibilityFor, AnonymousAndUnclearedSeePublishedOpenOnly) {
   EXPECT_TRUE(VisibilityFor(nullptr).OnlyPublishedOpen());
   EXPECT_TRUE(DatasetVisibility{}.OnlyPublishedOpen());
-  Principal reader = testing::MakePrincipal("user:r", {"reader"},
+  Principal reader = auth::testing::MakePrincipal("user:r", {"reader"},
                                             common::CLASSIFICATION_UNSPECIFIED, true);
   EXPECT_TRUE(VisibilityFor(&reader).OnlyPublishedOpen());
-  Principal auditor = testing::MakePrincipal("user:a", {"auditor"},
+  Principal auditor = auth::testing::MakePrincipal("user:a", {"auditor"},
                                              common::CLASSIFICATION_STRICTLY_PROTECTED, true);
   EXPECT_TRUE(VisibilityFor(&auditor).OnlyPublishedOpen());
 }
 
 TEST(VisibilityFor, SecondFactorLiftsTheCapAtIntern) {
-  Principal p = testing::MakePrincipal("user:s", {"data-steward"},
+  Principal p = auth::testing::MakePrincipal("user:s", {"data-steward"},
                                        common::CLASSIFICATION_STRICTLY_PROTECTED, false);
   EXPECT_EQ(VisibilityFor(&p).max_class, common::CLASSIFICATION_INTERNAL);
   EXPECT_FALSE(VisibilityFor(&p).Everything());
@@ -249,7 +249,7 @@ TEST(VisibilityFor, SecondFactorLiftsTheCapAtIntern) {
 }
 
 TEST(VisibilityFor, OwnerScopesAreKeptExactlyAndOnce) {
-  Principal p = testing::MakePrincipal(
+  Principal p = auth::testing::MakePrincipal(
       "user:o", {"dataset-owner:Stavanger kommune", "dataset-owner:Stavanger kommune", "reader"},
       common::CLASSIFICATION_INTERNAL, false);
   const DatasetVisibility v = VisibilityFor(&p);

@@ -607,7 +607,7 @@ absl::Status Ingestion::WriteBatch(const auth::Caller* caller, std::vector<v1::R
       ++outcome_by_dataset[source.dataset()].first;
       last_position = std::max(last_position, appended.positions[r]);
       const int64_t interval = MicrosOf(source.expected_interval());
-      if (interval > 0 && accept_us - rows[r].time_us > 2 * interval) {
+      if (interval > 0 && accept_us - rows[r].time_us > interval) {
         ++counter.late;
         ++late_by_dataset[source.dataset()];
       }

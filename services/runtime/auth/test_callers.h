@@ -1,7 +1,7 @@
 // Test support: in-process callers with exactly the roles, clearance and second factor a test
 // needs (what the runtime's authentication guard makes from a verified token).
-#ifndef SMARTBY_SERVICES_CATALOGUE_TEST_CALLERS_H_
-#define SMARTBY_SERVICES_CATALOGUE_TEST_CALLERS_H_
+#ifndef SMARTBY_RUNTIME_AUTH_TEST_CALLERS_H_
+#define SMARTBY_RUNTIME_AUTH_TEST_CALLERS_H_
 
 #include <cstdlib>
 #include <initializer_list>
@@ -11,7 +11,7 @@
 #include "services/runtime/auth/caller.h"
 #include "services/runtime/auth/principal.h"
 
-namespace smartby::catalogue::testing {
+namespace smartby::auth::testing {
 
 namespace common = ::smartcity::common::v1;
 
@@ -57,6 +57,6 @@ inline auth::Caller ReaderCaller(common::Classification clearance, bool two_fact
   return MakeCaller("user:reader", {"reader"}, clearance, two_factor);
 }
 
-}  // namespace smartby::catalogue::testing
+}  // namespace smartby::auth::testing
 
-#endif  // SMARTBY_SERVICES_CATALOGUE_TEST_CALLERS_H_
+#endif  // SMARTBY_RUNTIME_AUTH_TEST_CALLERS_H_
