@@ -566,7 +566,9 @@ absl::Status Ingestion::WriteBatch(const auth::Caller* caller, std::vector<v1::R
                               "time: every reading needs the time it was measured"));
       continue;
     }
-    if (!TimeUtil::IsTimestampValid(reading.time())) {
+    if (reading.time().seconds() < TimeUtil::kTimestampMinSeconds ||
+        reading.time().seconds() > TimeUtil::kTimestampMaxSeconds ||
+        reading.time().nanos() < 0 || reading.time().nanos() > 999999999) {
       note_rejection(Rejected(v1::REJECT_REASON_WRONG_TYPE, "time",
                               "time: not a valid timestamp (years 1 to 9999)"));
       continue;
@@ -665,12 +667,14 @@ absl::StatusOr<std::unique_ptr<Ingestion::FileImport>> Ingestion::StartImport(
     }
   }
   if (!options.delimiter().empty()) {
-    std::string delimiter = options.delimiter();
-    if (delimiter == "\\t" || delimiter == "tab") delimiter = "\t";
-    if (delimiter.size() != 1) {
+    const absl::string_view delimiter = options.delimiter();
+    if (delimiter == "\\t" || delimiter == "tab") {
+      format.delimiter = '\t';
+    } else if (delimiter.size() == 1) {
+      format.delimiter = delimiter[0];
+    } else {
       return absl::InvalidArgumentError("options.delimiter: one character, such as , or ; or \\t");
     }
-    format.delimiter = delimiter[0];
   } else if (absl::EndsWith(absl::AsciiStrToLower(options.file_name()), ".tsv")) {
     format.delimiter = '\t';
   }
@@ -679,6 +683,7 @@ absl::StatusOr<std::unique_ptr<Ingestion::FileImport>> Ingestion::StartImport(
   import->caller_ = &caller;
   import->schema_ = schema;
   for (const auto& [column, target] : options.mapping()) import->mapping_.columns[column] = target;
+  RETURN_IF_ERROR(import->mapping_.Validate(*schema));
   if (!options.source_id().empty()) {
     RETURN_IF_ERROR(CheckSourceId(options.source_id(), "options.source_id"));
     import->mapping_.default_source_id = options.source_id();
