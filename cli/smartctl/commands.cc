@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "cli/smartctl/audit_commands.h"
 #include "cli/smartctl/errors.h"
+#include "cli/smartctl/ingestion_commands.h"
 #include "cli/smartctl/services.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 
@@ -78,6 +79,7 @@ void AddAllCommands(Registry& registry) {
   AddStatusCommand(registry);
   AddAuthCommands(registry);
   AddCatalogueCommands(registry);
+  AddIngestionCommands(registry);
   AddAuditCommands(registry);
   AddConfigCommands(registry);
 }
@@ -178,8 +180,8 @@ void PrintTopHelp(const Registry& registry, std::ostream& out) {
     out << (first ? "" : ", ") << service.name << " " << service.default_port;
     first = false;
   }
-  out << "). TLS is used unless --insecure is given,\n"
-         "which is only allowed towards this machine.\n\n"
+  out << ").\nTLS is used unless --insecure is given, which is only allowed towards this\n"
+         "machine.\n\n"
          "Calls carry the access token of --token, else $SMARTCTL_TOKEN, else the session\n"
          "smartctl login cached for the context (renewed automatically); none: anonymous.\n\n"
          "Exit codes: 0 success, 1 the operation failed (the service said no, or a file could\n"
@@ -189,7 +191,9 @@ void PrintTopHelp(const Registry& registry, std::ostream& out) {
          "  smartctl login kari                   # then every command runs as kari\n"
          "  smartctl dataset list --classification open\n"
          "  smartctl dataset get bathing-temperature -o yaml\n"
-         "  smartctl dataset apply -f demo/datasets.yaml\n\n"
+         "  smartctl dataset apply -f demo/datasets.yaml\n"
+         "  smartctl ingest file bathing-temperature readings.csv --delimiter ';'\n"
+         "  smartctl readings query buoy-3 --from -24h --every 1h --field temperature\n\n"
          "Run 'smartctl <noun> --help' or 'smartctl <noun> <verb> --help' for more.\n";
 }
 
