@@ -10,6 +10,21 @@
 // When the file as a whole is unreadable (not a JSON array or object, not a FeatureCollection,
 // truncated in the middle of a row), Finish() or Feed() returns INVALID_ARGUMENT with a plain
 // message; the records already delivered stand.
+//
+// Details the readers settle (formats.cc):
+// - A UTF-8 byte order mark at the start is dropped (any format).
+// - CSV: header names are trimmed of spaces and must be unique and non-empty (INVALID_ARGUMENT
+//   otherwise); empty lines are skipped and not counted as rows; an empty cell is kNull; a quote
+//   inside an unquoted cell, or text after a closing quote, is kept as written.
+// - JSON starting with '{' is a stream of objects: JSON lines when the first object ends on its
+//   first line (a line that does not hold one whole object is a RecordError, and reading goes on
+//   at the next line); otherwise objects may span lines (a pretty-printed object, e.g. an MQTT
+//   payload). Blank lines are skipped and not counted as rows.
+// - JSON/GeoJSON: properties that are objects or lists are RecordErrors naming the column, except
+//   {"lat","lon"} / {"lat","lng"} / {"latitude","longitude"} objects, which become kGeoPoint.
+//   Nesting deeper than 64 is a RecordError without parsing.
+// - GeoJSON: "features" may come before or after the other members, which are skipped without
+//   being held; a feature's null geometry gives no "geometry" column.
 #ifndef SMARTBY_SERVICES_INGESTION_FORMATS_H_
 #define SMARTBY_SERVICES_INGESTION_FORMATS_H_
 
@@ -21,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "smartcity/ingestion/v1/ingestion.pb.h"
 
@@ -65,6 +81,9 @@ class RecordReader {
   // ends inside a row, string or element.
   virtual absl::Status Finish() = 0;
   virtual int64_t rows_read() const = 0;  // records + record errors so far
+  // Bytes the reader holds for a row or element not yet complete (buffer capacity): at most
+  // about kMaxRecordBytes whatever the input. For tests and memory accounting.
+  virtual size_t buffered_bytes() const = 0;
 };
 
 // INVALID_ARGUMENT for an unsupported format or delimiter (a delimiter must be one ASCII

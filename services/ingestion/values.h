@@ -62,12 +62,34 @@ std::optional<Rejection> ParseFieldText(const catalogue_v1::SchemaField& field,
 
 // The stored form of a reading's values: compact, self-describing (keeps integer vs double,
 // timestamps and geo points), deterministic (sorted by field name). DecodeValues reverses it
-// exactly; INVALID_ARGUMENT (DATA_LOSS) for text it did not produce.
+// exactly; DATA_LOSS for text it did not produce (stored values are the server's own, so text
+// that does not decode means damaged data, not a caller's mistake).
+//
+// The form is one JSON object, field name -> value, in byte order of the names:
+//   double     a bare number that always has a '.' or an exponent, shortest text that reads back
+//              to the same double: 81.5, 12.0, -0.0, 1e+300; NaN/infinities as {"d":"nan"},
+//              {"d":"inf"}, {"d":"-inf"}
+//   integer    {"i":12}
+//   string     a bare JSON string (UTF-8 as is; only '"', '\' and control characters escaped)
+//   bool       true / false
+//   timestamp  {"t":"2026-03-01T11:00:00.123456Z"} (UTC, 0/3/6/9 fraction digits); a timestamp
+//              outside years 0001..9999 or with nanos outside 0..999999999 as {"t":[seconds,nanos]}
+//   geo point  {"g":[latitude,longitude]} (numbers as for doubles)
+//   no value   null (a Value whose oneof is unset)
+// Example: {"fill_level":81.5,"lid_open":false,"n":{"i":12},"t":{"t":"2026-03-01T11:00:00Z"}}
 std::string EncodeValues(const ValueMap& values);
 absl::Status DecodeValues(absl::string_view encoded, ValueMap* values);
 
 // The numeric value of an INTEGER or DOUBLE value (for aggregates); nullopt for other kinds.
 std::optional<double> NumericValue(const v1::Value& value);
+
+// RFC 3339 time: "2026-03-01T12:00:00+01:00", "2026-03-01t11:00:00.123456z"; 'T', 't' or one space
+// between date and time; Z or a numeric offset is required; up to 9 fraction digits are kept (more
+// are cut off). Years 0001..9999 only. nullopt when malformed.
+std::optional<google::protobuf::Timestamp> ParseRfc3339(absl::string_view text);
+// RFC 3339 in UTC ("2026-03-01T11:00:00.25Z" is written "...00.250Z": 0, 3, 6 or 9 fraction
+// digits). `time` must be valid (years 0001..9999, nanos 0..999999999).
+std::string FormatRfc3339(const google::protobuf::Timestamp& time);
 
 }  // namespace smartby::ingestion
 
