@@ -14,7 +14,17 @@ SERVICES=(
   "auth 7004 9104"
   "audit 7005 9105"
   "catalogue 7001 9101"
+  "ingestion 7002 9102"
 )
+# The roles and clearance of each service's own account: every one writes the audit log;
+# ingestion also reads every dataset's schema from the catalogue.
+declare -A SERVICE_ROLES=(
+  [ingestion]="audit-writer platform-service"
+)
+declare -A SERVICE_CLEARANCE=(
+  [ingestion]="strictly-protected"
+)
+MQTT_PORT=${SMARTBY_MQTT_PORT:-1883}
 
 # Local credentials, created on the first run and kept under var/ (mode 0600). The demo loader is
 # a break-glass style platform-admin with a password and a TOTP secret from files, the way a Helm
@@ -28,6 +38,7 @@ umask 077
 umask 022
 declare -A EXTRA_FLAGS=(
   [auth]="--bootstrap_admin=smartby-loader --bootstrap_admin_password_file=$LOCAL_DIR/loader-password --bootstrap_admin_totp_secret_file=$LOCAL_DIR/loader-totp --signing_key_prepublication=0s"
+  [ingestion]="--mqtt_broker=127.0.0.1:$MQTT_PORT"
 )
 
 pids=()
@@ -84,6 +95,22 @@ wait_healthy() {
   fi
 }
 
+# 0. The MQTT broker the sensors publish to (Debian's mosquitto), on loopback, persistent.
+mkdir -p "$VAR_DIR/mosquitto"
+cat >"$VAR_DIR/mosquitto/mosquitto.conf" <<CONF
+# Written by make run. Loopback only; anonymous publishing is for the local demo alone.
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+user $(id -un)
+persistence true
+persistence_location $VAR_DIR/mosquitto/
+autosave_interval 1
+log_dest file $VAR_DIR/log/mosquitto.log
+CONF
+/usr/sbin/mosquitto -c "$VAR_DIR/mosquitto/mosquitto.conf" >>"$VAR_DIR/log/mosquitto.log" 2>&1 &
+pids+=($!)
+started+=("mosquitto")
+
 # 1. auth, and the loader signed in with its password and TOTP code (own smartctl config).
 read -r name grpc_port metrics_port <<<"${SERVICES[0]}"
 start_service "$name" "$grpc_port" "$metrics_port"
@@ -95,14 +122,15 @@ loader login smartby-loader --password-stdin \
 
 # 2. Each other service's own service account (its secret in var/local, mode 0600), so that its
 #    calls to other services, the audit log included, carry its own token.
-service_account() {  # name roles...
-  local name=$1
-  shift
+service_account() {  # name clearance roles...
+  local name=$1 clearance=$2
+  shift 2
   local secret_file="$LOCAL_DIR/$name.secret" roles=()
   [[ -s "$secret_file" ]] && return 0
   for role in "$@"; do roles+=(--role "$role"); done
+  [[ -n "$clearance" ]] && roles+=(--clearance "$clearance")
   local out
-  if ! out=$(loader serviceaccount create "$name" --description "the $name service (make run)" \
+  if ! out=$(loader serviceaccount create "$name" --description "the $name account (make run)" \
                "${roles[@]}" 2>"$LOCAL_DIR/smartctl.err"); then
     # It exists from an earlier run whose secret file is gone: a new secret replaces the old.
     if ! out=$(loader serviceaccount rotate-secret "$name" 2>>"$LOCAL_DIR/smartctl.err"); then
@@ -118,7 +146,8 @@ service_account() {  # name roles...
 # 3. The other services.
 for entry in "${SERVICES[@]:1}"; do
   read -r name grpc_port metrics_port <<<"$entry"
-  service_account "$name" audit-writer
+  # shellcheck disable=SC2086
+  service_account "$name" "${SERVICE_CLEARANCE[$name]:-}" ${SERVICE_ROLES[$name]:-audit-writer}
   start_service "$name" "$grpc_port" "$metrics_port" --service_client_id="$name" \
     --service_client_secret_file="$LOCAL_DIR/$name.secret"
 done
@@ -136,14 +165,33 @@ fi
 echo "Loading demo datasets (existing ones are left as they are)..."
 loader --server 127.0.0.1:7001 dataset apply -f demo/datasets.yaml | sed 's/^/  /'
 
+# Live data: the sensor simulator plays containers, garages, beaches and bike stations, over MQTT
+# and gRPC, with its own service account (ingest-writer for exactly those datasets).
+SIM_DATASETS=(badetemperatur-stavanger nedgravde-avfallsbeholdere-fyllingsgrad
+  parkeringshus-ledige-plasser-stavanger bysykkel-stavanger)
+sim_roles=()
+for d in "${SIM_DATASETS[@]}"; do sim_roles+=("ingest-writer:$d"); done
+service_account sensor-simulator open "${sim_roles[@]}"
+"$BUILD_DIR/tools/sensor-simulator/smartby-sensor-simulator" --transport=both \
+  --ingestion_address=127.0.0.1:7002 --auth_address=127.0.0.1:7004 --mqtt_port="$MQTT_PORT" \
+  --client_id=sensor-simulator --client_secret_file="$LOCAL_DIR/sensor-simulator.secret" \
+  --backfill=1h >>"$VAR_DIR/log/sensor-simulator.log" 2>&1 &
+pids+=($!)
+started+=("sensor-simulator")
+check_alive
+
 cat <<TXT
 
 Smartby is running on this machine:
 
   service     gRPC              metrics and health (HTTP)
   catalogue   127.0.0.1:7001    http://127.0.0.1:9101/metrics  /healthz  /readyz
+  ingestion   127.0.0.1:7002    http://127.0.0.1:9102/metrics
   auth        127.0.0.1:7004    http://127.0.0.1:9104/metrics  /.well-known/jwks.json
   audit       127.0.0.1:7005    http://127.0.0.1:9105/metrics
+
+  MQTT broker (mosquitto) 127.0.0.1:$MQTT_PORT, topics smartby/readings/<dataset>/<source>
+  The sensor simulator sends live readings (log: $VAR_DIR/log/sensor-simulator.log).
 
 Sign in as the local administrator:
 $admin_note
@@ -160,6 +208,10 @@ Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
   $SMARTCTL --insecure dataset search badetemperatur
   $SMARTCTL --insecure dataset get badetemperatur-stavanger -o yaml
   $SMARTCTL --insecure catalogue export --format turtle
+  $SMARTCTL --insecure readings last --dataset parkeringshus-ledige-plasser-stavanger
+  $SMARTCTL --insecure readings query --dataset badetemperatur-stavanger --from -1h --every 10m --agg mean --field water_temp
+  $SMARTCTL --insecure source list --dataset nedgravde-avfallsbeholdere-fyllingsgrad
+  $SMARTCTL --insecure quality show badetemperatur-stavanger
   $SMARTCTL --insecure audit query --since 1h        # who did what (auditor or admin)
   $SMARTCTL --insecure audit verify                  # check the log against its signed root
 

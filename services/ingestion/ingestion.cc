@@ -866,19 +866,23 @@ absl::Status Ingestion::HandleMqttMessage(absl::string_view topic, absl::string_
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-absl::StatusOr<std::vector<std::string>> Ingestion::ReadableSources(const auth::Caller& caller,
-                                                                    const std::string& source_id,
-                                                                    const std::string& dataset) {
+absl::StatusOr<std::vector<std::string>> Ingestion::ReadableSources(
+    const auth::Caller& caller, const std::string& source_id, const std::string& dataset,
+    std::shared_ptr<const DatasetSchema>* schema_out) {
   if (source_id.empty() == dataset.empty()) {
     caller.MarkChecked();
     return absl::InvalidArgumentError("name exactly one of source_id and dataset");
   }
   if (!source_id.empty()) {
     ASSIGN_OR_RETURN(v1::Source source, GetSource(caller, source_id));
+    if (schema_out != nullptr) {
+      ASSIGN_OR_RETURN(*schema_out, directory_->Lookup(source.dataset()));
+    }
     return std::vector<std::string>{source.id()};
   }
   std::shared_ptr<const DatasetSchema> schema;
   RETURN_IF_ERROR(AuthorizeDataset(caller, auth::Action::kRead, dataset, &schema));
+  if (schema_out != nullptr) *schema_out = schema;
   SourceListQuery query;
   query.datasets = {dataset};
   query.include_disabled = true;
@@ -940,10 +944,21 @@ absl::StatusOr<v1::QueryReadingsResponse> Ingestion::QueryReadings(
 
 absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
     const auth::Caller& caller, const v1::AggregateReadingsRequest& request) {
+  std::shared_ptr<const DatasetSchema> schema;
   ASSIGN_OR_RETURN(std::vector<std::string> ids,
-                   ReadableSources(caller, request.source_id(), request.dataset()));
+                   ReadableSources(caller, request.source_id(), request.dataset(), &schema));
   if (request.field().empty()) {
     return absl::InvalidArgumentError("field: name the numeric field to aggregate");
+  }
+  const catalogue_v1::SchemaField* field = schema->Find(request.field());
+  if (field == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("field: dataset \"", schema->name,
+                                                   "\" has no field \"", request.field(), "\""));
+  }
+  if (field->type() != catalogue_v1::FIELD_TYPE_INTEGER &&
+      field->type() != catalogue_v1::FIELD_TYPE_DOUBLE) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field: \"", request.field(), "\" is not numeric; aggregates need an integer or double field"));
   }
   const int64_t window_us = request.has_window() ? MicrosOf(request.window()) : 0;
   if (window_us < 1000000) {

@@ -194,9 +194,11 @@ class Ingestion {
   absl::Status WriteBatch(const auth::Caller* caller, std::vector<v1::Reading>& readings,
                           const std::string& only_dataset,
                           std::vector<v1::ReadingResult>* results);
-  absl::StatusOr<std::vector<std::string>> ReadableSources(const auth::Caller& caller,
-                                                           const std::string& source_id,
-                                                           const std::string& dataset);
+  // The sources a query names (one source, or a dataset's), once the caller may read them;
+  // `schema`, when given, gets their dataset's schema.
+  absl::StatusOr<std::vector<std::string>> ReadableSources(
+      const auth::Caller& caller, const std::string& source_id, const std::string& dataset,
+      std::shared_ptr<const DatasetSchema>* schema = nullptr);
 
   IngestionStore* store_;
   DatasetDirectory* directory_;

@@ -188,6 +188,7 @@ TEST_P(IngestionTest, UpdateAndDisableFollowVersions) {
   EXPECT_EQ(updated->version(), 2);
   EXPECT_DOUBLE_EQ(updated->position().latitude(), 58.97) << "fields outside the mask stay";
   mask.set_paths(0, "dataset");
+  update.set_version(0);
   EXPECT_EQ(ingestion_->UpdateSource(admin_, update, mask).status().code(),
             absl::StatusCode::kInvalidArgument);
 

@@ -109,6 +109,16 @@ class IngestionIntegrationTest : public ::testing::Test {
     CreateDataset("parkering", smartcity::common::v1::CLASSIFICATION_OPEN);
     CreateDataset("vannmaaler", smartcity::common::v1::CLASSIFICATION_PROTECTED);
     CreateDataset("utgaar", smartcity::common::v1::CLASSIFICATION_OPEN);
+    {
+      // Published, so that anyone may read its readings.
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
+      cv1::PublishDatasetRequest request;
+      request.set_name("parkering");
+      cv1::Dataset published;
+      const grpc::Status status = catalogue_stub_->PublishDataset(&ctx, request, &published);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
 
     StartIngestion();
   }
