@@ -795,8 +795,8 @@ class SqlIngestionStore : public IngestionStore {
     }
     // With datasets: each dataset's readings through its (dataset, position) index, at most
     // `limit` each, merged by position. Neither engine merges index ranges by itself: given
-    // "dataset IN (...) ORDER BY position" it would read every later reading of those datasets
-    // and sort them. This must see one snapshot (a reading committed between two per-dataset
+    // "dataset IN (...) ORDER BY position" it either sorts every later reading of those datasets
+    // or walks every later reading of all datasets. This must see one snapshot (a reading committed between two per-dataset
     // reads could otherwise be passed over): on PostgreSQL it is one statement (LATERAL), on
     // SQLite a read transaction, which is one snapshot there.
     const std::vector<std::string> names(datasets.begin(), datasets.end());
