@@ -1,5 +1,6 @@
-// The access matrix (issue 3, "Tests"): every RPC of every service, called with each kind of
-// token a caller can send, answers with the right status code.
+// The access matrix (issue 3, "Tests"): every RPC of every service (catalogue, auth, audit,
+// ingestion), called with each kind of token a caller can send, answers with the right status
+// code.
 //
 // RPCs are enumerated from the service descriptors, so a new RPC is covered automatically: it
 // fails this test until it has a fixture here saying what kind of access it is meant to have and
@@ -29,6 +30,7 @@
 #include "smartcity/audit/v1/audit.grpc.pb.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
+#include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_tokens.h"
 
@@ -38,7 +40,9 @@ namespace {
 namespace adt = ::smartcity::audit::v1;
 namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
+namespace iv1 = ::smartcity::ingestion::v1;
 using ::smartcity::common::v1::CLASSIFICATION_PROTECTED;
+using ::smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;
 using ::smartcity::common::v1::CLASSIFICATION_INTERNAL;
 using testing::BinaryPath;
 using testing::ServiceProcess;
@@ -49,6 +53,7 @@ using testing::TokenSpec;
 constexpr char kAdminPassword[] = "matrise-passord-for-tilgangstesten-2026";
 constexpr char kOrg[] = "Matrix kommune";
 constexpr char kProtected[] = "matrix-protected";  // a published Beskyttet dataset
+constexpr char kSensor[] = "matrix-sensor";        // a source of it, with a reading
 
 // What a caller sends.
 enum class Condition {
@@ -132,8 +137,9 @@ struct Fixture {
   // says otherwise, e.g. an operation the test's setup rules out).
   grpc::StatusCode admitted = grpc::StatusCode::OK;
   // For server-streaming methods: opens the stream with `token` ("" for none) and returns OK
-  // once the first message arrived (then cancels), or the status the stream ended with.
-  std::function<grpc::Status(const std::string& token)> stream = nullptr;
+  // once the first message arrived (then cancels; `reply` gets it), or the status the stream
+  // ended with.
+  std::function<grpc::Status(const std::string& token, std::string* reply)> stream = nullptr;
 };
 
 class AuthMatrixTest : public ::testing::Test {
@@ -207,9 +213,38 @@ class AuthMatrixTest : public ::testing::Test {
     audit_stub_ = adt::AuditService::NewStub(
         grpc::CreateChannel(audit_->grpc_address(), grpc::InsecureChannelCredentials()))
                       .release();
+
+    // Ingestion, with its own service account (it reads schemas from the catalogue).
+    {
+      grpc::ClientContext ctx;
+      av1::CreateServiceAccountRequest request;
+      request.set_name("matrix-ingestion");
+      request.add_roles("audit-writer");
+      request.add_roles("platform-service");
+      request.set_clearance(CLASSIFICATION_STRICTLY_PROTECTED);
+      av1::CreateServiceAccountResponse out;
+      const grpc::Status status = auth_stub_->CreateServiceAccount(AsAdmin(&ctx), request, &out);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      std::ofstream(dir_->path() + "/ingestion.secret") << out.client_secret() << "\n";
+    }
+    auto ingestion = ServiceProcess::Start(
+        BinaryPath("smartby-ingestion"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+         absl::StrCat("--database=sqlite://", dir_->path(), "/ingestion.db"),
+         absl::StrCat("--auth_service=grpc://", auth_->grpc_address()), "--audit_service=",
+         "--service_client_id=matrix-ingestion",
+         "--service_client_secret_file=" + dir_->path() + "/ingestion.secret",
+         absl::StrCat("--catalogue_service=grpc://", catalogue_->grpc_address())});
+    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
+    ingestion_ = ingestion->release();
+    ingestion_stub_ = iv1::IngestionService::NewStub(
+        grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
+                          .release();
   }
 
   static void TearDownTestSuite() {
+    delete ingestion_stub_;
+    delete ingestion_;
     delete audit_stub_;
     delete audit_;
     delete catalogue_stub_;
@@ -378,6 +413,29 @@ class AuthMatrixTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << name << ": " << status.error_message();
     if (secret != nullptr) *secret = out.client_secret();
     return name;
+  }
+
+  // A new source of the Beskyttet dataset (as platform-admin); returns its id.
+  static std::string RegisterSource(const std::string& id) {
+    grpc::ClientContext ctx;
+    iv1::RegisterSourceRequest request;
+    request.mutable_source()->set_id(id);
+    request.mutable_source()->set_dataset(kProtected);
+    iv1::Source out;
+    const grpc::Status status = ingestion_stub_->RegisterSource(AsAdmin(&ctx), request, &out);
+    EXPECT_TRUE(status.ok()) << id << ": " << status.error_message();
+    return id;
+  }
+
+  // A batch of one reading of kSensor at a time not used before.
+  static iv1::WriteReadingsRequest OneReading() {
+    static int64_t second = 0;
+    iv1::WriteReadingsRequest r;
+    iv1::Reading* reading = r.add_readings();
+    reading->set_source_id(kSensor);
+    reading->mutable_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 100000 + ++second);
+    (*reading->mutable_values())["alarms"].set_integer_value(3);
+    return r;
   }
 
   template <typename T>
@@ -634,7 +692,8 @@ class AuthMatrixTest : public ::testing::Test {
     f[audit + "GetVerifierKey"] = {Kind::kAdmin,
                                    [] { return Msg(adt::GetVerifierKeyRequest()); }};
     f[audit + "TailEntries"] = {Kind::kAdmin, [] { return Msg(adt::TailEntriesRequest()); },
-                                grpc::StatusCode::OK, [](const std::string& token) {
+                                grpc::StatusCode::OK,
+                                [](const std::string& token, std::string* /*reply*/) {
                                   grpc::ClientContext ctx;
                                   if (!token.empty()) {
                                     ctx.AddMetadata("authorization", "Bearer " + token);
@@ -650,6 +709,130 @@ class AuthMatrixTest : public ::testing::Test {
                                   }
                                   return reader->Finish();
                                 }};
+
+    // ---- ingestion: readings follow their dataset's class (here Beskyttet) ----
+    const std::string ing = "smartcity.ingestion.v1.IngestionService/";
+    f[ing + "RegisterSource"] = {Kind::kWriteProtected, [] {
+      iv1::RegisterSourceRequest r;
+      r.mutable_source()->set_id(Unique("matrix-source"));
+      r.mutable_source()->set_dataset(kProtected);
+      return Msg(r);
+    }};
+    f[ing + "GetSource"] = {Kind::kReadProtected, [] {
+      iv1::GetSourceRequest r;
+      r.set_id(kSensor);
+      return Msg(r);
+    }};
+    f[ing + "ListSources"] = {Kind::kList, [] { return Msg(iv1::ListSourcesRequest()); }};
+    f[ing + "UpdateSource"] = {Kind::kWriteProtected, [] {
+      iv1::UpdateSourceRequest r;
+      r.mutable_source()->set_id(RegisterSource(Unique("matrix-update")));
+      r.mutable_source()->set_name("Omdøpt sensor");
+      r.mutable_update_mask()->add_paths("name");
+      return Msg(r);
+    }};
+    f[ing + "DisableSource"] = {Kind::kWriteProtected, [] {
+      iv1::DisableSourceRequest r;
+      r.set_id(RegisterSource(Unique("matrix-disable")));
+      return Msg(r);
+    }};
+    f[ing + "WriteReadings"] = {Kind::kWriteProtected, [] { return Msg(OneReading()); }};
+    f[ing + "StreamReadings"] = {
+        Kind::kWriteProtected, [] { return Msg(OneReading()); }, grpc::StatusCode::OK,
+        [](const std::string& token, std::string* /*reply*/) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+          if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+          auto stream = ingestion_stub_->StreamReadings(&ctx);
+          iv1::WriteReadingsResponse response;
+          if (stream->Write(OneReading()) && stream->Read(&response)) {
+            stream->WritesDone();
+            return stream->Finish();  // admitted: the batch was answered
+          }
+          stream->WritesDone();
+          return stream->Finish();
+        }};
+    f[ing + "ImportFile"] = {
+        Kind::kWriteProtected, [] { return Msg(iv1::ImportFileRequest()); }, grpc::StatusCode::OK,
+        [](const std::string& token, std::string* /*reply*/) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+          if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+          auto stream = ingestion_stub_->ImportFile(&ctx);
+          iv1::ImportFileRequest options;
+          options.mutable_options()->set_dataset(kProtected);
+          options.mutable_options()->set_format(iv1::FILE_FORMAT_CSV);
+          iv1::ImportFileRequest chunk;
+          static int row = 0;
+          chunk.set_chunk(absl::StrCat(
+              "source_id,time,alarms\n", kSensor, ",",
+              absl::FormatTime(absl::RFC3339_full, absl::Now() - absl::Hours(50) + absl::Seconds(++row),
+                               absl::UTCTimeZone()),
+              ",1\n"));
+          if (stream->Write(options)) stream->Write(chunk);
+          stream->WritesDone();
+          iv1::ImportFileResponse response;
+          while (stream->Read(&response)) {
+          }
+          return stream->Finish();
+        }};
+    f[ing + "QueryReadings"] = {Kind::kReadProtected, [] {
+      iv1::QueryReadingsRequest r;
+      r.set_source_id(kSensor);
+      return Msg(r);
+    }};
+    f[ing + "AggregateReadings"] = {Kind::kReadProtected, [] {
+      iv1::AggregateReadingsRequest r;
+      r.set_dataset(kProtected);
+      r.set_field("alarms");
+      r.mutable_start_time()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 200000);
+      r.mutable_window()->set_seconds(3600);
+      return Msg(r);
+    }};
+    f[ing + "GetLatestReadings"] = {Kind::kReadProtected, [] {
+      iv1::GetLatestReadingsRequest r;
+      r.set_dataset(kProtected);
+      return Msg(r);
+    }};
+    f[ing + "GetDataQuality"] = {Kind::kReadProtected, [] {
+      iv1::GetDataQualityRequest r;
+      r.set_dataset(kProtected);
+      return Msg(r);
+    }};
+    // A filtered stream: a caller who may not read the dataset gets a stream without its
+    // readings (the domain test checks which), a bad token is refused.
+    f[ing + "WatchReadings"] = {
+        Kind::kList, [] { return Msg(iv1::WatchReadingsRequest()); }, grpc::StatusCode::OK,
+        [](const std::string& token, std::string* reply) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
+          if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+          iv1::WatchReadingsRequest request;
+          request.add_datasets(kProtected);
+          auto reader = ingestion_stub_->WatchReadings(&ctx, request);
+          iv1::WatchReadingsResponse response;
+          if (reader->Read(&response)) {
+            *reply = response.SerializeAsString();
+            ctx.TryCancel();
+            (void)reader->Finish();
+            return grpc::Status::OK;
+          }
+          const grpc::Status status = reader->Finish();
+          // Admitted, with nothing it may see: open until the deadline.
+          if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) return grpc::Status::OK;
+          return status;
+        }};
+    f[ing + "SetRetention"] = {Kind::kWriteProtected, [] {
+      iv1::SetRetentionRequest r;
+      r.mutable_policy()->set_dataset(kProtected);
+      r.mutable_policy()->mutable_keep()->set_seconds(3650 * 86400);
+      return Msg(r);
+    }};
+    f[ing + "GetRetention"] = {Kind::kReadProtected, [] {
+      iv1::GetRetentionRequest r;
+      r.set_dataset(kProtected);
+      return Msg(r);
+    }};
     return f;
   }
 
@@ -700,6 +883,8 @@ class AuthMatrixTest : public ::testing::Test {
   static ServiceProcess* catalogue_;
   static ServiceProcess* audit_;
   static adt::AuditService::Stub* audit_stub_;
+  static ServiceProcess* ingestion_;
+  static iv1::IngestionService::Stub* ingestion_stub_;
   static av1::AuthService::Stub* auth_stub_;
   static cv1::CatalogueService::Stub* catalogue_stub_;
   static TestTokenIssuer* issuer_;
@@ -711,6 +896,8 @@ ServiceProcess* AuthMatrixTest::auth_ = nullptr;
 ServiceProcess* AuthMatrixTest::catalogue_ = nullptr;
 ServiceProcess* AuthMatrixTest::audit_ = nullptr;
 adt::AuditService::Stub* AuthMatrixTest::audit_stub_ = nullptr;
+ServiceProcess* AuthMatrixTest::ingestion_ = nullptr;
+iv1::IngestionService::Stub* AuthMatrixTest::ingestion_stub_ = nullptr;
 av1::AuthService::Stub* AuthMatrixTest::auth_stub_ = nullptr;
 cv1::CatalogueService::Stub* AuthMatrixTest::catalogue_stub_ = nullptr;
 TestTokenIssuer* AuthMatrixTest::issuer_ = nullptr;
@@ -729,7 +916,16 @@ std::string AuthMatrixTest::ExternalIdToken() {
 TEST_F(AuthMatrixTest, EveryRpcOfEveryServiceAnswersEachKindOfCallerCorrectly) {
   ASSERT_NE(catalogue_, nullptr);
   ASSERT_NE(audit_, nullptr);
+  ASSERT_NE(ingestion_, nullptr);
   CreatePublished(kProtected);
+  RegisterSource(kSensor);
+  {
+    grpc::ClientContext ctx;
+    iv1::WriteReadingsResponse written;
+    const grpc::Status status = ingestion_stub_->WriteReadings(AsAdmin(&ctx), OneReading(), &written);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(written.accepted(), 1);
+  }
   // The audit log has an entry and a checkpoint that covers it.
   {
     grpc::ClientContext ctx;
@@ -757,6 +953,8 @@ TEST_F(AuthMatrixTest, EveryRpcOfEveryServiceAnswersEachKindOfCallerCorrectly) {
        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials())},
       {adt::AuditEntry::descriptor()->file()->FindServiceByName("AuditService"),
        grpc::CreateChannel(audit_->grpc_address(), grpc::InsecureChannelCredentials())},
+      {iv1::Source::descriptor()->file()->FindServiceByName("IngestionService"),
+       grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials())},
   };
   const std::map<std::string, Fixture> fixtures = Fixtures();
   int checked = 0;
@@ -780,7 +978,7 @@ TEST_F(AuthMatrixTest, EveryRpcOfEveryServiceAnswersEachKindOfCallerCorrectly) {
         }
         const grpc::Status status =
             method->server_streaming()
-                ? fixture->second.stream(TokenFor(condition))
+                ? fixture->second.stream(TokenFor(condition), &reply)
                 : Call(target.channel, "/" + key, *request, TokenFor(condition), &reply);
         grpc::StatusCode expected = Expected(fixture->second.kind, condition);
         if (expected == grpc::StatusCode::OK) expected = fixture->second.admitted;
