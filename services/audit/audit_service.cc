@@ -122,10 +122,10 @@ class TailReactor : public grpc::ServerWriteReactor<v1::LogEntry> {
   }
 
   void Begin() {
-    absl::StatusOr<auth::Caller> caller = service_->Admit(context_, "TailEntries");
-    if (!caller.ok()) {
+    absl::StatusOr<std::shared_ptr<CallContext>> call = service_->Admit(context_, "TailEntries");
+    if (!call.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      FinishLocked(ToGrpcStatus(caller.status()));
+      FinishLocked(ToGrpcStatus(call.status()));
       return;
     }
     AuditLog* log = service_->log_;
@@ -263,33 +263,33 @@ void AuditService::StallWatch() {
   }
 }
 
-absl::StatusOr<auth::Caller> AuditService::Admit(grpc::CallbackServerContext* context,
-                                                 const char* method) {
-  CallContext call;
-  call.server_context = context;
-  call.method = absl::StrCat("/", AuditServicePolicy().service, "/", method);
-  call.policy = &AuditServicePolicy().methods.at(method);
-  call.peer = context->peer();
-  if (context->IsCancelled()) return absl::CancelledError("the caller cancelled the call");
-  if (verifier_ != nullptr) {
-    AuthenticationGuard guard(verifier_);
-    RETURN_IF_ERROR(guard.Admit(call));
-  } else {
-    ASSIGN_OR_RETURN(std::string token, BearerTokenOf(*context));
-    if (!token.empty()) {
-      return absl::UnauthenticatedError("this service cannot verify tokens (see its start-up log)");
-    }
+absl::StatusOr<std::shared_ptr<CallContext>> AuditService::Admit(
+    grpc::CallbackServerContext* context, const char* method) {
+  absl::Status admitted;
+  std::shared_ptr<CallContext> call = calls_.OpenStream(context, method, &admitted);
+  if (admitted.ok() && context->IsCancelled()) {
+    admitted = absl::CancelledError("the caller cancelled the call");
   }
-  RETURN_IF_ERROR(AdmitByPolicy(*call.policy, call.caller));
-  return call.caller;
+  if (!admitted.ok()) {
+    absl::Status refused = calls_.CloseStream(*call, std::move(admitted));
+    if (refused.ok()) refused = absl::InternalError("refused call concluded as OK");
+    return refused;
+  }
+  return call;
 }
 
 AuditService::Reactor* AuditService::Append(Ctx* ctx, const v1::AppendRequest* request,
                                             v1::AppendResponse* response) {
   Reactor* reactor = ctx->DefaultReactor();
   const bool queued = pool_->TrySubmit([this, ctx, request, response, reactor] {
+    absl::StatusOr<std::shared_ptr<CallContext>> admitted = Admit(ctx, "Append");
+    if (!admitted.ok()) {
+      reactor->Finish(ToGrpcStatus(admitted.status()));
+      return;
+    }
+    CallContext& call = **admitted;
+    const auth::Caller& caller = call.caller;
     absl::Status status = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(auth::Caller caller, Admit(ctx, "Append"));
       RETURN_IF_ERROR(ValidateAppend(request->events()));
       // A service writes its own events only: the producer must be the token's service account
       // (platform-admin may write any producer, e.g. to import an old log).
@@ -314,8 +314,9 @@ AuditService::Reactor* AuditService::Append(Ctx* ctx, const v1::AppendRequest* r
                             reactor->Finish(grpc::Status::OK);
                           });
     }();
-    // On success the sequencer finishes the call after the commit.
-    if (!status.ok()) reactor->Finish(ToGrpcStatus(status));
+    // On success the sequencer finishes the call after the commit (a successful Append records
+    // nothing: the entries are the record). A refused one is recorded.
+    if (!status.ok()) reactor->Finish(ToGrpcStatus(Refuse(call, std::move(status))));
   });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

@@ -1,8 +1,9 @@
 // gRPC handlers of smartcity.audit.v1.AuditService.
 //
 // Reads are unary calls through the runtime's CallRunner (policy, authentication, worker pool).
-// Two calls need more than CallRunner::Unary offers, and use the same pieces by hand
-// (AuthenticationGuard with the runtime's token verifier, then AdmitByPolicy):
+// Two calls need more than CallRunner::Unary offers, and go through the same guards with
+// CallRunner::OpenStream / CloseStream (authentication, the audit guard, the method's policy), so
+// that their refusals are recorded like any other refused call:
 //
 //   Append        authenticated and validated on the worker pool, then handed to the sequencer;
 //                 the pool thread returns at once and the reactor is finished by the sequencer
@@ -71,9 +72,16 @@ class AuditService final : public v1::AuditService::CallbackService {
   Reactor* GetVerifierKey(Ctx*, const v1::GetVerifierKeyRequest*,
                           v1::GetVerifierKeyResponse*) override;
 
-  // Authenticates the call's bearer token and applies `method`'s policy (for the calls that do
-  // not go through CallRunner::Unary). Runs on the worker pool (key fetches may block).
-  absl::StatusOr<auth::Caller> Admit(grpc::CallbackServerContext* context, const char* method);
+  // Runs the runtime's guards and `method`'s policy for the calls that do not go through
+  // CallRunner::Unary. A refusal is concluded here (recorded in the audit outbox) and returned.
+  // Runs on the worker pool (key fetches may block).
+  absl::StatusOr<std::shared_ptr<CallContext>> Admit(grpc::CallbackServerContext* context,
+                                                     const char* method);
+  // Concludes an admitted call that failed (recorded like any refused call); returns the status
+  // to answer with.
+  absl::Status Refuse(CallContext& call, absl::Status status) {
+    return calls_.CloseStream(call, std::move(status));
+  }
 
  private:
   friend class TailReactor;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -290,6 +291,31 @@ TEST_F(AuditIntegrationTest, OnlyAuditorsReadAndOnlyWritersAppendTheirOwnEvents)
   // The refused batch appended nothing.
   EXPECT_TRUE(admin.Entries(0, 5, &entries).ok());
   EXPECT_EQ(entries.size(), 1u);
+
+  // The refused Appends are recorded like any refused call, in the service's own outbox (on
+  // their way to the log): anonymous, a reader, a forged producer, a bad event.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(absl::StrCat(dir_.path(), "/audit-audit-outbox.db").c_str(), &db),
+            SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT event FROM audit_outbox", -1, &stmt, nullptr),
+            SQLITE_OK);
+  std::multiset<int> refused_append_codes;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    v1::AuditEvent event;
+    ASSERT_TRUE(event.ParseFromArray(sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0)));
+    if (event.action() == "/smartcity.audit.v1.AuditService/Append") {
+      refused_append_codes.insert(event.outcome_code());
+    }
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  EXPECT_EQ(refused_append_codes,
+            (std::multiset<int>{grpc::StatusCode::INVALID_ARGUMENT,
+                                grpc::StatusCode::PERMISSION_DENIED,
+                                grpc::StatusCode::PERMISSION_DENIED,
+                                grpc::StatusCode::UNAUTHENTICATED}))
+      << "successful Appends are not recorded (the entries are the record); refused ones are";
 }
 
 TEST_F(AuditIntegrationTest, TailStreamsHistoryThenNewEntries) {
