@@ -315,6 +315,21 @@ TEST_P(CatalogueTest, ListPagesCoverEveryDatasetOnce) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
 }
 
+TEST_P(CatalogueTest, AListingNamesEachDatasetAboveOpenItShowedForTheAuditRecord) {
+  ASSERT_TRUE(catalogue_->Create(alice_, Sample("open-one")).ok());
+  v1::Dataset internal = Sample("internal-one");
+  internal.set_classification(CLASSIFICATION_INTERNAL);
+  ASSERT_TRUE(catalogue_->Create(alice_, internal).ok());
+  const auth::Caller lister = OwnerCaller("user:carol", "Stavanger kommune");
+  auto response = catalogue_->List(lister, v1::ListDatasetsRequest());
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->datasets_size(), 2);
+  std::vector<std::string> named;
+  for (const auth::ResourceRef& ref : lister.allowed_sensitive()) named.push_back(ref.dataset);
+  EXPECT_EQ(named, std::vector<std::string>{"internal-one"})
+      << "the audit guard records one event per dataset above Åpen a read showed";
+}
+
 TEST_P(CatalogueTest, ExportContainsPublishedOpenDatasetsOnly) {
   ASSERT_TRUE(catalogue_->Create(alice_, Sample("exported")).ok());
   ASSERT_TRUE(catalogue_->Publish(alice_, "exported", 0).ok());
