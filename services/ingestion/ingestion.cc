@@ -162,6 +162,11 @@ IngestionMetrics::IngestionMetrics(prometheus::Registry* registry) {
                  .Name("smartby_ingestion_silent_sources")
                  .Help("Enabled sources not heard from for twice their expected interval")
                  .Register(*registry);
+  missing_ = &prometheus::BuildGauge()
+                  .Name("smartby_ingestion_missing_intervals")
+                  .Help("Expected readings that did not arrive in the last hour (gaps), over the "
+                        "dataset's enabled sources with an expected interval")
+                  .Register(*registry);
   commit_seconds_ = &prometheus::BuildHistogram()
                          .Name("smartby_ingestion_commit_seconds")
                          .Help("Time to validate and commit one batch of readings")
@@ -193,6 +198,11 @@ void IngestionMetrics::Late(const std::string& dataset, int64_t n) {
 void IngestionMetrics::SetSilentSources(const std::string& dataset, int64_t n) {
   if (silent_ == nullptr) return;
   silent_->Add({{"dataset", dataset}}).Set(static_cast<double>(n));
+}
+
+void IngestionMetrics::SetMissingIntervals(const std::string& dataset, int64_t n) {
+  if (missing_ == nullptr) return;
+  missing_->Add({{"dataset", dataset}}).Set(static_cast<double>(n));
 }
 
 void IngestionMetrics::ObserveCommit(absl::Duration d) {
@@ -1073,6 +1083,41 @@ absl::StatusOr<v1::GetLatestReadingsResponse> Ingestion::GetLatestReadings(
   return response;
 }
 
+absl::Status Ingestion::MeasureQuality(const v1::Source& source, int64_t start_us,
+                                       int64_t end_us, v1::SourceQuality* quality) {
+  quality->set_source_id(source.id());
+  *quality->mutable_expected_interval() = source.expected_interval();
+  const int64_t interval = MicrosOf(source.expected_interval());
+  // A gap is the time between consecutive readings (and from the period's start, or the
+  // source's registration if later, to the first; from the last to the period's end).
+  const int64_t begin = std::max(start_us, MicrosOf(source.create_time()));
+  int64_t previous = begin;
+  int64_t count = 0, missing = 0, longest = 0, last_time = 0;
+  auto gap = [&](int64_t from, int64_t to) {
+    const int64_t g = to - from;
+    longest = std::max(longest, g);
+    // More than 1.5 intervals without a reading: the intervals in between are missing.
+    if (interval > 0 && 2 * g > 3 * interval) missing += (g + interval / 2) / interval - 1;
+  };
+  RangeQuery query;
+  query.source_ids = {source.id()};
+  query.from_us = start_us;
+  query.to_us = end_us;
+  RETURN_IF_ERROR(store_->ScanRange(query, [&](const StoredReading& row) {
+    ++count;
+    if (row.time_us > previous) gap(previous, row.time_us);
+    previous = std::max(previous, row.time_us);
+    last_time = row.time_us;
+    return true;
+  }));
+  if (!source.disabled() && end_us > previous) gap(previous, end_us);
+  quality->set_readings(count);
+  quality->set_missing_intervals(missing);
+  *quality->mutable_longest_gap() = TimeUtil::MicrosecondsToDuration(longest);
+  if (last_time > 0) *quality->mutable_last_reading_time() = TimestampOf(last_time);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::GetDataQualityResponse> Ingestion::GetDataQuality(
     const auth::Caller& caller, const v1::GetDataQualityRequest& request) {
   if (request.dataset().empty()) {
@@ -1099,36 +1144,7 @@ absl::StatusOr<v1::GetDataQualityResponse> Ingestion::GetDataQuality(
   v1::GetDataQualityResponse response;
   for (const v1::Source& source : sources) {
     v1::SourceQuality* quality = response.add_sources();
-    quality->set_source_id(source.id());
-    *quality->mutable_expected_interval() = source.expected_interval();
-    const int64_t interval = MicrosOf(source.expected_interval());
-    // A gap is the time between consecutive readings (and from the period's start, or the
-    // source's registration if later, to the first; from the last to the period's end).
-    const int64_t begin = std::max(start_us, MicrosOf(source.create_time()));
-    int64_t previous = begin;
-    int64_t count = 0, missing = 0, longest = 0, last_time = 0;
-    auto gap = [&](int64_t from, int64_t to) {
-      const int64_t g = to - from;
-      longest = std::max(longest, g);
-      // More than 1.5 intervals without a reading: the intervals in between are missing.
-      if (interval > 0 && 2 * g > 3 * interval) missing += (g + interval / 2) / interval - 1;
-    };
-    RangeQuery query;
-    query.source_ids = {source.id()};
-    query.from_us = start_us;
-    query.to_us = end_us;
-    RETURN_IF_ERROR(store_->ScanRange(query, [&](const StoredReading& row) {
-      ++count;
-      if (row.time_us > previous) gap(previous, row.time_us);
-      previous = std::max(previous, row.time_us);
-      last_time = row.time_us;
-      return true;
-    }));
-    if (!source.disabled() && end_us > previous) gap(previous, end_us);
-    quality->set_readings(count);
-    quality->set_missing_intervals(missing);
-    *quality->mutable_longest_gap() = TimeUtil::MicrosecondsToDuration(longest);
-    if (last_time > 0) *quality->mutable_last_reading_time() = TimestampOf(last_time);
+    RETURN_IF_ERROR(MeasureQuality(source, start_us, end_us, quality));
     auto counter = counters.find(source.id());
     if (counter != counters.end()) {
       quality->set_late(counter->second.late);
@@ -1231,7 +1247,6 @@ absl::Status Ingestion::RefreshQualityMetrics() {
   SourceListQuery query;
   query.limit = kMaxSourcePage;
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
-  absl::flat_hash_map<std::string, std::vector<const v1::Source*>> by_dataset;
   std::vector<v1::Source> all;
   while (true) {
     ASSIGN_OR_RETURN(std::vector<v1::Source> page, store_->ListSources(query));
@@ -1255,6 +1270,17 @@ absl::Status Ingestion::RefreshQualityMetrics() {
     if (now_us - since > 2 * interval) ++n;
   }
   for (const auto& [dataset, n] : silent) metrics_.SetSilentSources(dataset, n);
+  // Missing intervals over the last hour, per dataset (sources with an expected interval).
+  absl::flat_hash_map<std::string, int64_t> missing;
+  for (const v1::Source& source : all) {
+    int64_t& n = missing[source.dataset()];
+    if (source.disabled() || MicrosOf(source.expected_interval()) <= 0) continue;
+    v1::SourceQuality quality;
+    RETURN_IF_ERROR(
+        MeasureQuality(source, now_us - int64_t{3600} * 1000000, now_us, &quality));
+    n += quality.missing_intervals();
+  }
+  for (const auto& [dataset, n] : missing) metrics_.SetMissingIntervals(dataset, n);
   return absl::OkStatus();
 }
 

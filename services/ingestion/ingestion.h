@@ -63,6 +63,7 @@ class IngestionMetrics {
              int64_t n);
   void Late(const std::string& dataset, int64_t n);
   void SetSilentSources(const std::string& dataset, int64_t n);
+  void SetMissingIntervals(const std::string& dataset, int64_t n);
   void ObserveCommit(absl::Duration d);
 
  private:
@@ -70,6 +71,7 @@ class IngestionMetrics {
   prometheus::Family<prometheus::Counter>* rejected_ = nullptr;
   prometheus::Family<prometheus::Counter>* late_ = nullptr;
   prometheus::Family<prometheus::Gauge>* silent_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* missing_ = nullptr;
   prometheus::Histogram* commit_seconds_ = nullptr;
 };
 
@@ -178,13 +180,16 @@ class Ingestion {
   // One pass: deletes expired readings of every dataset with a retention, `chunk` rows per
   // transaction. Returns how many it deleted.
   absl::StatusOr<int64_t> ApplyRetention(int chunk = 10000);
-  // Updates the silent-sources gauge per dataset (sources not heard from for twice their
-  // expected interval).
+  // Updates the per-dataset quality gauges: silent sources (not heard from for twice their
+  // expected interval) and missing intervals over the last hour.
   absl::Status RefreshQualityMetrics();
 
  private:
   struct Validated;
   absl::StatusOr<std::shared_ptr<const DatasetSchema>> LiveDataset(const std::string& dataset);
+  // Readings, gaps and last reading of `source` in [start, end) (counters not included).
+  absl::Status MeasureQuality(const v1::Source& source, int64_t start_us, int64_t end_us,
+                              v1::SourceQuality* quality);
   auth::ResourceRef ResourceOf(const DatasetSchema& schema) const;
   absl::Status AuthorizeDataset(const auth::Caller& caller, auth::Action action,
                                 const std::string& dataset,

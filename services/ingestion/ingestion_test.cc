@@ -6,6 +6,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
+#include <prometheus/registry.h>
+
 #include "absl/strings/str_cat.h"
 #include "services/runtime/auth/test_callers.h"
 #include "services/runtime/storage/test_databases.h"
@@ -489,6 +491,37 @@ TEST_P(IngestionTest, DataQualityCountsGapsLateReadingsAndRejections) {
   // Last reading at start+30m, period ends at start+60m: 2 intervals missing (40, 50).
   EXPECT_EQ(q1->missing_intervals(), 2);
   EXPECT_EQ(TimeUtil::DurationToSeconds(q1->longest_gap()), 30 * 60);
+}
+
+double GaugeValue(prometheus::Registry& registry, const std::string& name,
+                  const std::string& dataset) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "dataset" && label.value == dataset) return metric.gauge.value;
+      }
+    }
+  }
+  return -1;
+}
+
+TEST_P(IngestionTest, QualityGaugesShowSilentSourcesAndMissingIntervals) {
+  prometheus::Registry registry;
+  Ingestion ingestion(store_.get(), &directory_, &clock_, &registry);
+  clock_.Set(kNow - absl::Hours(2));
+  Register("g1", "avfall", absl::Minutes(10));
+  Register("g2", "avfall", absl::Minutes(10));
+  clock_.Set(kNow);
+  // g1 reported all along the last hour; g2 stopped 40 minutes ago.
+  google::protobuf::RepeatedPtrField<v1::Reading> batch;
+  for (int m = 0; m <= 60; m += 10) *batch.Add() = Reading("g1", kNow - absl::Minutes(m), 1);
+  for (int m = 40; m <= 60; m += 10) *batch.Add() = Reading("g2", kNow - absl::Minutes(m), 1);
+  ASSERT_EQ(Write(admin_, batch).accepted(), 10);
+  ASSERT_TRUE(ingestion.RefreshQualityMetrics().ok());
+  EXPECT_EQ(GaugeValue(registry, "smartby_ingestion_silent_sources", "avfall"), 1);
+  EXPECT_EQ(GaugeValue(registry, "smartby_ingestion_missing_intervals", "avfall"), 3)
+      << "g2's readings at -30, -20 and -10 minutes did not come";
 }
 
 TEST_P(IngestionTest, MqttMessagesTakeTheSameValidationPath) {
