@@ -534,14 +534,19 @@ absl::Status ImportOutcome(const v1::ImportSummary& summary, const std::string& 
   const int64_t rejected = std::max<int64_t>(summary.totals().rejected(), summary.errors_size());
   if (rejected == 0) return absl::OkStatus();
   const int64_t rows = summary.totals().rows_read();
-  // "1 row was", "1 of 10 rows was", "3 of 10 rows were"
-  const std::string of_rows = rows >= rejected ? absl::StrCat(" of ", rows) : "";
+  // "1 row was rejected", "1 of 10 rows was rejected; the others were ...", "all 5 rows were"
+  std::string what;
+  if (rows > rejected) {
+    what = absl::StrCat(rejected, " of ", rows, rejected == 1 ? " rows was" : " rows were",
+                        " rejected; the others were accepted or already stored");
+  } else if (rows == rejected && rows > 1) {
+    what = absl::StrCat("all ", rows, " rows were rejected");
+  } else {
+    what = absl::StrCat(rejected, rejected == 1 ? " row was" : " rows were", " rejected");
+  }
   return WithHint(
       ServiceError(
-          absl::StatusCode::kInvalidArgument,
-          absl::StrCat(rejected, of_rows, rejected == 1 && of_rows.empty() ? " row" : " rows",
-                       rejected == 1 ? " was" : " were",
-                       " rejected; the others were accepted or already stored"),
+          absl::StatusCode::kInvalidArgument, what,
           request_id),
       "correct the rows listed and import the file again: rows already stored come back as "
       "duplicates and change nothing");

@@ -600,38 +600,54 @@ absl::Status Ingestion::WriteBatch(const auth::Caller* caller, std::vector<v1::R
     row_index.push_back(i);
   }
 
-  // 5. Store.
+  // 5. Store. The counters are committed with the readings, as they will be if every reading is
+  // new (the usual case), and corrected afterwards for those that turn out to be duplicates: a
+  // second transaction only when there are any.
   const int64_t accept_us = absl::ToUnixMicros(clock_->Now());
+  std::vector<bool> late(rows.size(), false);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const v1::Source& source = sources.at(rows[r].source_id);
+    SourceCounters& counter = counters[rows[r].source_id];
+    ++counter.accepted;
+    const int64_t interval = MicrosOf(source.expected_interval());
+    if (interval > 0 && accept_us - rows[r].time_us > interval) {
+      late[r] = true;
+      ++counter.late;
+    }
+  }
   AppendResult appended;
   if (!rows.empty()) {
-    ASSIGN_OR_RETURN(appended, store_->AppendReadings(rows, accept_us, {}));
+    ASSIGN_OR_RETURN(appended, store_->AppendReadings(rows, accept_us, counters));
+  } else if (!counters.empty()) {
+    // Statistics only: a failure here must not turn the batch into an error.
+    if (absl::Status counted = store_->AddCounters(counters); !counted.ok()) {
+      log::Warn("cannot update source counters", {{"error", std::string(counted.message())}});
+    }
   }
   int64_t last_position = 0;
   absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> outcome_by_dataset;
   absl::flat_hash_map<std::string, int64_t> late_by_dataset;
+  absl::flat_hash_map<std::string, SourceCounters> corrections;
   for (size_t r = 0; r < rows.size(); ++r) {
     v1::ReadingResult& result = (*results)[row_index[r]];
     const v1::Source& source = sources.at(rows[r].source_id);
-    SourceCounters& counter = counters[rows[r].source_id];
     if (appended.inserted[r]) {
       result.set_outcome(v1::READING_OUTCOME_ACCEPTED);
-      ++counter.accepted;
       ++outcome_by_dataset[source.dataset()].first;
       last_position = std::max(last_position, appended.positions[r]);
-      const int64_t interval = MicrosOf(source.expected_interval());
-      if (interval > 0 && accept_us - rows[r].time_us > interval) {
-        ++counter.late;
-        ++late_by_dataset[source.dataset()];
-      }
+      if (late[r]) ++late_by_dataset[source.dataset()];
     } else {
       result.set_outcome(v1::READING_OUTCOME_DUPLICATE);
-      ++counter.duplicates;
+      SourceCounters& correction = corrections[rows[r].source_id];
+      --correction.accepted;
+      ++correction.duplicates;
+      if (late[r]) --correction.late;
       ++outcome_by_dataset[source.dataset()].second;
     }
   }
-  if (!counters.empty()) {
-    // Statistics only: a failure here must not turn a committed batch into an error.
-    if (absl::Status counted = store_->AddCounters(counters); !counted.ok()) {
+  if (!corrections.empty()) {
+    // Statistics only, as above.
+    if (absl::Status counted = store_->AddCounters(corrections); !counted.ok()) {
       log::Warn("cannot update source counters", {{"error", std::string(counted.message())}});
     }
   }
@@ -840,6 +856,17 @@ absl::Status Ingestion::HandleMqttMessage(absl::string_view topic, absl::string_
               if (first_problem.empty()) first_problem = rejection->message;
               return;
             }
+            // The topic names the source, and the broker's ACLs decide who may publish there:
+            // a payload may not speak for another source.
+            if (reading.source_id() != mapping.default_source_id) {
+              ++malformed;
+              if (first_problem.empty()) {
+                first_problem = absl::StrCat("source_id \"", reading.source_id(),
+                                             "\" in the payload differs from the topic's source \"",
+                                             mapping.default_source_id, "\"");
+              }
+              return;
+            }
             readings.push_back(std::move(reading));
           },
           [&](RecordError&& error) {
@@ -981,7 +1008,11 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
   RangeOf(&request.start_time(), &request.end_time(), request.has_start_time(),
           request.has_end_time(), &query);
   if (query.from_us == INT64_MIN) {
-    return absl::InvalidArgumentError("start_time: aggregates need the start of the range");
+    // No start: the last 24 hours before the end, in windows aligned to the epoch, so that the
+    // windows stay the same from page to page.
+    const int64_t end = query.to_us == INT64_MAX ? absl::ToUnixMicros(clock_->Now()) : query.to_us;
+    const int64_t start = end - int64_t{24} * 3600 * 1000000;
+    query.from_us = start - ((start % window_us) + window_us) % window_us;
   }
   if (!request.page_token().empty()) {
     int64_t next_window = 0;

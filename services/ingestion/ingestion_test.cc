@@ -402,6 +402,19 @@ TEST_P(IngestionTest, QueriesPageAggregateAndReturnTheLatest) {
   ASSERT_EQ(second->windows_size(), 2);
   EXPECT_DOUBLE_EQ(second->windows(1).mean(), 54.5);
   aggregate.clear_page_token();
+  // Without a start: the last 24 hours, windows aligned to the epoch.
+  v1::AggregateReadingsRequest recent = aggregate;
+  recent.clear_start_time();
+  recent.clear_page_size();
+  *recent.mutable_window() = TimeUtil::SecondsToDuration(3600);
+  auto hourly = ingestion_->AggregateReadings(admin_, recent);
+  ASSERT_TRUE(hourly.ok()) << hourly.status();
+  int64_t counted = 0;
+  for (const auto& w : hourly->windows()) {
+    EXPECT_EQ(w.window_start().seconds() % 3600, 0);
+    counted += w.count();
+  }
+  EXPECT_EQ(counted, 60);
   aggregate.set_field("fraction");
   EXPECT_EQ(ingestion_->AggregateReadings(admin_, aggregate).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -541,6 +554,12 @@ TEST_P(IngestionTest, MqttMessagesTakeTheSameValidationPath) {
                                       R"({"time":"2026-11-18T09:00:00Z","fill_level":1})")
                   .ok());
   EXPECT_TRUE(ingestion_->HandleMqttMessage("other/topic", "{}").ok());
+  // The topic names the source: a payload may not speak for another one.
+  EXPECT_TRUE(ingestion_
+                  ->HandleMqttMessage(
+                      "smartby/readings/avfall/c1",
+                      R"({"source_id":"c2","time":"2026-11-18T09:30:00Z","fill_level":5})")
+                  .ok());
   const std::vector<v1::Reading> stored = All("avfall");
   ASSERT_EQ(stored.size(), 2u);
   EXPECT_TRUE(All("beskyttet").empty());
