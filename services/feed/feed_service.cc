@@ -1,0 +1,246 @@
+#include "services/feed/feed_service.h"
+
+#include <mutex>
+
+#include "services/runtime/status.h"
+
+namespace smartby::feed {
+
+// Who may call what (README.md, "Access").
+const ServicePolicy& FeedServicePolicy() {
+  using auth::Action;
+  static const auto* policy = new ServicePolicy{
+      "smartcity.feed.v1.FeedService",
+      {
+          {"Subscribe", {false, Access::kFiltered, Action::kRead}},
+          {"GetAggregates", {false, Access::kResource, Action::kRead}},
+          {"GetHistory", {false, Access::kResource, Action::kRead}},
+          {"CreateKpi", {true, Access::kAction, Action::kAdminister}},
+          {"ListKpis", {false, Access::kFiltered, Action::kRead}},
+          {"GetKpi", {false, Access::kResource, Action::kRead}},
+          {"DeleteKpi", {true, Access::kAction, Action::kAdminister}},
+          {"WatchKpi", {false, Access::kResource, Action::kRead}},
+          {"CreateAlarmRule", {true, Access::kAction, Action::kAdminister}},
+          {"ListAlarmRules", {false, Access::kAction, Action::kAdminister}},
+          {"DeleteAlarmRule", {true, Access::kAction, Action::kAdminister}},
+          {"ListAlarms", {false, Access::kFiltered, Action::kRead}},
+          {"AcknowledgeAlarm", {true, Access::kResource, Action::kRead}},
+          {"CreateChannel", {true, Access::kAction, Action::kAdminister}},
+          {"ListChannels", {false, Access::kAction, Action::kAdminister}},
+          {"TestChannel", {true, Access::kAction, Action::kAdminister}},
+      }};
+  return *policy;
+}
+
+namespace {
+
+// Subscribe: registered with the hub, which queues events and calls Wake; one write in flight.
+// Lifetime: deleted in OnDone, after it has left the hub and detached its wake callback (so the
+// hub never calls into a deleted reactor).
+class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+ public:
+  SubscribeReactor(FeedService* service, grpc::CallbackServerContext* context,
+                   const v1::SubscribeRequest& request)
+      : service_(service) {
+    absl::Status admitted;
+    call_ = service_->calls().OpenStream(context, "Subscribe", &admitted);
+    if (!admitted.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      CloseLocked(admitted);
+      return;
+    }
+    if (request.resume_after() < 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      CloseLocked(absl::InvalidArgumentError("resume_after: must not be negative"));
+      return;
+    }
+    // Readings are filtered per dataset with caller.Allows (hub.h).
+    call_->caller.MarkChecked();
+    std::shared_ptr<Subscriber> subscriber =
+        service_->hub()->Subscribe(request, call_->caller, [this] { Wake(); });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      subscriber_ = std::move(subscriber);
+    }
+    Wake();  // the opening events were queued before subscriber_ was set
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      CloseLocked(absl::CancelledError("the subscriber closed the stream"));
+      return;
+    }
+    WriteLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(absl::CancelledError("the subscriber cancelled"));
+  }
+
+  void OnDone() override {
+    if (subscriber_ != nullptr) {
+      service_->hub()->Unsubscribe(subscriber_);
+      subscriber_->Detach();
+    }
+    delete this;
+  }
+
+ private:
+  void Wake() {
+    std::lock_guard<std::mutex> lock(mu_);
+    WriteLocked();
+  }
+
+  void WriteLocked() {
+    if (closed_ || writing_ || subscriber_ == nullptr) return;
+    response_.Clear();
+    if (subscriber_->Take(256, &response_) == 0) return;
+    writing_ = true;
+    StartWrite(&response_);
+  }
+
+  void CloseLocked(absl::Status outcome) {
+    if (closed_) return;
+    if (writing_) {
+      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      return;
+    }
+    closed_ = true;
+    call_->caller.MarkChecked();
+    Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
+  }
+
+  FeedService* service_;
+  std::shared_ptr<CallContext> call_;
+  std::shared_ptr<Subscriber> subscriber_;
+  std::mutex mu_;
+  v1::SubscribeResponse response_;
+  bool writing_ = false, closed_ = false;
+};
+
+// WatchKpi: the KPI engine (services/feed/kpi.*) streams values; until it is wired in, the
+// stream checks the KPI and the caller's right to its dataset, then ends UNIMPLEMENTED.
+class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
+ public:
+  WatchKpiReactor(FeedService* service, Feed* feed, grpc::CallbackServerContext* context,
+                  const v1::WatchKpiRequest& request) {
+    absl::Status admitted;
+    std::shared_ptr<CallContext> call = service->calls().OpenStream(context, "WatchKpi", &admitted);
+    absl::Status outcome = admitted;
+    if (outcome.ok()) {
+      absl::StatusOr<v1::Kpi> kpi = feed->GetKpi(call->caller, request.name());
+      outcome = kpi.ok() ? absl::UnimplementedError(
+                               "WatchKpi: KPI evaluation is not in this build yet")
+                         : kpi.status();
+    }
+    call->caller.MarkChecked();
+    Finish(ToGrpcStatus(service->calls().CloseStream(*call, std::move(outcome))));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+FeedService::FeedService(Feed* feed, Hub* hub, CallRunner calls)
+    : feed_(feed), hub_(hub), calls_(std::move(calls)) {}
+
+grpc::ServerWriteReactor<v1::SubscribeResponse>* FeedService::Subscribe(
+    Ctx* ctx, const v1::SubscribeRequest* request) {
+  return new SubscribeReactor(this, ctx, *request);
+}
+
+grpc::ServerWriteReactor<v1::KpiValue>* FeedService::WatchKpi(Ctx* ctx,
+                                                              const v1::WatchKpiRequest* request) {
+  return new WatchKpiReactor(this, feed_, ctx, *request);
+}
+
+#define SMARTBY_ASSIGN_RESPONSE(expr)            \
+  [=, this](CallContext& call) -> absl::Status { \
+    ASSIGN_OR_RETURN(*response, (expr));         \
+    return absl::OkStatus();                     \
+  }
+
+FeedService::Reactor* FeedService::GetAggregates(Ctx* ctx, const v1::GetAggregatesRequest* request,
+                                                 v1::GetAggregatesResponse* response) {
+  return calls_.Unary(ctx, "GetAggregates",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->GetAggregates(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::GetHistory(Ctx* ctx, const v1::GetHistoryRequest* request,
+                                              v1::GetHistoryResponse* response) {
+  return calls_.Unary(ctx, "GetHistory",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->GetHistory(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::CreateKpi(Ctx* ctx, const v1::CreateKpiRequest* request,
+                                             v1::Kpi* response) {
+  return calls_.Unary(ctx, "CreateKpi",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->CreateKpi(call.caller, request->kpi())));
+}
+FeedService::Reactor* FeedService::ListKpis(Ctx* ctx, const v1::ListKpisRequest* request,
+                                            v1::ListKpisResponse* response) {
+  return calls_.Unary(ctx, "ListKpis",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->ListKpis(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::GetKpi(Ctx* ctx, const v1::GetKpiRequest* request,
+                                          v1::Kpi* response) {
+  return calls_.Unary(ctx, "GetKpi",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->GetKpi(call.caller, request->name())));
+}
+FeedService::Reactor* FeedService::DeleteKpi(Ctx* ctx, const v1::DeleteKpiRequest* request,
+                                             v1::DeleteKpiResponse* response) {
+  return calls_.Unary(ctx, "DeleteKpi", [=, this](CallContext& call) {
+    return feed_->DeleteKpi(call.caller, request->name());
+  });
+}
+FeedService::Reactor* FeedService::CreateAlarmRule(Ctx* ctx,
+                                                   const v1::CreateAlarmRuleRequest* request,
+                                                   v1::AlarmRule* response) {
+  return calls_.Unary(
+      ctx, "CreateAlarmRule",
+      SMARTBY_ASSIGN_RESPONSE(feed_->CreateAlarmRule(call.caller, request->rule())));
+}
+FeedService::Reactor* FeedService::ListAlarmRules(Ctx* ctx,
+                                                  const v1::ListAlarmRulesRequest* request,
+                                                  v1::ListAlarmRulesResponse* response) {
+  return calls_.Unary(ctx, "ListAlarmRules",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->ListAlarmRules(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::DeleteAlarmRule(Ctx* ctx,
+                                                   const v1::DeleteAlarmRuleRequest* request,
+                                                   v1::DeleteAlarmRuleResponse* response) {
+  return calls_.Unary(ctx, "DeleteAlarmRule", [=, this](CallContext& call) {
+    return feed_->DeleteAlarmRule(call.caller, request->id());
+  });
+}
+FeedService::Reactor* FeedService::ListAlarms(Ctx* ctx, const v1::ListAlarmsRequest* request,
+                                              v1::ListAlarmsResponse* response) {
+  return calls_.Unary(ctx, "ListAlarms",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->ListAlarms(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::AcknowledgeAlarm(Ctx* ctx,
+                                                    const v1::AcknowledgeAlarmRequest* request,
+                                                    v1::Alarm* response) {
+  return calls_.Unary(
+      ctx, "AcknowledgeAlarm",
+      SMARTBY_ASSIGN_RESPONSE(feed_->AcknowledgeAlarm(call.caller, request->id())));
+}
+FeedService::Reactor* FeedService::CreateChannel(Ctx* ctx, const v1::CreateChannelRequest* request,
+                                                 v1::Channel* response) {
+  return calls_.Unary(
+      ctx, "CreateChannel",
+      SMARTBY_ASSIGN_RESPONSE(feed_->CreateChannel(call.caller, request->channel())));
+}
+FeedService::Reactor* FeedService::ListChannels(Ctx* ctx, const v1::ListChannelsRequest* request,
+                                                v1::ListChannelsResponse* response) {
+  return calls_.Unary(ctx, "ListChannels",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->ListChannels(call.caller, *request)));
+}
+FeedService::Reactor* FeedService::TestChannel(Ctx* ctx, const v1::TestChannelRequest* request,
+                                               v1::TestChannelResponse* response) {
+  return calls_.Unary(ctx, "TestChannel",
+                      SMARTBY_ASSIGN_RESPONSE(feed_->TestChannel(call.caller, request->id())));
+}
+
+}  // namespace smartby::feed

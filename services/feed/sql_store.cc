@@ -1,0 +1,240 @@
+// FeedStore over the shared storage seam, one implementation for SQLite and PostgreSQL.
+//
+// Schema (migration 1):
+//   handover  one row: the last ingestion position the hub processed.
+//   objects   KPIs, alarm rules, channels and alarms, one row each: `kind` ("kpi", "rule",
+//             "channel", "alarm"), its key, the dataset it is about (listings filter by it),
+//             whether it is active (alarms: RAISED), and the object itself (binary protobuf in
+//             base64, so the text column is safe on PostgreSQL). Keys sort bytewise on both
+//             engines (COLLATE "C" on PostgreSQL), so pages are the same everywhere.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "services/feed/store.h"
+#include "services/runtime/status.h"
+
+namespace smartby::feed {
+namespace {
+
+using storage::Row;
+using storage::Rows;
+using storage::Transaction;
+using storage::TransactionMode;
+
+const std::vector<storage::Migration>& Migrations() {
+  static const auto* migrations = new std::vector<storage::Migration>{
+      {1, "feed objects and hand-over position",
+       R"sql(
+CREATE TABLE handover (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  position INTEGER NOT NULL
+);
+INSERT INTO handover (id, position) VALUES (1, 0);
+CREATE TABLE objects (
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL,
+  dataset TEXT NOT NULL,
+  active INTEGER NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (kind, id)
+);
+CREATE INDEX objects_dataset ON objects (kind, dataset, id);
+)sql",
+       R"sql(
+CREATE TABLE handover (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  position BIGINT NOT NULL
+);
+INSERT INTO handover (id, position) VALUES (1, 0);
+CREATE TABLE objects (
+  kind TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  dataset TEXT COLLATE "C" NOT NULL,
+  active INTEGER NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (kind, id)
+);
+CREATE INDEX objects_dataset ON objects (kind, dataset, id);
+)sql"},
+  };
+  return *migrations;
+}
+
+std::string Encode(const google::protobuf::Message& message) {
+  return absl::Base64Escape(message.SerializeAsString());
+}
+
+template <typename T>
+absl::StatusOr<T> Decode(const std::string& encoded, const std::string& kind,
+                         const std::string& id) {
+  std::string bytes;
+  T message;
+  if (!absl::Base64Unescape(encoded, &bytes) || !message.ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("stored ", kind, " ", id, " cannot be decoded"));
+  }
+  return message;
+}
+
+class SqlFeedStore final : public FeedStore {
+ public:
+  explicit SqlFeedStore(std::shared_ptr<storage::Database> db) : db_(std::move(db)) {}
+
+  absl::StatusOr<int64_t> HandoverPosition() override {
+    int64_t position = 0;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows, tx.Query("SELECT position FROM handover WHERE id = 1"));
+          if (!rows.empty()) position = rows[0].Int(0);
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return position;
+  }
+
+  absl::Status SetHandoverPosition(int64_t position) override {
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      return tx
+          .Execute("UPDATE handover SET position = $1 WHERE id = 1 AND position < $1",
+                   {position})
+          .status();
+    });
+  }
+
+  absl::Status CreateKpi(const v1::Kpi& kpi) override {
+    return Insert("kpi", kpi.name(), kpi.dataset(), false, kpi);
+  }
+  absl::StatusOr<v1::Kpi> GetKpi(const std::string& name) override {
+    return Get<v1::Kpi>("kpi", name);
+  }
+  absl::StatusOr<std::vector<v1::Kpi>> ListKpis(const PageQuery& page) override {
+    return List<v1::Kpi>("kpi", page, false);
+  }
+  absl::Status DeleteKpi(const std::string& name) override { return Delete("kpi", name); }
+
+  absl::Status CreateAlarmRule(const v1::AlarmRule& rule) override {
+    return Insert("rule", rule.id(), rule.dataset(), false, rule);
+  }
+  absl::StatusOr<v1::AlarmRule> GetAlarmRule(const std::string& id) override {
+    return Get<v1::AlarmRule>("rule", id);
+  }
+  absl::StatusOr<std::vector<v1::AlarmRule>> ListAlarmRules(const PageQuery& page) override {
+    return List<v1::AlarmRule>("rule", page, false);
+  }
+  absl::Status DeleteAlarmRule(const std::string& id) override { return Delete("rule", id); }
+
+  absl::Status CreateChannel(const v1::Channel& channel) override {
+    return Insert("channel", channel.id(), "", false, channel);
+  }
+  absl::StatusOr<v1::Channel> GetChannel(const std::string& id) override {
+    return Get<v1::Channel>("channel", id);
+  }
+  absl::StatusOr<std::vector<v1::Channel>> ListChannels(const PageQuery& page) override {
+    return List<v1::Channel>("channel", page, false);
+  }
+
+  absl::Status PutAlarm(const v1::Alarm& alarm) override {
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      return tx
+          .Execute(
+              "INSERT INTO objects (kind, id, dataset, active, doc) VALUES ('alarm', $1, $2, $3, "
+              "$4) ON CONFLICT (kind, id) DO UPDATE SET dataset = excluded.dataset, "
+              "active = excluded.active, doc = excluded.doc",
+              {alarm.id(), alarm.dataset(),
+               int64_t{alarm.state() == v1::ALARM_STATE_RAISED ? 1 : 0}, Encode(alarm)})
+          .status();
+    });
+  }
+  absl::StatusOr<v1::Alarm> GetAlarm(const std::string& id) override {
+    return Get<v1::Alarm>("alarm", id);
+  }
+  absl::StatusOr<std::vector<v1::Alarm>> ListAlarms(const PageQuery& page,
+                                                    bool active_only) override {
+    return List<v1::Alarm>("alarm", page, active_only);
+  }
+
+ private:
+  absl::Status Insert(const std::string& kind, const std::string& id, const std::string& dataset,
+                      bool active, const google::protobuf::Message& doc) {
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(int64_t inserted,
+                       tx.Execute("INSERT INTO objects (kind, id, dataset, active, doc) VALUES "
+                                  "($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING",
+                                  {kind, id, dataset, int64_t{active ? 1 : 0}, Encode(doc)}));
+      if (inserted == 0) {
+        return absl::AlreadyExistsError(absl::StrCat(kind, " \"", id, "\" already exists"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  template <typename T>
+  absl::StatusOr<T> Get(const std::string& kind, const std::string& id) {
+    std::string doc;
+    bool found = false;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows,
+                           tx.Query("SELECT doc FROM objects WHERE kind = $1 AND id = $2",
+                                    {kind, id}));
+          if (!rows.empty()) {
+            found = true;
+            doc = rows[0].String(0);
+          }
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    if (!found) return absl::NotFoundError(absl::StrCat(kind, " \"", id, "\" does not exist"));
+    return Decode<T>(doc, kind, id);
+  }
+
+  template <typename T>
+  absl::StatusOr<std::vector<T>> List(const std::string& kind, const PageQuery& page,
+                                      bool active_only) {
+    Rows rows;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(
+              rows, tx.Query("SELECT id, doc FROM objects WHERE kind = $1 AND ($2 = '' OR "
+                             "dataset = $2) AND id > $3 AND ($4 = 0 OR active = 1) "
+                             "ORDER BY id LIMIT $5",
+                             {kind, page.dataset, page.after, int64_t{active_only ? 1 : 0},
+                              int64_t{page.limit}}));
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    std::vector<T> out;
+    out.reserve(rows.size());
+    for (const Row& row : rows) {
+      ASSIGN_OR_RETURN(T item, Decode<T>(row.String(1), kind, row.String(0)));
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+  absl::Status Delete(const std::string& kind, const std::string& id) {
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(int64_t deleted,
+                       tx.Execute("DELETE FROM objects WHERE kind = $1 AND id = $2", {kind, id}));
+      if (deleted == 0) {
+        return absl::NotFoundError(absl::StrCat(kind, " \"", id, "\" does not exist"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  std::shared_ptr<storage::Database> db_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FeedStore>> OpenSqlFeedStore(
+    std::shared_ptr<storage::Database> db) {
+  RETURN_IF_ERROR(db->Migrate(Migrations()));
+  return std::make_unique<SqlFeedStore>(std::move(db));
+}
+
+}  // namespace smartby::feed

@@ -1,0 +1,112 @@
+#include "services/feed/subscriber_queue.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace smartby::feed {
+
+void SubscriberQueue::Append(UpdatePtr update) {
+  last_position_ = std::max(last_position_, update->position());
+  const std::string& source = update->reading().source_id();
+  Entry entry;
+  entry.kind = v1::FeedEvent::kUpdate;
+  entry.update = std::move(update);
+  entries_.push_back(std::move(entry));
+  newest_[source] = std::prev(entries_.end());
+  ++updates_;
+}
+
+SubscriberQueue::Outcome SubscriberQueue::Push(UpdatePtr update) {
+  if (updates_ < capacity_) {
+    Append(std::move(update));
+    return Outcome::kQueued;
+  }
+  auto it = newest_.find(update->reading().source_id());
+  if (it != newest_.end()) {
+    entries_.erase(it->second);
+    newest_.erase(it);
+    --updates_;
+    Append(std::move(update));
+    ++coalesced_;
+    return Outcome::kCoalesced;
+  }
+  ++dropped_;
+  if (behind_ != entries_.end()) {
+    behind_->gap.set_dropped(behind_->gap.dropped() + 1);
+  } else {
+    Entry entry;
+    entry.kind = v1::FeedEvent::kGap;
+    entry.gap.set_reason(v1::GAP_REASON_SUBSCRIBER_BEHIND);
+    entry.gap.set_after_position(last_position_);
+    entry.gap.set_dropped(1);
+    entries_.push_back(std::move(entry));
+    behind_ = std::prev(entries_.end());
+  }
+  // The dropped update's position is passed: the next update after the gap is newer.
+  last_position_ = std::max(last_position_, update->position());
+  return Outcome::kDropped;
+}
+
+void SubscriberQueue::PushInitial(UpdatePtr update) { Append(std::move(update)); }
+
+void SubscriberQueue::PushGap(v1::GapReason reason, int64_t after_position) {
+  Entry entry;
+  entry.kind = v1::FeedEvent::kGap;
+  entry.gap.set_reason(reason);
+  entry.gap.set_after_position(after_position);
+  entries_.push_back(std::move(entry));
+}
+
+void SubscriberQueue::PushSnapshotComplete(int64_t position) {
+  Entry entry;
+  entry.kind = v1::FeedEvent::kSnapshotComplete;
+  entry.position = position;
+  entries_.push_back(std::move(entry));
+}
+
+void SubscriberQueue::PushAggregates(std::shared_ptr<const v1::AggregateSet> aggregates) {
+  if (aggregates_ != entries_.end()) {
+    aggregates_->aggregates = std::move(aggregates);
+    return;
+  }
+  Entry entry;
+  entry.kind = v1::FeedEvent::kAggregates;
+  entry.aggregates = std::move(aggregates);
+  entries_.push_back(std::move(entry));
+  aggregates_ = std::prev(entries_.end());
+}
+
+size_t SubscriberQueue::Take(size_t max, v1::SubscribeResponse* out) {
+  size_t taken = 0;
+  while (taken < max && !entries_.empty()) {
+    Entry& entry = entries_.front();
+    v1::FeedEvent* event = out->add_events();
+    switch (entry.kind) {
+      case v1::FeedEvent::kUpdate: {
+        auto it = newest_.find(entry.update->reading().source_id());
+        if (it != newest_.end() && it->second == entries_.begin()) newest_.erase(it);
+        --updates_;
+        *event->mutable_update() = *entry.update;
+        break;
+      }
+      case v1::FeedEvent::kGap:
+        if (behind_ == entries_.begin()) behind_ = entries_.end();
+        *event->mutable_gap() = std::move(entry.gap);
+        break;
+      case v1::FeedEvent::kSnapshotComplete:
+        event->mutable_snapshot_complete()->set_position(entry.position);
+        break;
+      case v1::FeedEvent::kAggregates:
+        *event->mutable_aggregates() = *entry.aggregates;
+        aggregates_ = entries_.end();
+        break;
+      default:
+        break;
+    }
+    entries_.pop_front();
+    ++taken;
+  }
+  return taken;
+}
+
+}  // namespace smartby::feed
