@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "cli/smartctl/audit_commands.h"
 #include "cli/smartctl/errors.h"
+#include "cli/smartctl/feed_commands.h"
 #include "cli/smartctl/ingestion_commands.h"
 #include "cli/smartctl/services.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
@@ -80,6 +81,7 @@ void AddAllCommands(Registry& registry) {
   AddAuthCommands(registry);
   AddCatalogueCommands(registry);
   AddIngestionCommands(registry);
+  AddFeedCommands(registry);
   AddAuditCommands(registry);
   AddConfigCommands(registry);
 }

@@ -19,7 +19,7 @@ inline const std::vector<ServiceInfo>& KnownServices() {
   static const auto* services = new std::vector<ServiceInfo>{
       {"catalogue", 7001, "smartcity.catalogue.v1.CatalogueService"},
       {"ingestion", 7002, "smartcity.ingestion.v1.IngestionService"},
-      // {"feed", 7003, "smartcity.feed.v1.FeedService"},
+      {"feed", 7003, "smartcity.feed.v1.FeedService"},
       {"auth", 7004, "smartcity.auth.v1.AuthService"},
       {"audit", 7005, "smartcity.audit.v1.AuditService"},
       // {"archive", 7006, "smartcity.archive.v1.ArchiveService"},
