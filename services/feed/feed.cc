@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/feed/kpi.h"
 #include "services/runtime/status.h"
 
 namespace smartby::feed {
@@ -144,6 +145,37 @@ absl::Status Feed::AuthorizeRead(const auth::Caller& caller, const std::string& 
 absl::StatusOr<v1::Kpi> Feed::CreateKpi(const auth::Caller& caller, v1::Kpi kpi) {
   RETURN_IF_ERROR(RequireAdmin(caller));
   RETURN_IF_ERROR(ValidateKpi(kpi));
+  // Classification: an administrator defines KPIs only over datasets they may read.
+  RETURN_IF_ERROR(AuthorizeRead(caller, kpi.dataset()));
+  absl::StatusOr<KpiExpression> expression = ParseKpi(kpi.expression());
+  if (!expression.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kpi.expression: ", expression.status().message()));
+  }
+  if (deps_.datasets != nullptr) {
+    absl::StatusOr<std::shared_ptr<const ingestion::DatasetSchema>> schema =
+        deps_.datasets->Lookup(kpi.dataset());
+    if (absl::IsNotFound(schema.status())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("kpi.dataset: no dataset \"", kpi.dataset(), "\" in the catalogue"));
+    }
+    RETURN_IF_ERROR(schema.status());
+    for (const std::string& field : expression->fields()) {
+      const smartcity::catalogue::v1::SchemaField* f = (*schema)->Find(field);
+      if (f == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("kpi.expression: dataset \"",
+                                                       kpi.dataset(), "\" has no field \"",
+                                                       field, "\""));
+      }
+      if (f->type() != smartcity::catalogue::v1::FIELD_TYPE_INTEGER &&
+          f->type() != smartcity::catalogue::v1::FIELD_TYPE_DOUBLE) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kpi.expression: field \"", field, "\" of dataset \"", kpi.dataset(),
+            "\" is not numeric (INTEGER or DOUBLE)"));
+      }
+    }
+  }
+  kpi.set_expression(expression->ToString());
   *kpi.mutable_create_time() = Now(deps_.clock);
   kpi.set_created_by(caller.subject());
   RETURN_IF_ERROR(deps_.store->CreateKpi(kpi));
@@ -198,9 +230,11 @@ absl::StatusOr<v1::AlarmRule> Feed::CreateAlarmRule(const auth::Caller& caller,
     RETURN_IF_ERROR(found.status());
   }
   rule.set_id(NewId("rule"));
+  if (deps_.alarms != nullptr) RETURN_IF_ERROR(deps_.alarms->CheckRule(rule));
   *rule.mutable_create_time() = Now(deps_.clock);
   rule.set_created_by(caller.subject());
   RETURN_IF_ERROR(deps_.store->CreateAlarmRule(rule));
+  if (deps_.alarms != nullptr) RETURN_IF_ERROR(deps_.alarms->RuleCreated(rule));
   return rule;
 }
 
@@ -217,7 +251,9 @@ absl::StatusOr<v1::ListAlarmRulesResponse> Feed::ListAlarmRules(
 
 absl::Status Feed::DeleteAlarmRule(const auth::Caller& caller, const std::string& id) {
   RETURN_IF_ERROR(RequireAdmin(caller));
-  return deps_.store->DeleteAlarmRule(id);
+  RETURN_IF_ERROR(deps_.store->DeleteAlarmRule(id));
+  if (deps_.alarms != nullptr) RETURN_IF_ERROR(deps_.alarms->RuleDeleted(id));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::ListAlarmsResponse> Feed::ListAlarms(const auth::Caller& caller,
@@ -252,6 +288,7 @@ absl::StatusOr<v1::Alarm> Feed::AcknowledgeAlarm(const auth::Caller& caller,
   }
   RETURN_IF_ERROR(AuthorizeRead(caller, alarm->dataset()));
   if (!caller.authenticated()) return absl::UnauthenticatedError("sign in to acknowledge alarms");
+  if (deps_.alarms != nullptr) return deps_.alarms->Acknowledge(id, caller.subject());
   if (alarm->acknowledged_by().empty()) {
     *alarm->mutable_acknowledge_time() = Now(deps_.clock);
     alarm->set_acknowledged_by(caller.subject());

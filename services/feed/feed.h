@@ -15,6 +15,7 @@
 #include "services/feed/history.h"
 #include "services/feed/hub.h"
 #include "services/feed/store.h"
+#include "services/ingestion/dataset_directory.h"
 #include "services/runtime/auth/caller.h"
 #include "services/runtime/clock.h"
 #include "services/runtime/service_token.h"
@@ -29,6 +30,23 @@ class ChannelTester {
   virtual absl::StatusOr<v1::TestChannelResponse> Test(const v1::Channel& channel) = 0;
 };
 
+// The alarm evaluation behind the alarm RPCs (alarm_observer.h): rule changes reach the engine
+// at once, and acknowledgements go through it so that its state, the stored alarm and the
+// notifications agree.
+class AlarmRuleHooks {
+ public:
+  virtual ~AlarmRuleHooks() = default;
+  // Checks what the engine needs beyond ValidateAlarmRule (INVALID_ARGUMENT naming the field).
+  virtual absl::Status CheckRule(const v1::AlarmRule& rule) = 0;
+  // After the rule was stored / deleted.
+  virtual absl::Status RuleCreated(const v1::AlarmRule& rule) = 0;
+  virtual absl::Status RuleDeleted(const std::string& id) = 0;
+  // Acknowledges an alarm (an active one through the engine, with notifications; a cleared one
+  // in the store only). Returns the stored alarm. NOT_FOUND when there is no such alarm.
+  virtual absl::StatusOr<v1::Alarm> Acknowledge(const std::string& alarm_id,
+                                                const std::string& who) = 0;
+};
+
 struct FeedDeps {
   FeedStore* store = nullptr;
   Hub* hub = nullptr;
@@ -38,6 +56,9 @@ struct FeedDeps {
   std::shared_ptr<TokenProvider> tokens;
   const SeriesDownsampler* downsampler = nullptr;  // nullptr: MinMaxBucketDownsampler
   ChannelTester* channel_tester = nullptr;         // nullptr: TestChannel is UNIMPLEMENTED
+  AlarmRuleHooks* alarms = nullptr;                // nullptr: rules are only stored
+  // Datasets' schemas, to check a KPI's fields (nullptr: fields are not checked).
+  ingestion::DatasetDirectory* datasets = nullptr;
 };
 
 class Feed {

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "services/runtime/status.h"
 
 namespace smartby::feed {
@@ -121,31 +122,103 @@ class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> 
   bool writing_ = false, closed_ = false;
 };
 
-// WatchKpi: the KPI engine (services/feed/kpi.*) streams values; until it is wired in, the
-// stream checks the KPI and the caller's right to its dataset, then ends UNIMPLEMENTED.
+// WatchKpi: checks the KPI and the caller's right to read its dataset, then registers a watch
+// (kpi_watch.h) whose values are written one at a time; a value that arrives while a write is in
+// flight replaces any not yet written (the client wants the latest). Deleted in OnDone, after the
+// watch is removed (so the watchers never call into a deleted reactor).
 class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
  public:
   WatchKpiReactor(FeedService* service, Feed* feed, grpc::CallbackServerContext* context,
-                  const v1::WatchKpiRequest& request) {
+                  const v1::WatchKpiRequest& request)
+      : service_(service) {
     absl::Status admitted;
-    std::shared_ptr<CallContext> call = service->calls().OpenStream(context, "WatchKpi", &admitted);
-    absl::Status outcome = admitted;
-    if (outcome.ok()) {
-      absl::StatusOr<v1::Kpi> kpi = feed->GetKpi(call->caller, request.name());
-      outcome = kpi.ok() ? absl::UnimplementedError(
-                               "WatchKpi: KPI evaluation is not in this build yet")
-                         : kpi.status();
+    call_ = service->calls().OpenStream(context, "WatchKpi", &admitted);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!admitted.ok()) {
+      CloseLocked(admitted);
+      return;
     }
-    call->caller.MarkChecked();
-    Finish(ToGrpcStatus(service->calls().CloseStream(*call, std::move(outcome))));
+    absl::StatusOr<v1::Kpi> kpi = feed->GetKpi(call_->caller, request.name());
+    if (!kpi.ok()) {
+      CloseLocked(kpi.status());
+      return;
+    }
+    if (service->kpis() == nullptr) {
+      CloseLocked(absl::UnimplementedError("WatchKpi: KPI evaluation is not configured"));
+      return;
+    }
+    absl::StatusOr<KpiExpression> expression = ParseKpi(kpi->expression());
+    if (!expression.ok()) {
+      CloseLocked(absl::FailedPreconditionError(absl::StrCat(
+          "KPI \"", kpi->name(), "\" has an expression that no longer parses: ",
+          expression.status().message())));
+      return;
+    }
+    // The watch may deliver before this returns: OnValue takes mu_, held here until then.
+    watch_ = service->kpis()->Add(*std::move(kpi), *std::move(expression),
+                                  [this](const v1::KpiValue& value) { OnValue(value); });
   }
-  void OnDone() override { delete this; }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      CloseLocked(absl::CancelledError("the client closed the stream"));
+      return;
+    }
+    WriteLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(absl::CancelledError("the client cancelled"));
+  }
+
+  void OnDone() override {
+    if (watch_ != nullptr) service_->kpis()->Remove(watch_);
+    delete this;
+  }
+
+ private:
+  void OnValue(const v1::KpiValue& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    pending_ = value;
+    has_pending_ = true;
+    WriteLocked();
+  }
+
+  void WriteLocked() {
+    if (closed_ || writing_ || !has_pending_) return;
+    current_ = pending_;
+    has_pending_ = false;
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
+  void CloseLocked(absl::Status outcome) {
+    if (closed_) return;
+    if (writing_) {
+      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      return;
+    }
+    closed_ = true;
+    call_->caller.MarkChecked();
+    Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
+  }
+
+  FeedService* service_;
+  std::shared_ptr<CallContext> call_;
+  std::shared_ptr<KpiWatchers::Watch> watch_;
+  std::mutex mu_;
+  v1::KpiValue pending_, current_;
+  bool has_pending_ = false, writing_ = false, closed_ = false;
 };
 
 }  // namespace
 
-FeedService::FeedService(Feed* feed, Hub* hub, CallRunner calls)
-    : feed_(feed), hub_(hub), calls_(std::move(calls)) {}
+FeedService::FeedService(Feed* feed, Hub* hub, CallRunner calls, KpiWatchers* kpis)
+    : feed_(feed), hub_(hub), kpis_(kpis), calls_(std::move(calls)) {}
 
 grpc::ServerWriteReactor<v1::SubscribeResponse>* FeedService::Subscribe(
     Ctx* ctx, const v1::SubscribeRequest* request) {

@@ -8,6 +8,7 @@
 
 #include "services/feed/feed.h"
 #include "services/feed/hub.h"
+#include "services/feed/kpi_watch.h"
 #include "services/runtime/call.h"
 #include "smartcity/feed/v1/feed.grpc.pb.h"
 
@@ -17,7 +18,8 @@ const ServicePolicy& FeedServicePolicy();
 
 class FeedService final : public v1::FeedService::CallbackService {
  public:
-  FeedService(Feed* feed, Hub* hub, CallRunner calls);
+  // `kpis` nullptr: WatchKpi answers UNIMPLEMENTED after checking the KPI and the caller.
+  FeedService(Feed* feed, Hub* hub, CallRunner calls, KpiWatchers* kpis = nullptr);
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -45,10 +47,12 @@ class FeedService final : public v1::FeedService::CallbackService {
 
   CallRunner& calls() { return calls_; }
   Hub* hub() { return hub_; }
+  KpiWatchers* kpis() { return kpis_; }
 
  private:
   Feed* feed_;
   Hub* hub_;
+  KpiWatchers* kpis_;
   CallRunner calls_;
 };
 

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <google/protobuf/util/time_util.h>
+
+#include "services/feed/downsample.h"
+
 namespace smartby::feed {
 
 std::vector<v1::HistoryPoint> MinMaxBucketDownsampler::Reduce(std::vector<v1::HistoryPoint> points,
@@ -26,6 +30,27 @@ std::vector<v1::HistoryPoint> MinMaxBucketDownsampler::Reduce(std::vector<v1::Hi
     if (min_i != max_i) out.push_back(points[std::max(min_i, max_i)]);
   }
   out.push_back(points.back());
+  return out;
+}
+
+std::vector<v1::HistoryPoint> MinMaxTimeBucketDownsampler::Reduce(
+    std::vector<v1::HistoryPoint> points, int max_points) const {
+  if (max_points < 1 || points.size() <= static_cast<size_t>(max_points)) return points;
+  std::vector<SeriesPoint> series;
+  series.reserve(points.size());
+  for (const v1::HistoryPoint& p : points) {
+    series.push_back(
+        {google::protobuf::util::TimeUtil::TimestampToMicroseconds(p.time()), p.value()});
+  }
+  std::sort(series.begin(), series.end(),
+            [](const SeriesPoint& a, const SeriesPoint& b) { return a.time < b.time; });
+  std::vector<v1::HistoryPoint> out;
+  for (const SeriesPoint& p : DownsampleMinMax(series, static_cast<size_t>(max_points))) {
+    v1::HistoryPoint point;
+    *point.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(p.time);
+    point.set_value(p.value);
+    out.push_back(std::move(point));
+  }
   return out;
 }
 

@@ -30,6 +30,15 @@ class MinMaxBucketDownsampler : public SeriesDownsampler {
                                        int max_points) const override;
 };
 
+// MinMaxDownsampler (downsample.h) behind the seam: the range of the points cut into
+// max_points/2 buckets of equal duration, each giving its lowest and highest point, so every peak
+// and gaps in the data survive. What the feed uses (main.cc).
+class MinMaxTimeBucketDownsampler : public SeriesDownsampler {
+ public:
+  std::vector<v1::HistoryPoint> Reduce(std::vector<v1::HistoryPoint> points,
+                                       int max_points) const override;
+};
+
 }  // namespace smartby::feed
 
 #endif  // SMARTBY_SERVICES_FEED_HISTORY_H_

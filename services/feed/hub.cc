@@ -128,6 +128,15 @@ void Hub::Restore(int64_t position) {
 
 void Hub::AddObserver(ReadingObserver* observer) { observers_.push_back(observer); }
 
+std::vector<UpdatePtr> Hub::Latest(const std::string& dataset) const {
+  std::vector<UpdatePtr> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [source, item] : last_) {
+    if (item.update->dataset() == dataset) out.push_back(item.update);
+  }
+  return out;
+}
+
 size_t Hub::subscribers() const {
   absl::MutexLock lock(&mu_);
   return subscribers_.size();

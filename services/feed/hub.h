@@ -145,6 +145,10 @@ class Hub {
   // periodically (main.cc).
   void PublishAggregates();
 
+  // The last value of every source of `dataset` (what the KPIs are evaluated over). O(sources
+  // held); takes the hub's lock briefly.
+  std::vector<UpdatePtr> Latest(const std::string& dataset) const;
+
   const RollingAggregates& aggregates() const { return aggregates_; }
   DatasetResolver* resolver() const { return resolver_; }
   // The highest position taken in (or restored).

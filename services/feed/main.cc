@@ -4,11 +4,16 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
+#include "absl/strings/numbers.h"
+#include "services/feed/alarm_observer.h"
+#include "services/feed/channels.h"
 #include "services/feed/dataset_resolver.h"
 #include "services/feed/feed.h"
 #include "services/feed/feed_service.h"
 #include "services/feed/handover.h"
 #include "services/feed/hub.h"
+#include "services/feed/kpi_watch.h"
+#include "services/feed/notifier.h"
 #include "services/feed/store.h"
 #include "services/ingestion/dataset_directory.h"
 #include "services/runtime/authentication.h"
@@ -33,7 +38,68 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, aggregate_tick, absl::Seconds(1),
           "how often subscribers' aggregate streams are looked at");
 
+ABSL_FLAG(absl::Duration, alarm_tick, absl::Seconds(1),
+          "how often alarm rules are looked at without a reading (no_data, \"for\" durations)");
+ABSL_FLAG(absl::Duration, kpi_min_interval, absl::Milliseconds(500),
+          "the shortest time between two values of one WatchKpi stream");
+ABSL_FLAG(absl::Duration, notify_poll, absl::Seconds(1),
+          "how often the notification outbox is looked at for due deliveries");
+ABSL_FLAG(std::string, webhook_secret_file, "",
+          "file holding the HMAC key webhook notifications are signed with (X-Smartby-Signature); "
+          "empty: unsigned");
+ABSL_FLAG(std::string, webhook_ca_file, "", "CA bundle for https:// webhooks instead of the system's");
+ABSL_FLAG(std::string, smtp_server, "",
+          "host:port of the SMTP relay for e-mail channels (no TLS: a relay on the same host or "
+          "network); empty: e-mail channels cannot deliver");
+ABSL_FLAG(std::string, smtp_from, "", "sender address of alarm e-mails (required with --smtp_server)");
+ABSL_FLAG(std::string, smtp_username, "", "SMTP AUTH PLAIN user; empty: no AUTH");
+ABSL_FLAG(std::string, smtp_password_file, "", "file holding the SMTP password");
+ABSL_FLAG(bool, smtp_allow_plaintext_auth, false,
+          "allow AUTH PLAIN without TLS (the password crosses the network in clear text)");
+ABSL_FLAG(std::string, sms_gateway_url, "",
+          "the SMS gateway's webhook URL for SMS channels; empty: SMS channels cannot deliver");
+ABSL_FLAG(std::string, sms_gateway_secret_file, "", "file holding the SMS gateway's HMAC key");
+
 namespace {
+
+// The channels' configuration from flags and secret files (the secrets are never logged).
+absl::StatusOr<smartby::feed::ChannelSettings> ChannelSettingsFromFlags() {
+  smartby::feed::ChannelSettings settings;
+  if (const std::string f = absl::GetFlag(FLAGS_webhook_secret_file); !f.empty()) {
+    auto secret = smartby::ReadSecretFile(f, "--webhook_secret_file");
+    if (!secret.ok()) return secret.status();
+    settings.webhook_secret = *std::move(secret);
+  }
+  settings.webhook_ca_file = absl::GetFlag(FLAGS_webhook_ca_file);
+  if (const std::string server = absl::GetFlag(FLAGS_smtp_server); !server.empty()) {
+    const size_t colon = server.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(server.substr(colon + 1), &port) || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError("--smtp_server: host:port, e.g. 127.0.0.1:25");
+    }
+    settings.smtp.host = server.substr(0, colon);
+    settings.smtp.port = port;
+    settings.smtp.from = absl::GetFlag(FLAGS_smtp_from);
+    if (settings.smtp.from.empty()) {
+      return absl::InvalidArgumentError("--smtp_from: required with --smtp_server");
+    }
+    settings.smtp.username = absl::GetFlag(FLAGS_smtp_username);
+    if (const std::string f = absl::GetFlag(FLAGS_smtp_password_file); !f.empty()) {
+      auto password = smartby::ReadSecretFile(f, "--smtp_password_file");
+      if (!password.ok()) return password.status();
+      settings.smtp.password = *std::move(password);
+    }
+    settings.smtp.allow_plaintext_auth = absl::GetFlag(FLAGS_smtp_allow_plaintext_auth);
+  }
+  settings.sms_gateway_url = absl::GetFlag(FLAGS_sms_gateway_url);
+  if (const std::string f = absl::GetFlag(FLAGS_sms_gateway_secret_file); !f.empty()) {
+    auto secret = smartby::ReadSecretFile(f, "--sms_gateway_secret_file");
+    if (!secret.ok()) return secret.status();
+    settings.sms_gateway_secret = *std::move(secret);
+  }
+  return settings;
+}
 
 int Fail(const char* what, const absl::Status& status) {
   smartby::log::Error(what, {{"error", std::string(status.message())}});
@@ -81,7 +147,23 @@ int main(int argc, char** argv) {
   hub_options.queue_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_subscriber_queue));
   hub_options.ring_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_resume_ring));
   smartby::feed::Hub hub(hub_options, &resolver, &clock, runtime.metrics().get());
-  // Alarm rules and KPIs plug in here: hub.AddObserver(&alarm_engine), hub.AddObserver(&kpis).
+
+  // Alarms: the engine observes the hub; events are stored and queued in the outbox (in this
+  // database, migrated with the store), whose worker sends them.
+  auto channel_settings = ChannelSettingsFromFlags();
+  if (!channel_settings.ok()) return Fail("bad flags", channel_settings.status());
+  smartby::feed::StoreChannelDirectory channels(store->get(), &*channel_settings);
+  smartby::feed::NetworkSender sender;
+  smartby::feed::Notifier notifier(*db, &clock, &channels, &sender, *runtime.metrics());
+  smartby::feed::AlarmObserver alarms(store->get(), &notifier, &clock);
+  if (absl::Status started = alarms.Start(); !started.ok()) {
+    return Fail("cannot load the alarm rules", started);
+  }
+  hub.AddObserver(&alarms);
+  smartby::feed::KpiWatchers kpis(&hub, &clock, absl::GetFlag(FLAGS_kpi_min_interval));
+  hub.AddObserver(&kpis);
+  smartby::feed::NotifierChannelTester channel_tester(&*channel_settings, &sender, &clock);
+  smartby::feed::MinMaxTimeBucketDownsampler downsampler;
 
   smartby::feed::FeedDeps deps;
   deps.store = store->get();
@@ -89,9 +171,13 @@ int main(int argc, char** argv) {
   deps.clock = &clock;
   deps.ingestion = *ingestion_channel;
   deps.tokens = tokens;
+  deps.downsampler = &downsampler;
+  deps.channel_tester = &channel_tester;
+  deps.alarms = &alarms;
+  deps.datasets = &directory;
   smartby::feed::Feed feed(deps);
   smartby::feed::FeedService service(
-      &feed, &hub, runtime.NewCallRunner(&smartby::feed::FeedServicePolicy()));
+      &feed, &hub, runtime.NewCallRunner(&smartby::feed::FeedServicePolicy()), &kpis);
   runtime.AddService(&service, &service.calls().policy());
 
   smartby::feed::HandoverOptions handover_options;
@@ -104,8 +190,12 @@ int main(int argc, char** argv) {
   }
   smartby::Periodic aggregates(absl::GetFlag(FLAGS_aggregate_tick),
                                [&hub] { hub.PublishAggregates(); });
+  smartby::Periodic alarm_tick(absl::GetFlag(FLAGS_alarm_tick), [&alarms] { alarms.Tick(); });
+  smartby::Periodic kpi_tick(absl::Milliseconds(100), [&kpis] { kpis.Tick(); });
+  notifier.Start(absl::GetFlag(FLAGS_notify_poll));
 
   const int code = runtime.Run();
   handover.Stop();
+  notifier.Stop();
   return code;
 }

@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/feed/notifier.h"
 #include "services/feed/store.h"
 #include "services/runtime/status.h"
 
@@ -60,6 +61,8 @@ CREATE TABLE objects (
 );
 CREATE INDEX objects_dataset ON objects (kind, dataset, id);
 )sql"},
+      // The notification outbox (notifier.h): deliveries and their attempts.
+      NotificationOutboxMigration(2),
   };
   return *migrations;
 }

@@ -1,0 +1,255 @@
+// The alarm observer end to end over a real store and outbox (SQLite, and PostgreSQL when
+// configured): readings in, events stored, one notification per event per channel, restart.
+#include "services/feed/alarm_observer.h"
+
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/time_util.h>
+#include <prometheus/registry.h>
+
+#include "services/feed/channels.h"
+#include "services/runtime/storage/test_databases.h"
+
+namespace smartby::feed {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+class RecordingSender : public ChannelSender {
+ public:
+  absl::Status Send(const Channel& channel, const Message& message,
+                    const SendContext&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sent.push_back({channel, message});
+    return absl::OkStatus();
+  }
+  std::mutex mu_;
+  std::vector<std::pair<Channel, Message>> sent;
+};
+
+class AlarmObserverTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    db_ = storage::testing::NewTestDatabase(GetParam());
+    ASSERT_NE(db_, nullptr);
+    auto store = OpenSqlFeedStore(db_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    settings_.webhook_secret = "hemmelig";
+    settings_.smtp.host = "127.0.0.1";
+    settings_.smtp.port = 2525;
+    settings_.smtp.from = "alarm@smartby.test";
+    directory_ = std::make_unique<StoreChannelDirectory>(store_.get(), &settings_);
+    notifier_ = std::make_unique<Notifier>(db_, &clock_, directory_.get(), &sender_, registry_);
+    v1::Channel web;
+    web.set_id("ch-web");
+    web.set_kind(v1::CHANNEL_KIND_WEBHOOK);
+    web.set_target("https://drift.example.no/hook");
+    ASSERT_TRUE(store_->CreateChannel(web).ok());
+    v1::Channel mail;
+    mail.set_id("ch-mail");
+    mail.set_kind(v1::CHANNEL_KIND_EMAIL);
+    mail.set_target("vakt@stavanger.kommune.no");
+    ASSERT_TRUE(store_->CreateChannel(mail).ok());
+  }
+
+  static v1::AlarmRule AboveRule() {
+    v1::AlarmRule rule;
+    rule.set_id("rule-fyll");
+    rule.set_dataset("avfall");
+    rule.set_field("fill_level");
+    rule.set_kind(v1::ALARM_KIND_ABOVE);
+    rule.set_upper(80);
+    rule.set_hysteresis(5);
+    rule.add_channels("ch-web");
+    rule.add_channels("ch-mail");
+    return rule;
+  }
+
+  PositionedReading Reading(double value) {
+    PositionedReading r;
+    r.set_position(++position_);
+    r.set_dataset("avfall");
+    r.mutable_reading()->set_source_id("container-7");
+    *r.mutable_reading()->mutable_time() =
+        TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
+    (*r.mutable_reading()->mutable_values())["fill_level"].set_double_value(value);
+    clock_.Advance(absl::Seconds(10));
+    return r;
+  }
+
+  void Feed(AlarmObserver& observer, std::vector<double> values) {
+    for (double v : values) {
+      PositionedReading r = Reading(v);
+      observer.OnReadings({&r, 1});
+    }
+  }
+
+  std::vector<v1::Alarm> Alarms(bool active_only = false) {
+    auto alarms = store_->ListAlarms(PageQuery{}, active_only);
+    EXPECT_TRUE(alarms.ok()) << alarms.status();
+    return alarms.ok() ? *alarms : std::vector<v1::Alarm>{};
+  }
+
+  std::shared_ptr<storage::Database> db_;
+  std::unique_ptr<FeedStore> store_;
+  SettableClock clock_{absl::FromUnixSeconds(1'780'000'000)};
+  ChannelSettings settings_;
+  std::unique_ptr<StoreChannelDirectory> directory_;
+  RecordingSender sender_;
+  prometheus::Registry registry_;
+  std::unique_ptr<Notifier> notifier_;
+  int64_t position_ = 0;
+};
+
+TEST_P(AlarmObserverTest, ThresholdWithHysteresisRaisesOnceClearsAndNotifiesEveryChannel) {
+  AlarmObserver observer(store_.get(), notifier_.get(), &clock_);
+  ASSERT_TRUE(observer.Start().ok());
+  ASSERT_TRUE(store_->CreateAlarmRule(AboveRule()).ok());
+  ASSERT_TRUE(observer.RuleCreated(AboveRule()).ok());
+
+  Feed(observer, {70, 85, 84, 83, 90});
+  std::vector<v1::Alarm> alarms = Alarms(/*active_only=*/true);
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(alarms[0].state(), v1::ALARM_STATE_RAISED);
+  EXPECT_EQ(alarms[0].value(), 85);
+  EXPECT_EQ(alarms[0].rule_id(), "rule-fyll");
+  EXPECT_EQ(alarms[0].source_id(), "container-7");
+  EXPECT_EQ(observer.ActiveAlarms().size(), 1u);
+
+  Feed(observer, {78});  // inside the hysteresis band: still active
+  EXPECT_EQ(Alarms(true).size(), 1u);
+  Feed(observer, {74});  // below 80 - 5: cleared
+  EXPECT_TRUE(Alarms(true).empty());
+  alarms = Alarms();
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(alarms[0].state(), v1::ALARM_STATE_CLEARED);
+  EXPECT_TRUE(alarms[0].has_clear_time());
+  EXPECT_EQ(alarms[0].value(), 85);
+
+  // One delivery per event per channel, deduplicated by alarm / event / channel.
+  auto deliveries = notifier_->ListDeliveries();
+  ASSERT_TRUE(deliveries.ok()) << deliveries.status();
+  ASSERT_EQ(deliveries->size(), 4u);
+  std::set<std::string> keys;
+  for (const Delivery& d : *deliveries) keys.insert(d.dedup_key);
+  const std::string id = alarms[0].id();
+  EXPECT_EQ(keys, (std::set<std::string>{id + "/raised/ch-web", id + "/raised/ch-mail",
+                                         id + "/cleared/ch-web", id + "/cleared/ch-mail"}));
+  // The outbox's worker sends them (the observer never does).
+  EXPECT_TRUE(sender_.sent.empty());
+  auto attempted = notifier_->DeliverDue();
+  ASSERT_TRUE(attempted.ok()) << attempted.status();
+  EXPECT_EQ(*attempted, 4);
+  ASSERT_EQ(sender_.sent.size(), 4u);
+  int mails = 0;
+  for (const auto& [channel, message] : sender_.sent) {
+    if (channel.type == ChannelType::kEmail) {
+      ++mails;
+      EXPECT_EQ(channel.email.to, std::vector<std::string>{"vakt@stavanger.kommune.no"});
+      EXPECT_EQ(channel.email.host, "127.0.0.1");
+    } else {
+      EXPECT_EQ(channel.webhook.url, "https://drift.example.no/hook");
+      EXPECT_EQ(channel.webhook.secret, "hemmelig");
+    }
+  }
+  EXPECT_EQ(mails, 2);
+}
+
+TEST_P(AlarmObserverTest, ForDurationRaisesOnTickAndAcknowledgementIsStoredAndNotified) {
+  v1::AlarmRule rule = AboveRule();
+  rule.mutable_for_duration()->set_seconds(30);
+  rule.clear_channels();
+  rule.add_channels("ch-web");
+  ASSERT_TRUE(store_->CreateAlarmRule(rule).ok());
+  AlarmObserver observer(store_.get(), notifier_.get(), &clock_);
+  ASSERT_TRUE(observer.Start().ok());  // the rule comes from the store
+
+  Feed(observer, {90});  // breaching, "for" running
+  observer.Tick();
+  EXPECT_TRUE(Alarms().empty());
+  clock_.Advance(absl::Seconds(30));
+  observer.Tick();
+  std::vector<v1::Alarm> alarms = Alarms(true);
+  ASSERT_EQ(alarms.size(), 1u);
+
+  auto acked = observer.Acknowledge(alarms[0].id(), "user:kari");
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  EXPECT_EQ(acked->acknowledged_by(), "user:kari");
+  EXPECT_EQ(acked->state(), v1::ALARM_STATE_RAISED);
+  EXPECT_TRUE(acked->has_acknowledge_time());
+  auto again = observer.Acknowledge(alarms[0].id(), "user:per");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->acknowledged_by(), "user:kari");  // the first acknowledgement stays
+  EXPECT_EQ(observer.Acknowledge("rule-fyll:nope:1", "user:kari").status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto deliveries = notifier_->ListDeliveries();
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->size(), 2u);  // raised, acknowledged
+}
+
+TEST_P(AlarmObserverTest, ActiveAlarmSurvivesARestartAndDeletingTheRuleClearsIt) {
+  ASSERT_TRUE(store_->CreateAlarmRule(AboveRule()).ok());
+  {
+    AlarmObserver observer(store_.get(), notifier_.get(), &clock_);
+    ASSERT_TRUE(observer.Start().ok());
+    Feed(observer, {95});
+  }
+  AlarmObserver restarted(store_.get(), notifier_.get(), &clock_);
+  ASSERT_TRUE(restarted.Start().ok());
+  ASSERT_EQ(restarted.ActiveAlarms().size(), 1u);
+  Feed(restarted, {92});  // still active: no second raise
+  EXPECT_EQ(Alarms().size(), 1u);
+  ASSERT_TRUE(store_->DeleteAlarmRule("rule-fyll").ok());
+  ASSERT_TRUE(restarted.RuleDeleted("rule-fyll").ok());
+  EXPECT_TRUE(Alarms(true).empty());
+  std::vector<v1::Alarm> alarms = Alarms();
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(alarms[0].state(), v1::ALARM_STATE_CLEARED);
+  auto deliveries = notifier_->ListDeliveries();
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->size(), 4u);  // raised and cleared, two channels each
+}
+
+TEST_P(AlarmObserverTest, CheckRuleRefusesWhatTheEngineCannotEvaluate) {
+  AlarmObserver observer(store_.get(), notifier_.get(), &clock_);
+  v1::AlarmRule rule = AboveRule();
+  rule.set_kind(v1::ALARM_KIND_OUTSIDE);
+  rule.set_lower(70);
+  rule.set_upper(80);
+  rule.set_hysteresis(6);  // 2 * 6 >= 80 - 70
+  EXPECT_EQ(observer.CheckRule(rule).code(), absl::StatusCode::kInvalidArgument);
+  rule.set_hysteresis(2);
+  EXPECT_TRUE(observer.CheckRule(rule).ok());
+}
+
+TEST(ChannelTester, ReportsAMissingRelayInPlainLanguage) {
+  ChannelSettings settings;  // no SMTP relay
+  RecordingSender sender;
+  SettableClock clock(absl::FromUnixSeconds(1'780'000'000));
+  NotifierChannelTester tester(&settings, &sender, &clock);
+  v1::Channel mail;
+  mail.set_id("ch-mail");
+  mail.set_kind(v1::CHANNEL_KIND_EMAIL);
+  mail.set_target("vakt@stavanger.kommune.no");
+  auto result = tester.Test(mail);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->delivered());
+  EXPECT_NE(result->detail().find("--smtp_server"), std::string::npos) << result->detail();
+  v1::Channel web;
+  web.set_id("ch-web");
+  web.set_kind(v1::CHANNEL_KIND_WEBHOOK);
+  web.set_target("https://drift.example.no/hook");
+  result = tester.Test(web);
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->delivered()) << result->detail();
+  ASSERT_EQ(sender.sent.size(), 1u);
+  EXPECT_NE(sender.sent[0].second.json.find("\"type\":\"test\""), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, AlarmObserverTest,
+                         ::testing::ValuesIn(storage::testing::EnginesUnderTest()));
+
+}  // namespace
+}  // namespace smartby::feed

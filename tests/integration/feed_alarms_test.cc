@@ -1,0 +1,474 @@
+// Feed alarms and KPIs end to end with real auth, catalogue, ingestion and feed processes: a
+// webhook channel and an e-mail channel pointing at local sinks, a rule "above 80, hysteresis 5"
+// on a protected dataset, readings written into ingestion; the webhook receives exactly raised
+// and cleared (signed), the SMTP sink the e-mails, ListAlarms the history. KPIs stream their
+// value; a reader without clearance can neither watch a KPI nor read aggregates of the dataset.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/util/time_util.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/feed/notifier.h"
+#include "smartcity/auth/v1/auth.grpc.pb.h"
+#include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
+#include "smartcity/feed/v1/feed.grpc.pb.h"
+#include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
+#include "tests/support/http_sink.h"
+#include "tests/support/service_process.h"
+#include "tests/support/smtp_sink.h"
+#include "tests/support/test_tokens.h"
+
+namespace smartby {
+namespace {
+
+namespace av1 = ::smartcity::auth::v1;
+namespace cv1 = ::smartcity::catalogue::v1;
+namespace fv1 = ::smartcity::feed::v1;
+namespace iv1 = ::smartcity::ingestion::v1;
+using google::protobuf::util::TimeUtil;
+using testing::BinaryPath;
+using testing::HttpSink;
+using testing::ServiceProcess;
+using testing::SmtpSink;
+using testing::TempDir;
+using testing::TestTokenIssuer;
+using testing::TokenSpec;
+
+constexpr char kAdminPassword[] = "alarm-test-passord-2026";
+constexpr char kWebhookSecret[] = "webhook-hemmelighet-2026";
+
+google::protobuf::Timestamp At(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+class FeedAlarmsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    webhook_ = new HttpSink();
+    smtp_ = new SmtpSink();
+    const std::string d = dir_->path();
+    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
+    std::ofstream(d + "/signing-key.pem") << pem;
+    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
+    std::ofstream(d + "/webhook.secret") << kWebhookSecret << "\n";
+    auto auth = ServiceProcess::Start(
+        BinaryPath("smartby-auth"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
+         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
+         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    auth_ = auth->release();
+    auto auth_stub = av1::AuthService::NewStub(
+        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
+    std::string kid;
+    {
+      grpc::ClientContext ctx;
+      av1::GetJwksResponse jwks;
+      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
+      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
+    }
+    auto key = auth::SigningKey::FromPem(kid, pem);
+    ASSERT_TRUE(key.ok()) << key.status();
+    issuer_ = new TestTokenIssuer(d, *std::move(key));
+    TokenSpec admin;
+    admin.subject = "user:admin";
+    admin.roles = {"platform-admin"};
+    admin.clearance = "strictly-protected";
+    admin.tfa = true;
+    admin_token_ = new std::string(issuer_->Token(admin));
+
+    for (const std::string name : {"ingestion", "feed"}) {
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
+      av1::CreateServiceAccountRequest request;
+      request.set_name(name);
+      if (name == "ingestion") request.add_roles("audit-writer");
+      request.add_roles("platform-service");
+      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
+      av1::CreateServiceAccountResponse response;
+      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      std::ofstream(d + "/" + name + ".secret") << response.client_secret() << "\n";
+    }
+
+    auto catalogue = ServiceProcess::Start(
+        BinaryPath("smartby-catalogue"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
+         "--audit_service="});
+    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
+    catalogue_ = catalogue->release();
+    auto catalogue_stub = cv1::CatalogueService::NewStub(
+        grpc::CreateChannel(catalogue_->grpc_address(), grpc::InsecureChannelCredentials()));
+    {
+      // Protected (and a draft): only the platform's own accounts and administrators read it.
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
+      cv1::CreateDatasetRequest request;
+      cv1::Dataset* ds = request.mutable_dataset();
+      ds->set_name("vannstand");
+      ds->set_title("Vannstand i overvannsbasseng");
+      ds->set_description("Testdata for alarmer.");
+      ds->mutable_owner()->set_organization("Stavanger kommune");
+      ds->set_license("NLOD-2.0");
+      ds->set_classification(smartcity::common::v1::CLASSIFICATION_PROTECTED);
+      ds->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
+      cv1::SchemaField* level = ds->add_fields();
+      level->set_name("level");
+      level->set_type(cv1::FIELD_TYPE_DOUBLE);
+      level->set_unit("cm");
+      level->set_min_value(0);
+      level->set_max_value(500);
+      cv1::SchemaField* note = ds->add_fields();
+      note->set_name("note");
+      note->set_type(cv1::FIELD_TYPE_STRING);
+      cv1::Dataset created;
+      const grpc::Status status = catalogue_stub->CreateDataset(&ctx, request, &created);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
+
+    auto ingestion = ServiceProcess::Start(
+        BinaryPath("smartby-ingestion"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+         absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
+         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
+         "--service_client_secret_file=" + d + "/ingestion.secret",
+         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--dataset_cache_ttl=200ms",
+         "--audit_service=", "--watch_poll_interval=100ms"});
+    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
+    ingestion_ = ingestion->release();
+    stub_ = iv1::IngestionService::NewStub(
+                grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
+                .release();
+
+    auto feed = ServiceProcess::Start(
+        BinaryPath("smartby-feed"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+         absl::StrCat("--database=sqlite://", d, "/feed.db"), issuer_->ServiceFlag(),
+         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=feed",
+         "--service_client_secret_file=" + d + "/feed.secret",
+         "--catalogue_service=grpc://" + catalogue_->grpc_address(),
+         "--ingestion_service=grpc://" + ingestion_->grpc_address(), "--audit_service=",
+         "--webhook_secret_file=" + d + "/webhook.secret",
+         absl::StrCat("--smtp_server=127.0.0.1:", smtp_->port()),
+         "--smtp_from=alarm@smartby.test", "--notify_poll=200ms", "--kpi_min_interval=200ms"});
+    ASSERT_TRUE(feed.ok()) << feed.status();
+    feed_ = feed->release();
+    feed_stub_ = fv1::FeedService::NewStub(
+                     grpc::CreateChannel(feed_->grpc_address(), grpc::InsecureChannelCredentials()))
+                     .release();
+  }
+
+  static void TearDownTestSuite() {
+    delete feed_stub_;
+    delete feed_;
+    delete stub_;
+    delete ingestion_;
+    delete catalogue_;
+    delete auth_;
+    delete issuer_;
+    delete admin_token_;
+    delete smtp_;
+    delete webhook_;
+    delete dir_;
+  }
+
+  static std::string Token(const std::string& subject, std::vector<std::string> roles,
+                           const std::string& clearance, bool tfa) {
+    TokenSpec spec;
+    spec.subject = subject;
+    spec.roles = std::move(roles);
+    spec.clearance = clearance;
+    spec.tfa = tfa;
+    return issuer_->Token(spec);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(const std::string& token,
+                                                      absl::Duration timeout = absl::Seconds(60)) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return ctx;
+  }
+
+  static void RegisterSource(const std::string& id, const std::string& dataset) {
+    auto ctx = Context(*admin_token_);
+    iv1::RegisterSourceRequest request;
+    request.mutable_source()->set_id(id);
+    request.mutable_source()->set_dataset(dataset);
+    request.mutable_source()->set_name("Sensor " + id);
+    iv1::Source source;
+    const grpc::Status status = stub_->RegisterSource(ctx.get(), request, &source);
+    ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS)
+        << status.error_message();
+  }
+
+  static void Write(const std::string& source, absl::Time t, double level) {
+    auto ctx = Context(*admin_token_);
+    iv1::WriteReadingsRequest request;
+    iv1::Reading* r = request.add_readings();
+    r->set_source_id(source);
+    *r->mutable_time() = At(t);
+    (*r->mutable_values())["level"].set_double_value(level);
+    iv1::WriteReadingsResponse response;
+    const grpc::Status status = stub_->WriteReadings(ctx.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.accepted(), 1);
+  }
+
+  static fv1::Channel CreateChannel(fv1::ChannelKind kind, const std::string& target) {
+    auto ctx = Context(*admin_token_);
+    fv1::CreateChannelRequest request;
+    request.mutable_channel()->set_name(absl::StrCat("kanal ", target));
+    request.mutable_channel()->set_kind(kind);
+    request.mutable_channel()->set_target(target);
+    fv1::Channel channel;
+    const grpc::Status status = feed_stub_->CreateChannel(ctx.get(), request, &channel);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return channel;
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline HttpSink* webhook_ = nullptr;
+  static inline SmtpSink* smtp_ = nullptr;
+  static inline ServiceProcess* auth_ = nullptr;
+  static inline ServiceProcess* catalogue_ = nullptr;
+  static inline ServiceProcess* ingestion_ = nullptr;
+  static inline ServiceProcess* feed_ = nullptr;
+  static inline TestTokenIssuer* issuer_ = nullptr;
+  static inline std::string* admin_token_ = nullptr;
+  static inline iv1::IngestionService::Stub* stub_ = nullptr;
+  static inline fv1::FeedService::Stub* feed_stub_ = nullptr;
+};
+
+TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
+  RegisterSource("basseng-1", "vannstand");
+  const fv1::Channel web = CreateChannel(fv1::CHANNEL_KIND_WEBHOOK, webhook_->url("/alarm"));
+  const fv1::Channel mail = CreateChannel(fv1::CHANNEL_KIND_EMAIL, "vakt@stavanger.kommune.no");
+  ASSERT_FALSE(web.id().empty());
+  ASSERT_FALSE(mail.id().empty());
+
+  fv1::AlarmRule rule;
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::CreateAlarmRuleRequest request;
+    request.mutable_rule()->set_name("Høy vannstand");
+    request.mutable_rule()->set_dataset("vannstand");
+    request.mutable_rule()->set_field("level");
+    request.mutable_rule()->set_kind(fv1::ALARM_KIND_ABOVE);
+    request.mutable_rule()->set_upper(80);
+    request.mutable_rule()->set_hysteresis(5);
+    request.mutable_rule()->add_channels(web.id());
+    request.mutable_rule()->add_channels(mail.id());
+    const grpc::Status status = feed_stub_->CreateAlarmRule(ctx.get(), request, &rule);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  const absl::Time t0 = absl::Now() - absl::Minutes(5);
+  const std::vector<double> levels = {70, 85, 84, 83, 90, 78, 74};
+  for (size_t i = 0; i < levels.size(); ++i) {
+    Write("basseng-1", t0 + absl::Seconds(10 * static_cast<int64_t>(i)), levels[i]);
+  }
+
+  // The webhook gets exactly raised and cleared, signed with the configured secret.
+  ASSERT_TRUE(webhook_->WaitForRequests(2, absl::Seconds(30)));
+  absl::SleepFor(absl::Seconds(2));  // nothing more arrives (the outbox polls every 200 ms)
+  std::vector<testing::HttpRequest> requests = webhook_->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  std::vector<std::string> events;
+  std::string alarm_id;
+  for (const testing::HttpRequest& r : requests) {
+    EXPECT_EQ(r.path, "/alarm");
+    auto header = [&r](const std::string& name) {
+      auto it = r.headers.find(name);
+      return it == r.headers.end() ? std::string() : it->second;
+    };
+    EXPECT_EQ(header("x-smartby-signature"), feed::WebhookSignature(kWebhookSecret, r.body));
+    EXPECT_FALSE(header("x-smartby-delivery").empty());
+    nlohmann::json body = nlohmann::json::parse(r.body);
+    events.push_back(body["event"].get<std::string>());
+    EXPECT_EQ(body["rule_id"], rule.id());
+    EXPECT_EQ(body["source"], "basseng-1");
+    if (alarm_id.empty()) alarm_id = body["alarm_id"].get<std::string>();
+    EXPECT_EQ(body["alarm_id"], alarm_id);
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"raised", "cleared"}));
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body)["value"], 85.0);
+  EXPECT_EQ(nlohmann::json::parse(requests[1].body)["value"], 74.0);
+
+  // The e-mails reach the SMTP sink.
+  ASSERT_TRUE(smtp_->WaitForMessages(2, absl::Seconds(30)));
+  std::vector<testing::SmtpMessage> mails = smtp_->messages();
+  ASSERT_EQ(mails.size(), 2u);
+  EXPECT_EQ(mails[0].recipients, std::vector<std::string>{"vakt@stavanger.kommune.no"});
+  EXPECT_EQ(mails[0].mail_from, "alarm@smartby.test");
+  EXPECT_TRUE(absl::StrContains(mails[0].data, "Alarm raised")) << mails[0].data;
+  EXPECT_TRUE(absl::StrContains(mails[1].data, "Alarm cleared")) << mails[1].data;
+
+  // ListAlarms shows the history: one alarm, raised by 85, cleared; none active.
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::ListAlarmsRequest request;
+    request.set_dataset("vannstand");
+    fv1::ListAlarmsResponse response;
+    ASSERT_TRUE(feed_stub_->ListAlarms(ctx.get(), request, &response).ok());
+    ASSERT_EQ(response.alarms_size(), 1);
+    const fv1::Alarm& alarm = response.alarms(0);
+    EXPECT_EQ(alarm.id(), alarm_id);
+    EXPECT_EQ(alarm.state(), fv1::ALARM_STATE_CLEARED);
+    EXPECT_EQ(alarm.value(), 85);
+    EXPECT_EQ(alarm.rule_id(), rule.id());
+    EXPECT_TRUE(alarm.has_raise_time());
+    EXPECT_TRUE(alarm.has_clear_time());
+  }
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::ListAlarmsRequest request;
+    request.set_active_only(true);
+    fv1::ListAlarmsResponse response;
+    ASSERT_TRUE(feed_stub_->ListAlarms(ctx.get(), request, &response).ok());
+    EXPECT_EQ(response.alarms_size(), 0);
+  }
+  {
+    // A reader without clearance does not see alarms of the protected dataset.
+    auto ctx = Context(Token("user:les", {"reader"}, "internal", true));
+    fv1::ListAlarmsRequest request;
+    fv1::ListAlarmsResponse response;
+    ASSERT_TRUE(feed_stub_->ListAlarms(ctx.get(), request, &response).ok());
+    EXPECT_EQ(response.alarms_size(), 0);
+  }
+  {
+    // Acknowledging a cleared alarm records who did it (and sends nothing).
+    auto ctx = Context(*admin_token_);
+    fv1::AcknowledgeAlarmRequest request;
+    request.set_id(alarm_id);
+    fv1::Alarm acked;
+    const grpc::Status status = feed_stub_->AcknowledgeAlarm(ctx.get(), request, &acked);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(acked.acknowledged_by(), "user:admin");
+  }
+
+  // TestChannel sends directly: delivered to the sink, or the reason in plain language.
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::TestChannelRequest request;
+    request.set_id(web.id());
+    fv1::TestChannelResponse response;
+    const grpc::Status status = feed_stub_->TestChannel(ctx.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(response.delivered()) << response.detail();
+    ASSERT_TRUE(webhook_->WaitForRequests(3, absl::Seconds(10)));
+    EXPECT_EQ(nlohmann::json::parse(webhook_->requests()[2].body)["type"], "test");
+  }
+  {
+    const fv1::Channel dead = CreateChannel(
+        fv1::CHANNEL_KIND_WEBHOOK,
+        absl::StrCat("http://127.0.0.1:", testing::ClosedLocalPort(), "/hook"));
+    auto ctx = Context(*admin_token_);
+    fv1::TestChannelRequest request;
+    request.set_id(dead.id());
+    fv1::TestChannelResponse response;
+    const grpc::Status status = feed_stub_->TestChannel(ctx.get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_FALSE(response.delivered());
+    EXPECT_TRUE(absl::StrContains(response.detail(), "could not be delivered")) << response.detail();
+  }
+}
+
+TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance) {
+  RegisterSource("basseng-k1", "vannstand");
+  RegisterSource("basseng-k2", "vannstand");
+  {
+    // A field the dataset does not have, and a field that is not numeric, are named.
+    for (const auto& [expression, field] :
+         std::vector<std::pair<std::string, std::string>>{{"avg(temperatur)", "temperatur"},
+                                                          {"count(note)", "note"}}) {
+      auto ctx = Context(*admin_token_);
+      fv1::CreateKpiRequest request;
+      request.mutable_kpi()->set_name("feil");
+      request.mutable_kpi()->set_dataset("vannstand");
+      request.mutable_kpi()->set_expression(expression);
+      fv1::Kpi kpi;
+      const grpc::Status status = feed_stub_->CreateKpi(ctx.get(), request, &kpi);
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << expression;
+      EXPECT_TRUE(absl::StrContains(status.error_message(), field)) << status.error_message();
+    }
+    auto ctx = Context(*admin_token_);
+    fv1::CreateKpiRequest request;
+    request.mutable_kpi()->set_name("hoyeste-vannstand");
+    request.mutable_kpi()->set_dataset("vannstand");
+    request.mutable_kpi()->set_expression("max( level )");
+    fv1::Kpi kpi;
+    const grpc::Status status = feed_stub_->CreateKpi(ctx.get(), request, &kpi);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(kpi.expression(), "max(level)");
+  }
+  const absl::Time t0 = absl::Now() - absl::Minutes(2);
+  Write("basseng-k1", t0, 40);
+  Write("basseng-k2", t0, 55);
+
+  {
+    auto ctx = Context(*admin_token_, absl::Seconds(30));
+    fv1::WatchKpiRequest request;
+    request.set_name("hoyeste-vannstand");
+    auto reader = feed_stub_->WatchKpi(ctx.get(), request);
+    fv1::KpiValue value;
+    bool saw_first = false, saw_update = false;
+    while (reader->Read(&value)) {
+      EXPECT_EQ(value.name(), "hoyeste-vannstand");
+      // Other tests write into the dataset too; wait for ours.
+      if (!saw_first && value.value() >= 55) {
+        saw_first = true;
+        Write("basseng-k1", t0 + absl::Seconds(1), 300);
+      } else if (saw_first && value.value() == 300) {
+        saw_update = true;
+        break;
+      }
+    }
+    EXPECT_TRUE(saw_first);
+    EXPECT_TRUE(saw_update);
+    ctx->TryCancel();
+    reader->Finish();
+  }
+
+  const std::string uncleared = Token("user:les", {"reader"}, "internal", true);
+  {
+    auto ctx = Context(uncleared, absl::Seconds(10));
+    fv1::WatchKpiRequest request;
+    request.set_name("hoyeste-vannstand");
+    auto reader = feed_stub_->WatchKpi(ctx.get(), request);
+    fv1::KpiValue value;
+    EXPECT_FALSE(reader->Read(&value));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    auto ctx = Context(uncleared);
+    fv1::GetAggregatesRequest request;
+    request.set_dataset("vannstand");
+    fv1::GetAggregatesResponse response;
+    EXPECT_EQ(feed_stub_->GetAggregates(ctx.get(), request, &response).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    // The admin may read them.
+    auto ctx = Context(*admin_token_);
+    fv1::GetAggregatesRequest request;
+    request.set_dataset("vannstand");
+    fv1::GetAggregatesResponse response;
+    const grpc::Status status = feed_stub_->GetAggregates(ctx.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
+}  // namespace
+}  // namespace smartby
