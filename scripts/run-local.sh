@@ -15,14 +15,17 @@ SERVICES=(
   "audit 7005 9105"
   "catalogue 7001 9101"
   "ingestion 7002 9102"
+  "feed 7003 9103"
 )
 # The roles and clearance of each service's own account: every one writes the audit log;
-# ingestion also reads every dataset's schema from the catalogue.
+# ingestion also reads every dataset's schema from the catalogue, and the feed reads readings.
 declare -A SERVICE_ROLES=(
   [ingestion]="audit-writer platform-service"
+  [feed]="audit-writer platform-service"
 )
 declare -A SERVICE_CLEARANCE=(
   [ingestion]="strictly-protected"
+  [feed]="strictly-protected"
 )
 MQTT_PORT=${SMARTBY_MQTT_PORT:-1883}
 
@@ -187,6 +190,7 @@ Smartby is running on this machine:
   service     gRPC              metrics and health (HTTP)
   catalogue   127.0.0.1:7001    http://127.0.0.1:9101/metrics  /healthz  /readyz
   ingestion   127.0.0.1:7002    http://127.0.0.1:9102/metrics
+  feed        127.0.0.1:7003    http://127.0.0.1:9103/metrics
   auth        127.0.0.1:7004    http://127.0.0.1:9104/metrics  /.well-known/jwks.json
   audit       127.0.0.1:7005    http://127.0.0.1:9105/metrics
 
@@ -212,6 +216,8 @@ Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
   $SMARTCTL --insecure readings query --dataset badetemperatur-stavanger --from -1h --every 10m --agg mean --field water_temp
   $SMARTCTL --insecure source list --dataset nedgravde-avfallsbeholdere-fyllingsgrad
   $SMARTCTL --insecure quality show badetemperatur-stavanger
+  $SMARTCTL --insecure feed watch parkeringshus-ledige-plasser-stavanger   # live; Ctrl-C stops
+  $SMARTCTL --insecure aggregate show badetemperatur-stavanger
   $SMARTCTL --insecure audit query --since 1h        # who did what (auditor or admin)
   $SMARTCTL --insecure audit verify                  # check the log against its signed root
 
