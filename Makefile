@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 MAKEFLAGS += --no-print-directory
 
-.PHONY: run test build deps clean
+.PHONY: run test build deps images clean
 
 run: build
 	./scripts/run-local.sh $(BUILD_DIR)
@@ -19,6 +19,11 @@ build: deps
 
 deps:
 	./scripts/install-deps.sh
+	./scripts/install-tools.sh
+
+# One OCI archive per service and smartctl under $(BUILD_DIR)/images (buildah, no engine needed).
+images: build
+	./scripts/build-images.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -25,12 +25,19 @@ PACKAGES=(
   libmosquitto-dev mosquitto
   # tests: GoogleTest, a PostgreSQL server, an RDF parser for the DCAT export, openssl for TLS certs
   libgtest-dev libgmock-dev postgresql raptor2-utils openssl
+  # archive: Noark 5 packages checked against the official XSDs (libxml2; xmllint in tests)
+  libxml2-dev libxml2-utils
+  # deploy and observe: promtool and a real Prometheus, OCI images built with buildah, Node.js
+  # for the offline Kubernetes schema checks, unzip for the helm binary, jq and python3 in scripts
+  prometheus buildah ca-certificates nodejs unzip jq python3
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# Debian's nodejs comes without npm; a Node.js from elsewhere (NodeSource) brings its own.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 echo "install-deps: installing ${missing[*]}"

@@ -112,9 +112,13 @@ class Connection {
     // :memory: database has no file.
     // Reads go through a memory map and a larger page cache than SQLite's 2 MiB default: search
     // touches many rows at random, and a read() system call per page dominated its latency.
+    // The WAL is checkpointed every 10,000 pages (about 40 MiB) instead of SQLite's 1,000: with
+    // many small commits (sensor batches of ~100 readings) the default checkpoint ran every few
+    // hundred commits and cost a fifth of the write throughput.
     if (!in_memory) {
       pragmas = absl::StrCat("PRAGMA journal_mode = WAL; PRAGMA mmap_size = 1073741824; ",
-                             "PRAGMA cache_size = -8192; ", pragmas);
+                             "PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 10000; ",
+                             pragmas);
     }
     absl::Status configured = conn->ExecScript(pragmas);
     if (!configured.ok()) {
