@@ -58,7 +58,7 @@ function chartDir(chart) {
 // Writes values to a temporary file for `helm -f`.
 function valuesFile(values) {
   const file = path.join(HELM_HOME, `values-${Math.random().toString(36).slice(2)}.yaml`);
-  fs.writeFileSync(file, YAML.stringify(values));
+  fs.writeFileSync(file, JSON.stringify(values));
   return file;
 }
 
