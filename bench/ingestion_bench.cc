@@ -73,6 +73,7 @@
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
+#include "bench/bench_platform.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_tokens.h"
 
@@ -81,10 +82,17 @@ namespace {
 namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
+using smartby::bench::BenchFailure;
+using smartby::bench::Channel;
+using smartby::bench::Ctx;
+using smartby::bench::Die;
+using smartby::bench::Percentile;
+using smartby::bench::Platform;
+using smartby::bench::RemoveSqlite;
+using smartby::bench::StatusKiB;
+using smartby::bench::WallMicros;
 using smartby::testing::BinaryPath;
 using smartby::testing::ServiceProcess;
-using smartby::testing::TestTokenIssuer;
-using smartby::testing::TokenSpec;
 using Steady = std::chrono::steady_clock;
 
 constexpr char kDataset[] = "luftmaaling-bench";
@@ -217,31 +225,6 @@ double Seconds(Steady::time_point since) {
   return std::chrono::duration<double>(Steady::now() - since).count();
 }
 
-int64_t WallMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-long StatusKiB(pid_t pid, const char* key) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string word;
-  long value = 0;
-  while (in >> word) {
-    if (word == key) {
-      in >> value;
-      return value;
-    }
-  }
-  return 0;
-}
-
 // CPU seconds (user + system) a process has used.
 double ProcessCpuSeconds(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
@@ -304,20 +287,6 @@ std::string Cpu(const Figure& f) {
   return absl::StrCat(out, " CPU per reading");
 }
 
-std::string BenchDir() {
-  if (const char* d = std::getenv("SMARTBY_BENCH_DIR")) {
-    std::filesystem::create_directories(d);
-    return d;
-  }
-  auto dir = std::filesystem::temp_directory_path() / absl::StrCat("ingestion-bench-", getpid());
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-void RemoveSqlite(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-}
-
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -331,21 +300,13 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// A failure ends the run; main catches it after the stack has unwound, so that the services and
-// influxd this run started are stopped (their destructors) rather than left running.
-struct BenchFailure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-[[noreturn]] void Die(const std::string& what) { throw BenchFailure(what); }
-
 // ---------------------------------------------------------------------------------------------
 // Raw baselines
 
 // The service's SQLite pragmas (sqlite_database.cc) and readings table (migrations.cc).
 constexpr char kSqliteSetup[] =
     "PRAGMA journal_mode = WAL; PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -8192; "
-    "PRAGMA synchronous = NORMAL;"
+    "PRAGMA wal_autocheckpoint = 10000; PRAGMA synchronous = NORMAL;"
     "CREATE TABLE readings (position INTEGER PRIMARY KEY, source INTEGER NOT NULL, dataset "
     "INTEGER NOT NULL, time_us INTEGER NOT NULL, accept_us INTEGER NOT NULL, payload TEXT NOT "
     "NULL, UNIQUE (source, time_us));"
@@ -737,163 +698,29 @@ InfluxFigures InfluxWrite(InfluxServer& server, const Generator& gen, int64_t n,
 // ---------------------------------------------------------------------------------------------
 // The platform: auth (ingestion's service account), catalogue (the dataset), ingestion instances
 
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token,
-                                         absl::Duration timeout = absl::Minutes(30)) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return ctx;
+// The benchmark's dataset: an integer and two doubles per reading.
+cv1::Dataset Dataset() {
+  cv1::Dataset d;
+  d.set_name(kDataset);
+  d.set_title("Luftmålinger (benchmark)");
+  d.set_description("Temperatur, fuktighet og antall passeringer fra 200 målere.");
+  d.mutable_owner()->set_organization("Stavanger kommune");
+  d.set_license("NLOD-2.0");
+  d.set_classification(smartcity::common::v1::CLASSIFICATION_OPEN);
+  d.set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
+  auto add = [&](const char* name, cv1::FieldType type, const char* unit, double lo, double hi) {
+    cv1::SchemaField* f = d.add_fields();
+    f->set_name(name);
+    f->set_type(type);
+    f->set_unit(unit);
+    f->set_min_value(lo);
+    f->set_max_value(hi);
+  };
+  add("antall", cv1::FIELD_TYPE_INTEGER, "count", 0, 100000);
+  add("temperatur", cv1::FIELD_TYPE_DOUBLE, "°C", -40, 60);
+  add("fuktighet", cv1::FIELD_TYPE_DOUBLE, "%", 0, 100);
+  return d;
 }
-
-std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-class Platform {
- public:
-  explicit Platform(const std::string& dir) : dir_(dir) {
-    std::string pem = TestTokenIssuer(dir).PrivateKeyPem();
-    std::ofstream(dir + "/signing-key.pem") << pem;
-    std::ofstream(dir + "/admin-password") << "innsamling-maaling-passord-2026\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + dir,
-         "--signing_key_file=" + dir + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + dir + "/admin-password", "--audit_service="});
-    if (!auth.ok()) Die(absl::StrCat("smartby-auth: ", auth.status().message()));
-    auth_ = *std::move(auth);
-    auto auth_stub = av1::AuthService::NewStub(Channel(auth_->grpc_address()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      if (!auth_stub->GetJwks(&ctx, {}, &jwks).ok()) Die("GetJwks failed");
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = smartby::auth::SigningKey::FromPem(kid, pem);
-    if (!key.ok()) Die("signing key");
-    issuer_ = std::make_unique<TestTokenIssuer>(dir, *std::move(key));
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    admin.lifetime = absl::Hours(12);
-    admin_ = issuer_->Token(admin);
-    TokenSpec writer;  // a gateway's service account
-    writer.subject = "service:gateway-1";
-    writer.client_id = "gateway-1";
-    writer.roles = {absl::StrCat("ingest-writer:", kDataset)};
-    writer.clearance = "open";
-    writer.lifetime = absl::Hours(12);
-    writer_ = issuer_->Token(writer);
-    TokenSpec feed;  // the feed service's account
-    feed.subject = "service:feed";
-    feed.client_id = "feed";
-    feed.roles = {"platform-service"};
-    feed.clearance = "strictly-protected";
-    feed.lifetime = absl::Hours(12);
-    feed_ = issuer_->Token(feed);
-    {
-      auto ctx = Ctx(admin_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name("ingestion");
-      request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(ctx.get(), request, &response);
-      if (!status.ok()) Die("CreateServiceAccount: " + status.error_message());
-      std::ofstream(dir + "/ingestion.secret") << response.client_secret() << "\n";
-    }
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", dir, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    if (!catalogue.ok()) Die(absl::StrCat("smartby-catalogue: ", catalogue.status().message()));
-    catalogue_ = *std::move(catalogue);
-    auto stub = cv1::CatalogueService::NewStub(Channel(catalogue_->grpc_address()));
-    auto ctx = Ctx(admin_);
-    cv1::CreateDatasetRequest request;
-    *request.mutable_dataset() = Dataset();
-    cv1::Dataset created;
-    const grpc::Status status = stub->CreateDataset(ctx.get(), request, &created);
-    if (!status.ok()) Die("CreateDataset: " + status.error_message());
-  }
-
-  static cv1::Dataset Dataset() {
-    cv1::Dataset d;
-    d.set_name(kDataset);
-    d.set_title("Luftmålinger (benchmark)");
-    d.set_description("Temperatur, fuktighet og antall passeringer fra 200 målere.");
-    d.mutable_owner()->set_organization("Stavanger kommune");
-    d.set_license("NLOD-2.0");
-    d.set_classification(smartcity::common::v1::CLASSIFICATION_OPEN);
-    d.set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-    auto add = [&](const char* name, cv1::FieldType type, const char* unit, double lo, double hi) {
-      cv1::SchemaField* f = d.add_fields();
-      f->set_name(name);
-      f->set_type(type);
-      f->set_unit(unit);
-      f->set_min_value(lo);
-      f->set_max_value(hi);
-    };
-    add("antall", cv1::FIELD_TYPE_INTEGER, "count", 0, 100000);
-    add("temperatur", cv1::FIELD_TYPE_DOUBLE, "°C", -40, 60);
-    add("fuktighet", cv1::FIELD_TYPE_DOUBLE, "%", 0, 100);
-    return d;
-  }
-
-  // Each process with its own audit outbox in the bench's directory (no audit service runs here,
-  // so its events stay there; never the default <data_dir> under the working directory).
-  std::unique_ptr<ServiceProcess> StartIngestion(const std::string& database_url) {
-    const std::string outbox = absl::StrCat(dir_, "/ingestion-", ++ingestions_, "-outbox.db");
-    auto ingestion = ServiceProcess::Start(
-        BinaryPath("smartby-ingestion"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + database_url,
-         "--data_dir=" + dir_, "--audit_outbox=" + outbox, "--audit_outbox_max=100000000",
-         issuer_->ServiceFlag(), "--auth_service=grpc://" + auth_->grpc_address(),
-         "--service_client_id=ingestion",
-         "--service_client_secret_file=" + dir_ + "/ingestion.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--audit_service=",
-         "--retention_interval=1h"},
-        {}, absl::Minutes(2));
-    if (!ingestion.ok()) Die(absl::StrCat("smartby-ingestion: ", ingestion.status().message()));
-    return *std::move(ingestion);
-  }
-
-  void RegisterSources(iv1::IngestionService::Stub& stub, const Generator& gen) const {
-    for (const std::string& id : gen.ids) {
-      auto ctx = Ctx(admin_);
-      iv1::RegisterSourceRequest request;
-      request.mutable_source()->set_id(id);
-      request.mutable_source()->set_dataset(kDataset);
-      request.mutable_source()->set_name("Måler " + id);
-      request.mutable_source()->mutable_expected_interval()->set_seconds(kIntervalUs / 1'000'000);
-      iv1::Source source;
-      const grpc::Status status = stub.RegisterSource(ctx.get(), request, &source);
-      if (!status.ok() && status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-        Die("RegisterSource: " + status.error_message());
-      }
-    }
-  }
-
-  const std::string& writer() const { return writer_; }
-  const std::string& feed() const { return feed_; }
-
- private:
-  std::string dir_;
-  int ingestions_ = 0;
-  std::unique_ptr<ServiceProcess> auth_;
-  std::unique_ptr<ServiceProcess> catalogue_;
-  std::unique_ptr<TestTokenIssuer> issuer_;
-  std::string admin_, writer_, feed_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // 1 and 5: StreamReadings, with or without a WatchReadings subscriber
@@ -957,7 +784,7 @@ StreamFigures StreamRun(ServiceProcess& service, const Platform& platform, const
     while (!watch_ready) std::this_thread::yield();
   }
 
-  auto ctx = Ctx(platform.writer());
+  auto ctx = Ctx(platform.Writer(kDataset));
   Measure m(service.pid());
   auto stream = stub->StreamReadings(ctx.get());
   std::mutex mu;
@@ -1046,7 +873,7 @@ SmallFigures SmallBatches(ServiceProcess& service, const Platform& platform, con
         iv1::WriteReadingsResponse response;
         const auto t0 = Steady::now();
         const grpc::Status status =
-            stub->WriteReadings(Ctx(platform.writer(), absl::Seconds(60)).get(), request, &response);
+            stub->WriteReadings(Ctx(platform.Writer(kDataset), absl::Seconds(60)).get(), request, &response);
         latencies[static_cast<size_t>(t)].push_back(
             std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
         if (status.ok()) {
@@ -1093,7 +920,7 @@ ImportFigures ImportCsv(ServiceProcess& service, const Platform& platform, const
   out.csv_mb = static_cast<double>(csv.size()) / 1e6;
   out.rss_before_kib = StatusKiB(service.pid(), "VmRSS:");
   auto stub = iv1::IngestionService::NewStub(Channel(service.grpc_address()));
-  auto ctx = Ctx(platform.writer());
+  auto ctx = Ctx(platform.Writer(kDataset));
   Measure m(service.pid());
   auto stream = stub->ImportFile(ctx.get());
   iv1::ImportSummary summary;
@@ -1191,7 +1018,7 @@ Figure DomainOnly(const std::string& url, const Generator& gen, int64_t n, int b
   auto db = OpenDb(url);
   auto store = OpenStore(db, gen);
   smartby::ingestion::FixedDatasetDirectory directory;
-  auto schema = smartby::ingestion::DatasetSchema::FromDataset(Platform::Dataset());
+  auto schema = smartby::ingestion::DatasetSchema::FromDataset(Dataset());
   schema.state = cv1::DATASET_STATE_PUBLISHED;
   directory.Put(schema);
   smartby::SystemClock clock;
@@ -1215,7 +1042,7 @@ Figure DomainConcurrent(const std::string& url, const Generator& gen, int64_t n,
   auto db = OpenDb(url);
   auto store = OpenStore(db, gen);
   smartby::ingestion::FixedDatasetDirectory directory;
-  auto schema = smartby::ingestion::DatasetSchema::FromDataset(Platform::Dataset());
+  auto schema = smartby::ingestion::DatasetSchema::FromDataset(Dataset());
   schema.state = cv1::DATASET_STATE_PUBLISHED;
   directory.Put(schema);
   smartby::SystemClock clock;
@@ -1418,6 +1245,7 @@ int Run(const Options& o, const std::string& dir) {
 
   std::printf("starting auth and catalogue...\n");
   Platform platform(dir);
+  platform.CreateDataset(Dataset());
 
   // 1. StreamReadings on SQLite, then small batches on the same service.
   RemoveSqlite(dir + "/ingestion.db");
@@ -1426,7 +1254,7 @@ int Run(const Options& o, const std::string& dir) {
   {
     auto service = platform.StartIngestion(absl::StrCat("sqlite://", dir, "/ingestion.db"));
     auto stub = iv1::IngestionService::NewStub(Channel(service->grpc_address()));
-    platform.RegisterSources(*stub, gen);
+    platform.RegisterSources(*stub, kDataset, gen.ids, absl::Microseconds(kIntervalUs));
     sqlite_stream = StreamRun(*service, platform, gen, 0, o.readings, o.batch, o.in_flight, false);
     std::printf("1. StreamReadings, SQLite: %s readings/s (%lld accepted, %lld duplicates, %lld "
                 "rejected; %s)\n",
@@ -1456,7 +1284,7 @@ int Run(const Options& o, const std::string& dir) {
     RemoveSqlite(dir + "/ingestion-watch.db");
     auto service = platform.StartIngestion(absl::StrCat("sqlite://", dir, "/ingestion-watch.db"));
     auto stub = iv1::IngestionService::NewStub(Channel(service->grpc_address()));
-    platform.RegisterSources(*stub, gen);
+    platform.RegisterSources(*stub, kDataset, gen.ids, absl::Microseconds(kIntervalUs));
     watched = StreamRun(*service, platform, gen, 0, o.readings, o.batch, o.in_flight, true);
     std::printf("5. StreamReadings with a WatchReadings subscriber, SQLite: %s readings/s; "
                 "subscriber got %lld; received - accept_time p50 %.1f ms p99 %.1f ms; received - "
@@ -1475,7 +1303,7 @@ int Run(const Options& o, const std::string& dir) {
   if (postgres) {
     auto service = platform.StartIngestion(NewPostgresDatabase("ingbench_service"));
     auto stub = iv1::IngestionService::NewStub(Channel(service->grpc_address()));
-    platform.RegisterSources(*stub, gen);
+    platform.RegisterSources(*stub, kDataset, gen.ids, absl::Microseconds(kIntervalUs));
     pg_stream = StreamRun(*service, platform, gen, 0, o.readings, o.batch, o.in_flight, false);
     std::printf("1. StreamReadings, PostgreSQL: %s readings/s (%lld accepted; %s)\n",
                 Rate(pg_stream.figure.per_second()).c_str(),
@@ -1546,7 +1374,7 @@ int Run(const Options& o, const std::string& dir) {
     RemoveSqlite(dir + "/ingestion-import.db");
     auto service = platform.StartIngestion(absl::StrCat("sqlite://", dir, "/ingestion-import.db"));
     auto stub = iv1::IngestionService::NewStub(Channel(service->grpc_address()));
-    platform.RegisterSources(*stub, gen);
+    platform.RegisterSources(*stub, kDataset, gen.ids, absl::Microseconds(kIntervalUs));
     const ImportFigures imported = ImportCsv(*service, platform, gen, o.readings);
     std::printf("4. ImportFile, %lld-row CSV (%.1f MB), SQLite: %.2f s (%s rows/s; %lld accepted, "
                 "%lld rejected); RSS before %ld MiB, peak %ld MiB; %s\n",
@@ -1605,7 +1433,7 @@ int main(int argc, char** argv) {
     setenv("SMARTBY_BUILD_DIR", absl::StrCat(self, "/..").c_str(), 0);
   }
   const Options o = ParseOptions(argc, argv);
-  const std::string dir = BenchDir();
+  const std::string dir = smartby::bench::BenchDir("ingestion-bench");
   int code = 1;
   try {
     code = Run(o, dir);

@@ -269,6 +269,8 @@ void AlarmObserver::QueueLocked(std::vector<AlarmEvent> events) {
     Pending pending;
     if (auto rule = rules_.find(event.rule_id); rule != rules_.end()) {
       pending.channels.assign(rule->second.channels().begin(), rule->second.channels().end());
+      pending.rule = rule->second;
+      pending.rule.clear_channels();
     }
     pending.event = std::move(event);
     pending_.push_back(std::move(pending));
@@ -312,6 +314,23 @@ void AlarmObserver::Write(const Pending& pending) {
   log::Info("alarm", {{"alarm", event.alarm_id},
                       {"event", std::string(AlarmEventTypeName(event.type))},
                       {"message", event.message}});
+  if (listener_) {
+    v1::AlarmEvent streamed;
+    switch (event.type) {
+      case AlarmEventType::kRaised:
+        streamed.set_kind(v1::ALARM_EVENT_KIND_RAISED);
+        break;
+      case AlarmEventType::kCleared:
+        streamed.set_kind(v1::ALARM_EVENT_KIND_CLEARED);
+        break;
+      case AlarmEventType::kAcknowledged:
+        streamed.set_kind(v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+        break;
+    }
+    *streamed.mutable_alarm() = after;
+    *streamed.mutable_rule() = pending.rule;
+    listener_(streamed);
+  }
   if (notifier_ == nullptr) return;
   const Message message = AlarmMessage(event);
   for (const std::string& channel : pending.channels) {

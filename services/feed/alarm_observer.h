@@ -17,6 +17,7 @@
 #define SMARTBY_SERVICES_FEED_ALARM_OBSERVER_H_
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,6 +47,12 @@ class AlarmObserver : public ReadingObserver, public AlarmRuleHooks {
   // `notifier` may be nullptr (events are stored, nothing is sent). All must outlive this.
   AlarmObserver(FeedStore* store, Notifier* notifier, const Clock* clock);
 
+  // Called with every event after it is stored, in order (the hub puts it on the streams that
+  // asked for alarms). Set before Start; must not block.
+  void SetListener(std::function<void(const v1::AlarmEvent&)> listener) {
+    listener_ = std::move(listener);
+  }
+
   // Loads the rules and the active alarms from the store. Before the first OnReadings.
   absl::Status Start();
 
@@ -64,6 +71,7 @@ class AlarmObserver : public ReadingObserver, public AlarmRuleHooks {
   struct Pending {
     AlarmEvent event;
     std::vector<std::string> channels;
+    v1::AlarmRule rule;  // as it was when the event happened (for the stream)
   };
   // Under mu_: queues `events` with the channels of their rules.
   void QueueLocked(std::vector<AlarmEvent> events);
@@ -71,6 +79,7 @@ class AlarmObserver : public ReadingObserver, public AlarmRuleHooks {
   void Flush();
   void Write(const Pending& pending);
 
+  std::function<void(const v1::AlarmEvent&)> listener_;
   FeedStore* const store_;
   Notifier* const notifier_;
   const Clock* const clock_;

@@ -163,6 +163,8 @@ TEST_P(AlarmObserverTest, ForDurationRaisesOnTickAndAcknowledgementIsStoredAndNo
   rule.add_channels("ch-web");
   ASSERT_TRUE(store_->CreateAlarmRule(rule).ok());
   AlarmObserver observer(store_.get(), notifier_.get(), &clock_);
+  std::vector<v1::AlarmEvent> streamed;  // what the hub would put on the streams
+  observer.SetListener([&](const v1::AlarmEvent& e) { streamed.push_back(e); });
   ASSERT_TRUE(observer.Start().ok());  // the rule comes from the store
 
   Feed(observer, {90});  // breaching, "for" running
@@ -187,6 +189,14 @@ TEST_P(AlarmObserverTest, ForDurationRaisesOnTickAndAcknowledgementIsStoredAndNo
   auto deliveries = notifier_->ListDeliveries();
   ASSERT_TRUE(deliveries.ok());
   EXPECT_EQ(deliveries->size(), 2u);  // raised, acknowledged
+
+  ASSERT_EQ(streamed.size(), 2u);
+  EXPECT_EQ(streamed[0].kind(), v1::ALARM_EVENT_KIND_RAISED);
+  EXPECT_EQ(streamed[0].alarm().state(), v1::ALARM_STATE_RAISED);
+  EXPECT_EQ(streamed[0].rule().id(), rule.id());
+  EXPECT_EQ(streamed[0].rule().channels_size(), 0);  // channels stay inside the service
+  EXPECT_EQ(streamed[1].kind(), v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+  EXPECT_EQ(streamed[1].alarm().acknowledged_by(), "user:kari");
 }
 
 TEST_P(AlarmObserverTest, ActiveAlarmSurvivesARestartAndDeletingTheRuleClearsIt) {

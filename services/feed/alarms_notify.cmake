@@ -8,7 +8,7 @@ find_package(nlohmann_json CONFIG REQUIRED)
 
 smartby_library(smartby_feed_alarms
   SOURCES ${feed_alarms_dir}/alarms.cc ${feed_alarms_dir}/notifier.cc
-  DEPS smartby_runtime CURL::libcurl OpenSSL::Crypto nlohmann_json::nlohmann_json
+  DEPS smartby_runtime CURL::libcurl OpenSSL::SSL OpenSSL::Crypto nlohmann_json::nlohmann_json
     absl::status absl::statusor absl::strings absl::time absl::flat_hash_map absl::random_random
     prometheus-cpp::core)
 

@@ -7,14 +7,18 @@
 namespace smartby::feed {
 
 absl::StatusOr<Channel> ToNotifierChannel(const v1::Channel& channel,
+                                          absl::string_view own_secret,
                                           const ChannelSettings& settings) {
+  const auto key = [own_secret](const std::string& service_wide) {
+    return own_secret.empty() ? service_wide : std::string(own_secret);
+  };
   Channel out;
   out.id = channel.id();
   switch (channel.kind()) {
     case v1::CHANNEL_KIND_WEBHOOK:
       out.type = ChannelType::kWebhook;
       out.webhook.url = channel.target();
-      out.webhook.secret = settings.webhook_secret;
+      out.webhook.secret = key(settings.webhook_secret);
       out.webhook.ca_file = settings.webhook_ca_file;
       break;
     case v1::CHANNEL_KIND_EMAIL:
@@ -34,7 +38,7 @@ absl::StatusOr<Channel> ToNotifierChannel(const v1::Channel& channel,
       }
       out.type = ChannelType::kSms;
       out.sms.gateway_url = settings.sms_gateway_url;
-      out.sms.secret = settings.sms_gateway_secret;
+      out.sms.secret = key(settings.sms_gateway_secret);
       out.sms.to = channel.target();
       break;
     default:
@@ -45,10 +49,34 @@ absl::StatusOr<Channel> ToNotifierChannel(const v1::Channel& channel,
   return out;
 }
 
+namespace {
+
+// The notifier's channel for a stored channel, with its own key from `keys` when it has one.
+absl::StatusOr<Channel> Resolve(const v1::Channel& channel, FeedStore* keys,
+                                const ChannelSettings& settings) {
+  std::string own_secret;
+  if (channel.has_secret()) {
+    if (keys != nullptr) {
+      absl::StatusOr<std::string> secret = keys->ChannelSecret(channel.id());
+      if (!secret.ok()) return secret.status();
+      own_secret = *std::move(secret);
+    }
+    if (own_secret.empty()) {
+      // Not the service-wide key instead: the receiver was given this channel's key and
+      // would refuse a signature made with another.
+      return absl::DataLossError(absl::StrCat(
+          "channel ", channel.id(), " has its own signing key, but the key is missing"));
+    }
+  }
+  return ToNotifierChannel(channel, own_secret, settings);
+}
+
+}  // namespace
+
 absl::StatusOr<Channel> StoreChannelDirectory::Lookup(const std::string& channel_id) {
   absl::StatusOr<v1::Channel> channel = store_->GetChannel(channel_id);
   if (!channel.ok()) return channel.status();
-  return ToNotifierChannel(*channel, *settings_);
+  return Resolve(*channel, store_, *settings_);
 }
 
 Message TestMessage(const v1::Channel& channel, absl::Time now) {
@@ -69,7 +97,7 @@ Message TestMessage(const v1::Channel& channel, absl::Time now) {
 
 absl::StatusOr<v1::TestChannelResponse> NotifierChannelTester::Test(const v1::Channel& channel) {
   v1::TestChannelResponse response;
-  absl::StatusOr<Channel> resolved = ToNotifierChannel(channel, *settings_);
+  absl::StatusOr<Channel> resolved = Resolve(channel, keys_, *settings_);
   if (!resolved.ok()) {
     response.set_delivered(false);
     response.set_detail(absl::StrCat("Not sent: ", resolved.status().message()));

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/feed/kpi.h"
+#include "services/feed/kpi_watch.h"
 #include "services/runtime/status.h"
 
 namespace smartby::feed {
@@ -124,11 +125,27 @@ absl::Status ValidateChannel(const v1::Channel& channel) {
   if (channel.name().size() > 200) {
     return absl::InvalidArgumentError("channel.name: at most 200 characters");
   }
+  // The channel's own signing key: never put in a message (only its length).
+  if (!channel.secret().empty()) {
+    if (channel.kind() == v1::CHANNEL_KIND_EMAIL) {
+      return absl::InvalidArgumentError(
+          "channel.secret: only webhook and SMS channels are signed; leave it empty for e-mail");
+    }
+    if (channel.secret().size() < 32 || channel.secret().size() > 1024) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "channel.secret: 32 to 1024 bytes (an HMAC-SHA256 key), got ",
+          channel.secret().size()));
+    }
+  }
   return absl::OkStatus();
 }
 
 Feed::Feed(FeedDeps deps) : deps_(std::move(deps)) {
-  if (deps_.ingestion != nullptr) ingestion_ = iv1::IngestionService::NewStub(deps_.ingestion);
+  if (deps_.ingestion != nullptr) {
+    history_ = std::make_unique<HistoryReader>(
+        deps_.ingestion, deps_.tokens,
+        deps_.downsampler != nullptr ? deps_.downsampler : &default_downsampler_);
+  }
 }
 
 std::string Feed::NewId(const char* prefix) {
@@ -209,6 +226,14 @@ absl::StatusOr<v1::Kpi> Feed::GetKpi(const auth::Caller& caller, const std::stri
     return kpi.status();
   }
   RETURN_IF_ERROR(AuthorizeRead(caller, kpi->dataset()));
+  // The value now, as WatchKpi would send it first. Undefined for this data (no source has a
+  // value yet, a division by zero): left unset.
+  absl::StatusOr<KpiExpression> expression = ParseKpi(kpi->expression());
+  if (deps_.hub != nullptr && deps_.clock != nullptr && expression.ok()) {
+    absl::StatusOr<v1::KpiValue> current =
+        EvaluateKpi(*deps_.hub, *kpi, *expression, deps_.clock->Now());
+    if (current.ok() && current->sources() > 0) *kpi->mutable_current() = *std::move(current);
+  }
   return kpi;
 }
 
@@ -304,6 +329,9 @@ absl::StatusOr<v1::Channel> Feed::CreateChannel(const auth::Caller& caller, v1::
   *channel.mutable_create_time() = Now(deps_.clock);
   channel.set_created_by(caller.subject());
   RETURN_IF_ERROR(deps_.store->CreateChannel(channel));
+  // The key is write-only: the answer says only whether there is one.
+  channel.set_has_secret(!channel.secret().empty());
+  channel.clear_secret();
   return channel;
 }
 
@@ -357,61 +385,13 @@ absl::StatusOr<v1::GetHistoryResponse> Feed::GetHistory(const auth::Caller& call
   if (max_points < 2 || max_points > 10000) {
     return absl::InvalidArgumentError("max_points: 2..10000 (0: 1000)");
   }
-  if (ingestion_ == nullptr) return absl::UnavailableError("history: no ingestion service");
-  std::map<std::string, v1::HistorySeries> series;
-  std::map<std::string, std::vector<v1::HistoryPoint>> points;
-  iv1::QueryReadingsRequest query;
-  if (!request.source_id().empty()) {
-    query.set_source_id(request.source_id());
-  } else {
-    query.set_dataset(request.dataset());
-  }
-  *query.mutable_start_time() = request.start_time();
-  if (request.has_end_time()) *query.mutable_end_time() = request.end_time();
-  query.set_page_size(10000);
-  do {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-    if (deps_.tokens != nullptr) {
-      ASSIGN_OR_RETURN(std::string token, deps_.tokens->Token());
-      context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
-    }
-    iv1::QueryReadingsResponse page;
-    const grpc::Status status = ingestion_->QueryReadings(&context, query, &page);
-    if (!status.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("history: ingestion's QueryReadings failed: ", status.error_message()));
-    }
-    for (const iv1::Reading& reading : page.readings()) {
-      auto it = reading.values().find(request.field());
-      if (it == reading.values().end()) continue;
-      double value = 0;
-      if (it->second.has_double_value()) {
-        value = it->second.double_value();
-      } else if (it->second.has_integer_value()) {
-        value = static_cast<double>(it->second.integer_value());
-      } else {
-        continue;
-      }
-      v1::HistoryPoint point;
-      *point.mutable_time() = reading.time();
-      point.set_value(value);
-      points[reading.source_id()].push_back(std::move(point));
-    }
-    query.set_page_token(page.next_page_token());
-  } while (!query.page_token().empty());
-  const SeriesDownsampler* downsampler =
-      deps_.downsampler != nullptr ? deps_.downsampler : &default_downsampler_;
-  v1::GetHistoryResponse response;
-  for (auto& [source, raw] : points) {
-    v1::HistorySeries* out = response.add_series();
-    out->set_source_id(source);
-    out->set_raw_points(static_cast<int64_t>(raw.size()));
-    for (v1::HistoryPoint& p : downsampler->Reduce(std::move(raw), max_points)) {
-      *out->add_points() = std::move(p);
-    }
-  }
-  return response;
+  if (history_ == nullptr) return absl::UnavailableError("history: no ingestion service");
+  const absl::Time end =
+      request.has_end_time()
+          ? absl::FromUnixMicros(
+                google::protobuf::util::TimeUtil::TimestampToMicroseconds(request.end_time()))
+          : deps_.clock->Now();
+  return history_->Read(request, max_points, end);
 }
 
 }  // namespace smartby::feed

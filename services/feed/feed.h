@@ -96,7 +96,7 @@ class Feed {
 
   FeedDeps deps_;
   MinMaxBucketDownsampler default_downsampler_;
-  std::unique_ptr<smartcity::ingestion::v1::IngestionService::Stub> ingestion_;
+  std::unique_ptr<HistoryReader> history_;  // nullptr without deps.ingestion
 };
 
 // Validation, exposed for tests. Messages name the field and say what is expected.

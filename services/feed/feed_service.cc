@@ -100,7 +100,7 @@ class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> 
     response_.Clear();
     if (subscriber_->Take(256, &response_) == 0) return;
     writing_ = true;
-    StartWrite(&response_);
+    StartWrite(&response_.message());
   }
 
   void CloseLocked(absl::Status outcome) {
@@ -118,7 +118,7 @@ class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> 
   std::shared_ptr<CallContext> call_;
   std::shared_ptr<Subscriber> subscriber_;
   std::mutex mu_;
-  v1::SubscribeResponse response_;
+  BorrowedResponse response_;  // borrows the hub's updates until the write completes
   bool writing_ = false, closed_ = false;
 };
 

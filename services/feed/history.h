@@ -1,14 +1,27 @@
-// History for charts: a field's readings over a range, read from ingestion's QueryReadings, at
-// most N points per series.
+// History for charts: a field's readings over a range, at most N points per series, read from
+// ingestion through its API.
 //
-// SeriesDownsampler is the seam for the reduction: the LTTB / min-max implementation of
-// services/feed/downsample.h replaces MinMaxBucketDownsampler (main.cc passes one in).
+// A long range is reduced where the data is: ingestion's AggregateReadings gives, per window of
+// (range / (N/2)), the lowest and the highest value and when each was measured, so every peak
+// survives at its own time and only the windows cross the network (30 days of a sensor
+// reporting every 30 s are 86,400 readings but 500 windows). A series with at most N readings in
+// the range is read raw (QueryReadings) instead.
+//
+// SeriesDownsampler is the seam for reducing raw points: it only matters when readings arrive
+// between the two calls and push a raw series past N (main.cc passes the time-bucket min-max
+// reduction of services/feed/downsample.h).
 #ifndef SMARTBY_SERVICES_FEED_HISTORY_H_
 #define SMARTBY_SERVICES_FEED_HISTORY_H_
 
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/runtime/service_token.h"
 #include "smartcity/feed/v1/feed.pb.h"
+#include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 
 namespace smartby::feed {
 
@@ -37,6 +50,30 @@ class MinMaxTimeBucketDownsampler : public SeriesDownsampler {
  public:
   std::vector<v1::HistoryPoint> Reduce(std::vector<v1::HistoryPoint> points,
                                        int max_points) const override;
+};
+
+// Reads history series from ingestion with the feed's own token. Thread-safe.
+class HistoryReader {
+ public:
+  // `tokens` may be nullptr (no authorization header, for tests).
+  HistoryReader(std::shared_ptr<grpc::Channel> ingestion, std::shared_ptr<TokenProvider> tokens,
+                const SeriesDownsampler* downsampler);
+
+  // `request` is validated and authorised by the caller; `end` is its end_time or now.
+  // Series of sources with no reading of the field in the range are left out.
+  absl::StatusOr<v1::GetHistoryResponse> Read(const v1::GetHistoryRequest& request,
+                                              int max_points, absl::Time end) const;
+
+ private:
+  std::unique_ptr<grpc::ClientContext> Context() const;
+  absl::StatusOr<std::vector<std::string>> Sources(const std::string& dataset) const;
+  absl::StatusOr<v1::HistorySeries> Series(const v1::GetHistoryRequest& request,
+                                           const std::string& source, int max_points,
+                                           absl::Time start, absl::Time end) const;
+
+  std::unique_ptr<smartcity::ingestion::v1::IngestionService::Stub> ingestion_;
+  std::shared_ptr<TokenProvider> tokens_;
+  const SeriesDownsampler* downsampler_;
 };
 
 }  // namespace smartby::feed

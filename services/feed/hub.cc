@@ -39,8 +39,9 @@ Subscriber::Subscriber(Hub* hub, v1::SubscribeRequest request, auth::Caller call
       queue_(capacity),
       wake_(std::move(wake)) {}
 
-size_t Subscriber::Take(size_t max, v1::SubscribeResponse* out) {
+size_t Subscriber::Take(size_t max, BorrowedResponse* out) {
   size_t before = 0, taken = 0, after = 0;
+  const int first = out->message().events_size();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     before = queue_.queued_updates();
@@ -48,9 +49,7 @@ size_t Subscriber::Take(size_t max, v1::SubscribeResponse* out) {
     after = queue_.queued_updates();
   }
   hub_->ObserveTaken(before - after);
-  for (const v1::FeedEvent& event : out->events()) {
-    if (event.has_update()) hub_->ObserveSent(event.update());
-  }
+  hub_->ObserveSent(out->message(), first);
   return taken;
 }
 
@@ -142,11 +141,16 @@ size_t Hub::subscribers() const {
   return subscribers_.size();
 }
 
-void Hub::ObserveSent(const v1::Update& update) {
-  if (update.snapshot() || !update.has_accept_time()) return;
-  const absl::Duration delay =
-      clock_->Now() - absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(update.accept_time()));
-  delay_->Observe(std::max(0.0, absl::ToDoubleSeconds(delay)));
+void Hub::ObserveSent(const v1::SubscribeResponse& response, int first) {
+  const int64_t now_us = absl::ToUnixMicros(clock_->Now());
+  for (int i = first; i < response.events_size(); ++i) {
+    const v1::FeedEvent& event = response.events(i);
+    if (!event.has_update()) continue;
+    const v1::Update& update = event.update();
+    if (update.snapshot() || !update.has_accept_time()) continue;
+    const int64_t delay_us = now_us - TimeUtil::TimestampToMicroseconds(update.accept_time());
+    delay_->Observe(std::max(0.0, static_cast<double>(delay_us) / 1e6));
+  }
 }
 
 void Hub::ObserveTaken(size_t updates) { queued_gauge_->Decrement(static_cast<double>(updates)); }
@@ -330,6 +334,46 @@ void Hub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
   if (subscriber->has_box_) --box_subscribers_;
   subscribers_gauge_->Decrement();
   ObserveTaken(subscriber->queued_updates());
+}
+
+void Hub::PublishAlarm(const v1::AlarmEvent& event) {
+  const v1::Alarm& alarm = event.alarm();
+  // Outside the lock, as for readings. Unknown class: fail closed (the highest).
+  const auth::ResourceRef resource = resolver_->Resolve(
+      alarm.dataset(), smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
+  std::optional<smartcity::common::v1::GeoPoint> where;
+  if (box_subscribers_.load() > 0) where = resolver_->SourcePosition(alarm.source_id());
+  auto shared = std::make_shared<const v1::AlarmEvent>(event);
+  std::vector<std::shared_ptr<Subscriber>> matching;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::shared_ptr<Subscriber>& s : subscribers_) {
+      if (!s->request_.include_alarms()) continue;
+      if (!s->datasets_.empty() && !s->datasets_.contains(alarm.dataset())) continue;
+      if (!s->sources_.empty() && !s->sources_.contains(alarm.source_id())) continue;
+      if (!s->fields_.empty() && !alarm.field().empty() && !s->fields_.contains(alarm.field())) {
+        continue;
+      }
+      if (s->has_box_ && !(where.has_value() && Inside(s->request_.filter().bounding_box(),
+                                                       *where))) {
+        continue;
+      }
+      auto [it, inserted] = s->decisions_.try_emplace(alarm.dataset());
+      if (inserted || !SameResource(it->second.resource, resource)) {
+        it->second.resource = resource;
+        it->second.allowed = s->caller_.Allows(auth::Action::kRead, resource);
+      }
+      if (!it->second.allowed) continue;
+      matching.push_back(s);
+    }
+  }
+  for (const std::shared_ptr<Subscriber>& s : matching) {
+    {
+      std::lock_guard<std::mutex> queue_lock(s->queue_mu_);
+      s->queue_.PushAlarm(shared);
+    }
+    s->Wake();
+  }
 }
 
 void Hub::PublishAggregates() {

@@ -85,7 +85,7 @@ class Hub;
 class Subscriber {
  public:
   // Moves up to `max` queued events into `out`; returns how many. Never blocks on the hub.
-  size_t Take(size_t max, v1::SubscribeResponse* out);
+  size_t Take(size_t max, BorrowedResponse* out);
   // After Detach returns, `wake` is never called again (and no call is in progress).
   void Detach();
   int64_t coalesced() const;
@@ -145,6 +145,11 @@ class Hub {
   // periodically (main.cc).
   void PublishAggregates();
 
+  // An alarm event (alarm_observer.h), for every subscriber that asked for alarms
+  // (include_alarms) and whose filter matches the alarm's dataset, source, field and box, and
+  // who may read the dataset: an alarm says something about the readings.
+  void PublishAlarm(const v1::AlarmEvent& event);
+
   // The last value of every source of `dataset` (what the KPIs are evaluated over). O(sources
   // held); takes the hub's lock briefly.
   std::vector<UpdatePtr> Latest(const std::string& dataset) const;
@@ -155,8 +160,9 @@ class Hub {
   int64_t position() const { return position_.load(); }
   size_t subscribers() const;
 
-  // Called by the stream when it sends an update (ingest -> send delay).
-  void ObserveSent(const v1::Update& update);
+  // Called by the stream with what it is about to send, from event `first` on (the ingest ->
+  // send delay of each update).
+  void ObserveSent(const v1::SubscribeResponse& response, int first);
   void ObserveTaken(size_t updates);
 
  private:

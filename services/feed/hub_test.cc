@@ -57,10 +57,10 @@ class HubTest : public ::testing::Test {
     return o;
   }
   std::vector<v1::FeedEvent> Drain(Subscriber& s) {
-    v1::SubscribeResponse r;
+    BorrowedResponse r;
     while (s.Take(1000, &r) > 0) {
     }
-    return {r.events().begin(), r.events().end()};
+    return {r.message().events().begin(), r.message().events().end()};  // copies
   }
   prometheus::Registry registry_;
   SystemClock clock_;
@@ -164,6 +164,68 @@ TEST_F(HubTest, AggregatesArePerSourceAndPerDataset) {
   EXPECT_EQ(set.series(0).source_id(), "");
   EXPECT_EQ(set.series(0).windows(0).count(), 20);
   EXPECT_EQ(set.series(0).windows(0).max(), 20);
+}
+
+v1::AlarmEvent Alarm(const std::string& dataset, const std::string& source,
+                     v1::AlarmEventKind kind) {
+  v1::AlarmEvent event;
+  event.set_kind(kind);
+  event.mutable_alarm()->set_id(absl::StrCat("rule-1:", source, ":1"));
+  event.mutable_alarm()->set_dataset(dataset);
+  event.mutable_alarm()->set_source_id(source);
+  event.mutable_alarm()->set_field("free_spaces");
+  event.mutable_rule()->set_name("Fullt");
+  return event;
+}
+
+std::vector<v1::AlarmEvent> Alarms(const std::vector<v1::FeedEvent>& events) {
+  std::vector<v1::AlarmEvent> out;
+  for (const auto& e : events) {
+    if (e.has_alarm()) out.push_back(e.alarm());
+  }
+  return out;
+}
+
+TEST_F(HubTest, AlarmEventsReachOnlyStreamsThatAskedAndMayReadTheDataset) {
+  v1::SubscribeRequest with_alarms;
+  with_alarms.set_include_alarms(true);
+  auto anonymous = hub_.Subscribe(with_alarms, auth::Caller::Anonymous(), [] {});
+  auto admin = hub_.Subscribe(with_alarms, auth::testing::AdminCaller(), [] {});
+  auto without = hub_.Subscribe({}, auth::testing::AdminCaller(), [] {});
+  v1::SubscribeRequest other_source = with_alarms;
+  other_source.mutable_filter()->add_source_ids("parkering-9");
+  auto filtered = hub_.Subscribe(other_source, auth::testing::AdminCaller(), [] {});
+  Drain(*anonymous), Drain(*admin), Drain(*without), Drain(*filtered);
+
+  hub_.PublishAlarm(Alarm("parkering", "parkering-1", v1::ALARM_EVENT_KIND_RAISED));
+  hub_.PublishAlarm(Alarm("vann", "vann-1", v1::ALARM_EVENT_KIND_RAISED));  // protected
+  hub_.PublishAlarm(Alarm("parkering", "parkering-1", v1::ALARM_EVENT_KIND_ACKNOWLEDGED));
+
+  auto seen = Alarms(Drain(*anonymous));
+  ASSERT_EQ(seen.size(), 2u);  // never the protected dataset's alarm
+  EXPECT_EQ(seen[0].kind(), v1::ALARM_EVENT_KIND_RAISED);
+  EXPECT_EQ(seen[1].kind(), v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+  EXPECT_EQ(seen[0].rule().name(), "Fullt");
+  EXPECT_EQ(Alarms(Drain(*admin)).size(), 3u);
+  EXPECT_TRUE(Alarms(Drain(*without)).empty());
+  EXPECT_TRUE(Alarms(Drain(*filtered)).empty());
+}
+
+TEST_F(HubTest, AStalledStreamKeepsTheNewestAlarmEventsAndCountsTheRest) {
+  v1::SubscribeRequest with_alarms;
+  with_alarms.set_include_alarms(true);
+  auto stalled = hub_.Subscribe(with_alarms, auth::Caller::Anonymous(), [] {});
+  Drain(*stalled);
+  for (int i = 0; i < 20; ++i) {
+    v1::AlarmEvent event = Alarm("parkering", absl::StrCat("parkering-", i),
+                                 v1::ALARM_EVENT_KIND_RAISED);
+    hub_.PublishAlarm(event);
+  }
+  auto seen = Alarms(Drain(*stalled));
+  ASSERT_EQ(seen.size(), 8u);  // the queue's capacity
+  EXPECT_EQ(seen.front().alarm().source_id(), "parkering-12");
+  EXPECT_EQ(seen.back().alarm().source_id(), "parkering-19");
+  EXPECT_EQ(stalled->dropped(), 12);
 }
 
 }  // namespace

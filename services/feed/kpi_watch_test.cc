@@ -6,7 +6,11 @@
 #include <google/protobuf/util/time_util.h>
 #include <prometheus/registry.h>
 
+#include "services/feed/feed.h"
 #include "services/feed/history.h"
+#include "services/feed/store.h"
+#include "services/runtime/auth/test_callers.h"
+#include "services/runtime/storage/test_databases.h"
 
 namespace smartby::feed {
 namespace {
@@ -144,6 +148,31 @@ TEST(MinMaxTimeBucketDownsampler, KeepsTheExtremesAndAtMostMaxPoints) {
   EXPECT_TRUE(low);
   EXPECT_EQ(d.Reduce(std::vector<v1::HistoryPoint>(points.begin(), points.begin() + 10), 100).size(),
             10u);
+}
+
+// GetKpi carries the value now (what WatchKpi would send first), and nothing when no source
+// has a value yet.
+TEST_F(KpiWatchTest, GetKpiCarriesTheCurrentValue) {
+  auto store = OpenSqlFeedStore(storage::testing::NewTestDatabase("sqlite"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  FeedDeps deps;
+  deps.store = store->get();
+  deps.hub = &hub_;
+  deps.clock = &clock_;
+  Feed feed(deps);
+  const auth::Caller admin = auth::testing::AdminCaller();
+  absl::StatusOr<v1::Kpi> created = feed.CreateKpi(admin, Kpi("sum(fill_level)"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<v1::Kpi> before = feed.GetKpi(admin, "fulle");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_FALSE(before->has_current());
+
+  hub_.Publish({Reading("avfall", "c1", "fill_level", 50), Reading("avfall", "c2", "fill_level", 30)});
+  absl::StatusOr<v1::Kpi> after = feed.GetKpi(admin, "fulle");
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_TRUE(after->has_current());
+  EXPECT_DOUBLE_EQ(after->current().value(), 80);
+  EXPECT_EQ(after->current().sources(), 2);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // smartby-feed: wiring only — flags → runtime → database → store → catalogue directory →
 // hub → hand-over consumer (ingestion's WatchReadings) → domain → service.
 #include <cstdio>
+#include <fstream>
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
@@ -49,8 +50,13 @@ ABSL_FLAG(std::string, webhook_secret_file, "",
           "empty: unsigned");
 ABSL_FLAG(std::string, webhook_ca_file, "", "CA bundle for https:// webhooks instead of the system's");
 ABSL_FLAG(std::string, smtp_server, "",
-          "host:port of the SMTP relay for e-mail channels (no TLS: a relay on the same host or "
-          "network); empty: e-mail channels cannot deliver");
+          "host:port of the SMTP relay for e-mail channels; empty: e-mail channels cannot deliver");
+ABSL_FLAG(std::string, smtp_tls, "starttls",
+          "STARTTLS to the SMTP relay: starttls (when the relay offers it), required (a delivery "
+          "fails when it does not), none");
+ABSL_FLAG(std::string, smtp_ca_file, "",
+          "CA bundle (PEM) the SMTP relay's certificate is verified against instead of the "
+          "system's");
 ABSL_FLAG(std::string, smtp_from, "", "sender address of alarm e-mails (required with --smtp_server)");
 ABSL_FLAG(std::string, smtp_username, "", "SMTP AUTH PLAIN user; empty: no AUTH");
 ABSL_FLAG(std::string, smtp_password_file, "", "file holding the SMTP password");
@@ -91,6 +97,13 @@ absl::StatusOr<smartby::feed::ChannelSettings> ChannelSettingsFromFlags() {
       settings.smtp.password = *std::move(password);
     }
     settings.smtp.allow_plaintext_auth = absl::GetFlag(FLAGS_smtp_allow_plaintext_auth);
+    auto tls = smartby::feed::ParseSmtpTls(absl::GetFlag(FLAGS_smtp_tls), "--smtp_tls");
+    if (!tls.ok()) return tls.status();
+    settings.smtp.tls = *tls;
+    settings.smtp.ca_file = absl::GetFlag(FLAGS_smtp_ca_file);
+    if (!settings.smtp.ca_file.empty() && !std::ifstream(settings.smtp.ca_file).good()) {
+      return absl::InvalidArgumentError("--smtp_ca_file: cannot read " + settings.smtp.ca_file);
+    }
   }
   settings.sms_gateway_url = absl::GetFlag(FLAGS_sms_gateway_url);
   if (const std::string f = absl::GetFlag(FLAGS_sms_gateway_secret_file); !f.empty()) {
@@ -156,13 +169,17 @@ int main(int argc, char** argv) {
   smartby::feed::NetworkSender sender;
   smartby::feed::Notifier notifier(*db, &clock, &channels, &sender, *runtime.metrics());
   smartby::feed::AlarmObserver alarms(store->get(), &notifier, &clock);
+  // Stored alarm events go onto the streams that asked for them.
+  alarms.SetListener(
+      [&hub](const smartby::feed::v1::AlarmEvent& event) { hub.PublishAlarm(event); });
   if (absl::Status started = alarms.Start(); !started.ok()) {
     return Fail("cannot load the alarm rules", started);
   }
   hub.AddObserver(&alarms);
   smartby::feed::KpiWatchers kpis(&hub, &clock, absl::GetFlag(FLAGS_kpi_min_interval));
   hub.AddObserver(&kpis);
-  smartby::feed::NotifierChannelTester channel_tester(&*channel_settings, &sender, &clock);
+  smartby::feed::NotifierChannelTester channel_tester(&*channel_settings, &sender, &clock,
+                                                      store->get());
   smartby::feed::MinMaxTimeBucketDownsampler downsampler;
 
   smartby::feed::FeedDeps deps;

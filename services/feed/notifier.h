@@ -72,14 +72,28 @@ struct WebhookConfig {
   std::string ca_file;  // optional CA bundle instead of the system's
 };
 
-// SMTP without TLS: STARTTLS is not implemented, so use a relay on the same host or network
-// (a Postfix sidecar) or one reached through a TLS tunnel.
+// When the SMTP session is upgraded to TLS with STARTTLS (RFC 3207).
+enum class SmtpTls {
+  kStartTls,  // when the server offers it; plain text when it does not
+  kRequired,  // the delivery fails (FAILED_PRECONDITION) when the server does not offer it
+  kNone,      // never, even when offered
+};
+absl::string_view SmtpTlsName(SmtpTls tls);  // "starttls", "required", "none"
+// "starttls", "required" or "none"; INVALID_ARGUMENT naming `what` otherwise.
+absl::StatusOr<SmtpTls> ParseSmtpTls(absl::string_view value, absl::string_view what);
+
+// SMTP submission to a relay. With TLS (STARTTLS after EHLO): TLS 1.2 or later, the server's
+// certificate verified against `ca_file` (or the system's CAs) and against `host` (a name, or
+// an IP address in the certificate's subjectAltName), then EHLO again.
 struct SmtpConfig {
   std::string host;
   int port = 25;
+  SmtpTls tls = SmtpTls::kStartTls;
+  std::string ca_file;   // PEM CA bundle for the server's certificate; empty: the system's
   std::string username;  // non-empty: AUTH PLAIN
   std::string password;
-  // Without STARTTLS, AUTH PLAIN sends the password in clear text; refused unless this is set.
+  // AUTH PLAIN is only sent over TLS; without it the password would cross the network in clear
+  // text, so that is refused unless this is set.
   bool allow_plaintext_auth = false;
   std::string from;             // envelope and header sender
   std::vector<std::string> to;  // at least one
@@ -146,8 +160,9 @@ struct SendContext {
 };
 
 // One attempt, no retries. Errors: UNAVAILABLE or DEADLINE_EXCEEDED for what may pass (network,
-// HTTP 5xx/408/429, SMTP 4xx), FAILED_PRECONDITION for what will not (HTTP 4xx, SMTP 5xx),
-// INVALID_ARGUMENT for a bad configuration.
+// TLS handshakes and certificates, as for webhooks, HTTP 5xx/408/429, SMTP 4xx),
+// FAILED_PRECONDITION for what will not (HTTP 4xx, SMTP 5xx, STARTTLS required but not offered,
+// AUTH without TLS), INVALID_ARGUMENT for a bad configuration.
 //
 // Webhook: POST with Content-Type application/json and the headers
 //   X-Smartby-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>
@@ -158,10 +173,10 @@ absl::Status PostWebhook(const WebhookConfig& config, absl::string_view body,
                          const SendContext& context);
 // SMS: PostWebhook to the gateway with {"to": config.to, "text": text}.
 absl::Status SendSms(const SmsConfig& config, absl::string_view text, const SendContext& context);
-// E-mail: EHLO, AUTH PLAIN when configured, MAIL FROM, RCPT TO each recipient (all must be
-// accepted, or nothing is sent), DATA (dot-stuffed, CRLF lines), QUIT. The subject is RFC 2047
-// encoded when not plain ASCII; the body is 8bit when the server offers 8BITMIME, else base64.
-// Message-ID is <smartby-feed-<delivery id>@<helo name>>.
+// E-mail: EHLO, STARTTLS and EHLO again (per config.tls), AUTH PLAIN when configured, MAIL
+// FROM, RCPT TO each recipient (all must be accepted, or nothing is sent), DATA (dot-stuffed,
+// CRLF lines), QUIT. The subject is RFC 2047 encoded when not plain ASCII; the body is 8bit when
+// the server offers 8BITMIME, else base64. Message-ID is <smartby-feed-<delivery id>@<helo name>>.
 absl::Status SendEmail(const SmtpConfig& config, absl::string_view subject,
                        absl::string_view text, const SendContext& context);
 

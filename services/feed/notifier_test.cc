@@ -3,6 +3,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -484,6 +489,195 @@ TEST_P(NotifierTest, BackgroundWorkerDelivers) {
   notifier_->Start(absl::Milliseconds(20));
   EXPECT_TRUE(sink.WaitForRequests(1, kWait));
   notifier_->Stop();
+}
+
+// --- STARTTLS.
+
+// The test certificates (smtp_sink.h), made once per run in a directory removed at exit.
+class CertificatesOnce {
+ public:
+  CertificatesOnce() {
+    std::string pattern = ::testing::TempDir() + "/smtp-tls-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      status_ = absl::InternalError("mkdtemp failed");
+      return;
+    }
+    dir_ = pattern;
+    absl::StatusOr<testing::TestCertificates> made = testing::MakeTestCertificates(dir_);
+    if (made.ok()) {
+      certificates_ = *std::move(made);
+    } else {
+      status_ = made.status();
+    }
+  }
+  ~CertificatesOnce() {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  const absl::Status& status() const { return status_; }
+  const testing::TestCertificates& certificates() const { return certificates_; }
+
+ private:
+  std::string dir_;
+  absl::Status status_;
+  testing::TestCertificates certificates_;
+};
+
+const testing::TestCertificates& Certificates() {
+  static const CertificatesOnce once;
+  EXPECT_TRUE(once.status().ok()) << once.status();
+  return once.certificates();
+}
+
+SmtpSinkOptions StartTlsSink(const std::string& cert_file, const std::string& key_file) {
+  SmtpSinkOptions options;
+  options.tls_cert_file = cert_file;
+  options.tls_key_file = key_file;
+  return options;
+}
+
+// Polls `done` until it is true or `timeout` passes.
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout = kWait) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+class NotifierTlsTest : public NotifierTest {
+ protected:
+  // An e-mail channel to 127.0.0.1:`port` that trusts the test CA.
+  Channel Email(int port, SmtpTls tls) {
+    Channel c;
+    c.id = "mail";
+    c.type = ChannelType::kEmail;
+    c.email.host = "127.0.0.1";
+    c.email.port = port;
+    c.email.tls = tls;
+    c.email.ca_file = Certificates().ca_file;
+    c.email.from = "alarms@smartby.example";
+    c.email.to = {"drift@kommune.example"};
+    return c;
+  }
+
+  int64_t EnqueueAndDeliverOnce(const Channel& channel) {
+    EXPECT_TRUE(channels_.Put(channel).ok());
+    absl::StatusOr<int64_t> id = notifier_->Enqueue(channel.id, Message{"s", "t", "{}"});
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(DeliverDue(), 1);
+    return id.ok() ? *id : -1;
+  }
+};
+
+TEST_P(NotifierTlsTest, EmailGoesOverStartTlsWhenOffered) {
+  SmtpSink smtp(StartTlsSink(Certificates().cert_file, Certificates().key_file));
+  const int64_t id = EnqueueAndDeliverOnce(Email(smtp.port(), SmtpTls::kStartTls));
+  EXPECT_EQ(Get(id).state, DeliveryState::kDelivered) << Get(id).last_error;
+  ASSERT_TRUE(smtp.WaitForMessages(1, kWait));
+  const SmtpMessage got = smtp.messages()[0];
+  EXPECT_TRUE(got.tls);
+  EXPECT_THAT(got.tls_version, ::testing::AnyOf("TLSv1.2", "TLSv1.3"));
+  EXPECT_EQ(got.helo, "smartby-feed") << "EHLO again after the handshake";
+  const std::vector<std::string> commands = smtp.commands();
+  ASSERT_GE(commands.size(), 4u);
+  EXPECT_EQ(commands[0], "EHLO smartby-feed");
+  EXPECT_EQ(commands[1], "STARTTLS");
+  EXPECT_EQ(commands[2], "EHLO smartby-feed");
+  EXPECT_THAT(commands[3], HasSubstr("MAIL FROM:<alarms@smartby.example>"));
+}
+
+TEST_P(NotifierTlsTest, PasswordIsSentOnlyAfterStartTls) {
+  SmtpSink smtp(StartTlsSink(Certificates().cert_file, Certificates().key_file));
+  Channel c = Email(smtp.port(), SmtpTls::kStartTls);
+  c.email.username = "feed";
+  c.email.password = "passord-over-tls";
+  const int64_t id = EnqueueAndDeliverOnce(c);  // allow_plaintext_auth is false
+  EXPECT_EQ(Get(id).state, DeliveryState::kDelivered) << Get(id).last_error;
+  ASSERT_TRUE(smtp.WaitForMessages(1, kWait));
+  EXPECT_EQ(smtp.messages()[0].auth_password, "passord-over-tls");
+  EXPECT_TRUE(smtp.messages()[0].auth_over_tls);
+}
+
+TEST_P(NotifierTlsTest, RequiredTlsFailsVisiblyWhenTheServerDoesNotOfferIt) {
+  SmtpSink smtp;  // no STARTTLS
+  const int64_t id = EnqueueAndDeliverOnce(Email(smtp.port(), SmtpTls::kRequired));
+  const Delivery d = Get(id);
+  EXPECT_EQ(d.state, DeliveryState::kFailed);
+  EXPECT_THAT(d.last_error, HasSubstr("does not offer STARTTLS"));
+  EXPECT_THAT(smtp.messages(), SizeIs(0));
+  for (const std::string& command : smtp.commands()) {
+    EXPECT_FALSE(absl::StartsWith(command, "MAIL")) << "nothing sent in plain text";
+  }
+  absl::StatusOr<std::vector<Delivery>> failed =
+      notifier_->ListDeliveries(InState(DeliveryState::kFailed));
+  ASSERT_TRUE(failed.ok());
+  ASSERT_THAT(*failed, SizeIs(1));
+  EXPECT_EQ(Metric("email", "failed"), 1);
+  EXPECT_TRUE(notifier_->Retry(id).ok()) << "an operator can send it again once fixed";
+}
+
+TEST_P(NotifierTlsTest, CertificateFromAnotherCaIsRefused) {
+  SmtpSink smtp(StartTlsSink(Certificates().cert_file, Certificates().key_file));
+  Channel c = Email(smtp.port(), SmtpTls::kStartTls);
+  c.email.ca_file = Certificates().other_ca_file;
+  const int64_t id = EnqueueAndDeliverOnce(c);
+  const Delivery d = Get(id);
+  EXPECT_EQ(d.state, DeliveryState::kPending) << "retried, like a webhook's TLS failure";
+  EXPECT_THAT(d.last_error, HasSubstr("certificate is not trusted"));
+  EXPECT_EQ(Metric("email", "retry"), 1);
+  EXPECT_TRUE(Eventually([&] { return smtp.failed_tls_handshakes() == 1; }));
+  EXPECT_THAT(smtp.messages(), SizeIs(0));
+}
+
+TEST_P(NotifierTlsTest, CertificateForAnotherHostIsRefused) {
+  SmtpSink smtp(StartTlsSink(Certificates().wrong_host_cert_file,
+                             Certificates().wrong_host_key_file));
+  const int64_t id = EnqueueAndDeliverOnce(Email(smtp.port(), SmtpTls::kStartTls));
+  const Delivery d = Get(id);
+  EXPECT_EQ(d.state, DeliveryState::kPending);
+  EXPECT_THAT(d.last_error, HasSubstr("IP address mismatch"));
+  EXPECT_THAT(smtp.messages(), SizeIs(0));
+}
+
+TEST_P(NotifierTlsTest, NoneNeverStartsTlsAndKeepsThePasswordBackWithoutPermission) {
+  SmtpSink smtp(StartTlsSink(Certificates().cert_file, Certificates().key_file));
+  Channel c = Email(smtp.port(), SmtpTls::kNone);
+  const int64_t plain = EnqueueAndDeliverOnce(c);
+  EXPECT_EQ(Get(plain).state, DeliveryState::kDelivered) << Get(plain).last_error;
+  ASSERT_TRUE(smtp.WaitForMessages(1, kWait));
+  EXPECT_FALSE(smtp.messages()[0].tls);
+  for (const std::string& command : smtp.commands()) EXPECT_NE(command, "STARTTLS");
+
+  c.email.username = "feed";
+  c.email.password = "aldri-i-klartekst";
+  const int64_t refused = EnqueueAndDeliverOnce(c);
+  EXPECT_EQ(Get(refused).state, DeliveryState::kFailed);
+  EXPECT_THAT(Get(refused).last_error, HasSubstr("--smtp_allow_plaintext_auth"));
+  for (const std::string& command : smtp.commands()) {
+    EXPECT_FALSE(absl::StartsWith(command, "AUTH")) << command;
+  }
+}
+
+TEST_P(NotifierTlsTest, UnreadableCaFileIsNamed) {
+  SmtpSink smtp(StartTlsSink(Certificates().cert_file, Certificates().key_file));
+  Channel c = Email(smtp.port(), SmtpTls::kStartTls);
+  c.email.ca_file = "/nonexistent/ca.pem";
+  const int64_t id = EnqueueAndDeliverOnce(c);
+  EXPECT_EQ(Get(id).state, DeliveryState::kFailed);
+  EXPECT_THAT(Get(id).last_error, HasSubstr("/nonexistent/ca.pem"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, NotifierTlsTest,
+                         ::testing::ValuesIn(storage::testing::EnginesUnderTest()));
+
+TEST(NotifierFormats, SmtpTlsModesParseByName) {
+  EXPECT_EQ(*ParseSmtpTls("starttls", "--smtp_tls"), SmtpTls::kStartTls);
+  EXPECT_EQ(*ParseSmtpTls("required", "--smtp_tls"), SmtpTls::kRequired);
+  EXPECT_EQ(*ParseSmtpTls("none", "--smtp_tls"), SmtpTls::kNone);
+  const absl::Status bad = ParseSmtpTls("tls", "--smtp_tls").status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("--smtp_tls"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, NotifierTest,

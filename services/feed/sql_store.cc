@@ -7,6 +7,11 @@
 //             whether it is active (alarms: RAISED), and the object itself (binary protobuf in
 //             base64, so the text column is safe on PostgreSQL). Keys sort bytewise on both
 //             engines (COLLATE "C" on PostgreSQL), so pages are the same everywhere.
+// Migration 2: the notification outbox (notifier.h).
+// Migration 3:
+//   channel_secrets  a channel's own signing key, apart from the channel's row so that no
+//             listing or decoded channel can carry it: only ChannelSecret reads it. The key is
+//             base64 (any bytes are safe in a text column on both engines).
 #include <memory>
 #include <string>
 #include <utility>
@@ -63,6 +68,19 @@ CREATE INDEX objects_dataset ON objects (kind, dataset, id);
 )sql"},
       // The notification outbox (notifier.h): deliveries and their attempts.
       NotificationOutboxMigration(2),
+      {3, "feed channel secrets",
+       R"sql(
+CREATE TABLE channel_secrets (
+  channel_id TEXT PRIMARY KEY,
+  secret TEXT NOT NULL
+);
+)sql",
+       R"sql(
+CREATE TABLE channel_secrets (
+  channel_id TEXT COLLATE "C" PRIMARY KEY,
+  secret TEXT NOT NULL
+);
+)sql"},
   };
   return *migrations;
 }
@@ -130,7 +148,35 @@ class SqlFeedStore final : public FeedStore {
   absl::Status DeleteAlarmRule(const std::string& id) override { return Delete("rule", id); }
 
   absl::Status CreateChannel(const v1::Channel& channel) override {
-    return Insert("channel", channel.id(), "", false, channel);
+    v1::Channel stored = channel;
+    stored.clear_secret();
+    stored.set_has_secret(!channel.secret().empty());
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      RETURN_IF_ERROR(InsertIn(tx, "channel", stored.id(), "", false, stored));
+      if (channel.secret().empty()) return absl::OkStatus();
+      return tx
+          .Execute("INSERT INTO channel_secrets (channel_id, secret) VALUES ($1, $2)",
+                   {channel.id(), absl::Base64Escape(channel.secret())})
+          .status();
+    });
+  }
+  absl::StatusOr<std::string> ChannelSecret(const std::string& id) override {
+    std::string encoded;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows,
+                           tx.Query("SELECT secret FROM channel_secrets WHERE channel_id = $1",
+                                    {id}));
+          if (!rows.empty()) encoded = rows[0].String(0);
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    std::string secret;
+    if (!absl::Base64Unescape(encoded, &secret)) {
+      return absl::DataLossError(
+          absl::StrCat("stored secret of channel ", id, " cannot be decoded"));
+    }
+    return secret;
   }
   absl::StatusOr<v1::Channel> GetChannel(const std::string& id) override {
     return Get<v1::Channel>("channel", id);
@@ -163,15 +209,21 @@ class SqlFeedStore final : public FeedStore {
   absl::Status Insert(const std::string& kind, const std::string& id, const std::string& dataset,
                       bool active, const google::protobuf::Message& doc) {
     return db_->InTransaction([&](Transaction& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(int64_t inserted,
-                       tx.Execute("INSERT INTO objects (kind, id, dataset, active, doc) VALUES "
-                                  "($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING",
-                                  {kind, id, dataset, int64_t{active ? 1 : 0}, Encode(doc)}));
-      if (inserted == 0) {
-        return absl::AlreadyExistsError(absl::StrCat(kind, " \"", id, "\" already exists"));
-      }
-      return absl::OkStatus();
+      return InsertIn(tx, kind, id, dataset, active, doc);
     });
+  }
+
+  static absl::Status InsertIn(Transaction& tx, const std::string& kind, const std::string& id,
+                               const std::string& dataset, bool active,
+                               const google::protobuf::Message& doc) {
+    ASSIGN_OR_RETURN(int64_t inserted,
+                     tx.Execute("INSERT INTO objects (kind, id, dataset, active, doc) VALUES "
+                                "($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING",
+                                {kind, id, dataset, int64_t{active ? 1 : 0}, Encode(doc)}));
+    if (inserted == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(kind, " \"", id, "\" already exists"));
+    }
+    return absl::OkStatus();
   }
 
   template <typename T>

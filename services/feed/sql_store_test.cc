@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "services/feed/store.h"
 #include "services/runtime/storage/test_databases.h"
 
@@ -9,10 +12,32 @@ namespace {
 class FeedStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto store = OpenSqlFeedStore(storage::testing::NewTestDatabase(GetParam()));
+    db_ = storage::testing::NewTestDatabase(GetParam());
+    ASSERT_NE(db_, nullptr);
+    auto store = OpenSqlFeedStore(db_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
+
+  // Every stored row's text, whatever the table: where a secret must not be.
+  std::string AllObjectText() {
+    std::string all;
+    absl::Status read = db_->InTransaction([&](storage::Transaction& tx) -> absl::Status {
+      absl::StatusOr<storage::Rows> rows = tx.Query("SELECT kind, id, dataset, doc FROM objects");
+      if (!rows.ok()) return rows.status();
+      for (const storage::Row& row : *rows) {
+        std::string doc;
+        EXPECT_TRUE(absl::Base64Unescape(row.String(3), &doc));
+        absl::StrAppend(&all, row.String(0), "|", row.String(1), "|", row.String(2), "|", doc,
+                        "\n");
+      }
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(read.ok()) << read;
+    return all;
+  }
+
+  std::shared_ptr<storage::Database> db_;
   std::unique_ptr<FeedStore> store_;
 };
 
@@ -77,6 +102,43 @@ TEST_P(FeedStoreTest, RulesChannelsAndAlarms) {
   EXPECT_EQ(store_->ListAlarms({}, true)->size(), 1u);
   EXPECT_EQ(store_->ListAlarms({}, false)->size(), 2u);
   EXPECT_EQ(store_->GetAlarm("alarm-2")->state(), v1::ALARM_STATE_CLEARED);
+}
+
+TEST_P(FeedStoreTest, ChannelSecretIsStoredApartAndNeverReturnedWithTheChannel) {
+  const std::string secret = "kanal-hemmelighet-0123456789abcdef-\xc3\xa6\xc3\xb8";
+  v1::Channel signed_channel;
+  signed_channel.set_id("channel-signed");
+  signed_channel.set_kind(v1::CHANNEL_KIND_WEBHOOK);
+  signed_channel.set_target("https://vakt.kommune.no/hook");
+  signed_channel.set_secret(secret);
+  ASSERT_TRUE(store_->CreateChannel(signed_channel).ok());
+  v1::Channel plain = signed_channel;
+  plain.set_id("channel-plain");
+  plain.clear_secret();
+  ASSERT_TRUE(store_->CreateChannel(plain).ok());
+
+  absl::StatusOr<v1::Channel> got = store_->GetChannel("channel-signed");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->secret().empty());
+  EXPECT_TRUE(got->has_secret());
+  EXPECT_EQ(got->target(), "https://vakt.kommune.no/hook");
+  absl::StatusOr<std::vector<v1::Channel>> listed = store_->ListChannels({});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id(), "channel-plain");
+  EXPECT_FALSE((*listed)[0].has_secret());
+  EXPECT_TRUE((*listed)[1].has_secret());
+  for (const v1::Channel& c : *listed) EXPECT_TRUE(c.secret().empty()) << c.id();
+  EXPECT_FALSE(absl::StrContains(AllObjectText(), secret)) << "the key is not in the channel row";
+
+  EXPECT_EQ(*store_->ChannelSecret("channel-signed"), secret);
+  EXPECT_EQ(*store_->ChannelSecret("channel-plain"), "");
+  EXPECT_EQ(*store_->ChannelSecret("no-such-channel"), "");
+
+  // Creating the id again fails as a whole: the first key stays.
+  signed_channel.set_secret(std::string(40, 'x'));
+  EXPECT_EQ(store_->CreateChannel(signed_channel).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(*store_->ChannelSecret("channel-signed"), secret);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FeedStoreTest,

@@ -50,9 +50,14 @@ class FeedStore {
   virtual absl::StatusOr<std::vector<v1::AlarmRule>> ListAlarmRules(const PageQuery& page) = 0;
   virtual absl::Status DeleteAlarmRule(const std::string& id) = 0;
 
-  virtual absl::Status CreateChannel(const v1::Channel& channel) = 0;  // ALREADY_EXISTS
+  // Channels. `secret` (the channel's own signing key) is stored apart: GetChannel and
+  // ListChannels return channels without it, with has_secret telling whether one is set, and
+  // only ChannelSecret reads it (for signing). ALREADY_EXISTS.
+  virtual absl::Status CreateChannel(const v1::Channel& channel) = 0;
   virtual absl::StatusOr<v1::Channel> GetChannel(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::Channel>> ListChannels(const PageQuery& page) = 0;
+  // The channel's own key; "" when it has none (the service-wide key applies).
+  virtual absl::StatusOr<std::string> ChannelSecret(const std::string& id) = 0;
 
   // Alarm events: the alarm engine writes them (raised, cleared), AcknowledgeAlarm updates them.
   // PutAlarm inserts or replaces by id.

@@ -76,19 +76,52 @@ void SubscriberQueue::PushAggregates(std::shared_ptr<const v1::AggregateSet> agg
   aggregates_ = std::prev(entries_.end());
 }
 
-size_t SubscriberQueue::Take(size_t max, v1::SubscribeResponse* out) {
+void SubscriberQueue::PushAlarm(std::shared_ptr<const v1::AlarmEvent> alarm) {
+  if (alarms_ >= capacity_) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->kind != v1::FeedEvent::kAlarm) continue;
+      entries_.erase(it);  // alarm entries are not among the iterators kept above
+      --alarms_;
+      ++dropped_;
+      break;
+    }
+  }
+  Entry entry;
+  entry.kind = v1::FeedEvent::kAlarm;
+  entry.alarm = std::move(alarm);
+  entries_.push_back(std::move(entry));
+  ++alarms_;
+}
+
+void BorrowedResponse::AddUpdate(UpdatePtr update) {
+  // Never written through: the message only reads it, and Clear releases it unchanged.
+  message_.add_events()->unsafe_arena_set_allocated_update(const_cast<v1::Update*>(update.get()));
+  borrowed_.push_back(std::move(update));
+}
+
+void BorrowedResponse::Clear() {
+  for (v1::FeedEvent& event : *message_.mutable_events()) {
+    if (event.has_update()) event.unsafe_arena_release_update();
+  }
+  message_.Clear();
+  borrowed_.clear();
+}
+
+size_t SubscriberQueue::Take(size_t max, BorrowedResponse* out) {
   size_t taken = 0;
   while (taken < max && !entries_.empty()) {
     Entry& entry = entries_.front();
-    v1::FeedEvent* event = out->add_events();
+    if (entry.kind == v1::FeedEvent::kUpdate) {
+      auto it = newest_.find(entry.update->reading().source_id());
+      if (it != newest_.end() && it->second == entries_.begin()) newest_.erase(it);
+      --updates_;
+      out->AddUpdate(std::move(entry.update));
+      entries_.pop_front();
+      ++taken;
+      continue;
+    }
+    v1::FeedEvent* event = out->AddEvent();
     switch (entry.kind) {
-      case v1::FeedEvent::kUpdate: {
-        auto it = newest_.find(entry.update->reading().source_id());
-        if (it != newest_.end() && it->second == entries_.begin()) newest_.erase(it);
-        --updates_;
-        *event->mutable_update() = *entry.update;
-        break;
-      }
       case v1::FeedEvent::kGap:
         if (behind_ == entries_.begin()) behind_ = entries_.end();
         *event->mutable_gap() = std::move(entry.gap);
@@ -99,6 +132,10 @@ size_t SubscriberQueue::Take(size_t max, v1::SubscribeResponse* out) {
       case v1::FeedEvent::kAggregates:
         *event->mutable_aggregates() = *entry.aggregates;
         aggregates_ = entries_.end();
+        break;
+      case v1::FeedEvent::kAlarm:
+        *event->mutable_alarm() = *entry.alarm;
+        --alarms_;
         break;
       default:
         break;

@@ -21,6 +21,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "smartcity/feed/v1/feed.pb.h"
@@ -30,6 +31,29 @@ namespace smartby::feed {
 namespace v1 = ::smartcity::feed::v1;
 
 using UpdatePtr = std::shared_ptr<const v1::Update>;
+
+// A SubscribeResponse whose updates are borrowed, not copied: an update goes to every matching
+// subscriber, and copying it (its values map) once per subscriber cost more than writing it.
+// The message points at the shared, immutable updates (protobuf's const methods, serialising
+// included, are safe from several threads) and keeps them alive; Clear() and the destructor
+// give them back before the message lets go of its fields. Hold it until the write completes.
+class BorrowedResponse {
+ public:
+  BorrowedResponse() = default;
+  ~BorrowedResponse() { Clear(); }
+  BorrowedResponse(const BorrowedResponse&) = delete;
+  BorrowedResponse& operator=(const BorrowedResponse&) = delete;
+
+  const v1::SubscribeResponse& message() const { return message_; }
+  // For events other than updates (gaps, aggregates, alarms), which are the message's own.
+  v1::FeedEvent* AddEvent() { return message_.add_events(); }
+  void AddUpdate(UpdatePtr update);
+  void Clear();
+
+ private:
+  v1::SubscribeResponse message_;
+  std::vector<UpdatePtr> borrowed_;
+};
 
 class SubscriberQueue {
  public:
@@ -45,9 +69,12 @@ class SubscriberQueue {
   void PushSnapshotComplete(int64_t position);
   // Replaces any aggregate set still queued (the subscriber wants the newest only).
   void PushAggregates(std::shared_ptr<const v1::AggregateSet> aggregates);
+  // Alarm events are few and each one matters: never coalesced. At most `capacity` are queued;
+  // beyond that the oldest queued one is dropped (counted in dropped()).
+  void PushAlarm(std::shared_ptr<const v1::AlarmEvent> alarm);
 
   // Moves up to `max` events, oldest first, into `out`; returns how many.
-  size_t Take(size_t max, v1::SubscribeResponse* out);
+  size_t Take(size_t max, BorrowedResponse* out);
 
   bool empty() const { return entries_.empty(); }
   size_t queued_updates() const { return updates_; }  // live and opening updates queued
@@ -59,6 +86,7 @@ class SubscriberQueue {
   struct Entry {
     UpdatePtr update;  // set for an update
     std::shared_ptr<const v1::AggregateSet> aggregates;
+    std::shared_ptr<const v1::AlarmEvent> alarm;
     v1::FeedEvent::EventCase kind = v1::FeedEvent::kUpdate;
     v1::Gap gap;
     int64_t position = 0;  // SnapshotComplete
@@ -76,6 +104,7 @@ class SubscriberQueue {
   // never outnumber what they stand for).
   Entries::iterator behind_ = entries_.end();
   size_t updates_ = 0;
+  size_t alarms_ = 0;  // alarm events queued
   int64_t last_position_ = 0;  // of the newest update queued or sent
   int64_t coalesced_ = 0;
   int64_t dropped_ = 0;

@@ -16,9 +16,9 @@ UpdatePtr At(int64_t position, const std::string& source) {
 }
 
 std::vector<v1::FeedEvent> TakeAll(SubscriberQueue& q) {
-  v1::SubscribeResponse r;
+  BorrowedResponse r;
   q.Take(1u << 20, &r);
-  return {r.events().begin(), r.events().end()};
+  return {r.message().events().begin(), r.message().events().end()};  // copies
 }
 
 TEST(SubscriberQueue, DeliversInOrderWhileBelowCapacity) {

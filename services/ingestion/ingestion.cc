@@ -1058,11 +1058,19 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
       *current->mutable_window_start() = TimestampOf(start);
       current->set_min(*number);
       current->set_max(*number);
+      *current->mutable_min_time() = TimestampOf(row.time_us);
+      *current->mutable_max_time() = TimestampOf(row.time_us);
       sum = 0;
     }
     current->set_count(current->count() + 1);
-    current->set_min(std::min(current->min(), *number));
-    current->set_max(std::max(current->max(), *number));
+    if (*number < current->min()) {
+      current->set_min(*number);
+      *current->mutable_min_time() = TimestampOf(row.time_us);
+    }
+    if (*number > current->max()) {
+      current->set_max(*number);
+      *current->mutable_max_time() = TimestampOf(row.time_us);
+    }
     sum += *number;
     current->set_last(*number);
     *current->mutable_last_time() = TimestampOf(row.time_us);

@@ -392,6 +392,11 @@ TEST_P(IngestionTest, QueriesPageAggregateAndReturnTheLatest) {
   EXPECT_DOUBLE_EQ(windows->windows(0).max(), 9);
   EXPECT_DOUBLE_EQ(windows->windows(0).mean(), 4.5);
   EXPECT_DOUBLE_EQ(windows->windows(5).last(), 59);
+  // c1 rises: each window's lowest value is its first minute, its highest its last.
+  EXPECT_EQ(TimeUtil::TimestampToMicroseconds(windows->windows(1).min_time()),
+            absl::ToUnixMicros(start + absl::Minutes(10)));
+  EXPECT_EQ(TimeUtil::TimestampToMicroseconds(windows->windows(1).max_time()),
+            absl::ToUnixMicros(start + absl::Minutes(19)));
   aggregate.set_page_size(4);
   auto first = ingestion_->AggregateReadings(admin_, aggregate);
   ASSERT_TRUE(first.ok()) << first.status();

@@ -1,8 +1,11 @@
 // Feed alarms and KPIs end to end with real auth, catalogue, ingestion and feed processes: a
 // webhook channel and an e-mail channel pointing at local sinks, a rule "above 80, hysteresis 5"
 // on a protected dataset, readings written into ingestion; the webhook receives exactly raised
-// and cleared (signed), the SMTP sink the e-mails, ListAlarms the history. KPIs stream their
-// value; a reader without clearance can neither watch a KPI nor read aggregates of the dataset.
+// and cleared (signed), the SMTP sink the e-mails (over STARTTLS, which the feed is told to
+// require, verifying the sink's test certificate), ListAlarms the history. A webhook channel
+// with its own key is signed with that key, not the service's, and the key is never returned.
+// KPIs stream their value; a reader without clearance can neither watch a KPI nor read
+// aggregates of the dataset.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -45,6 +48,7 @@ using testing::TokenSpec;
 
 constexpr char kAdminPassword[] = "alarm-test-passord-2026";
 constexpr char kWebhookSecret[] = "webhook-hemmelighet-2026";
+constexpr char kChannelSecret[] = "kanalens-egen-nokkel-2026-0123456789abcdef";
 
 google::protobuf::Timestamp At(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -55,8 +59,13 @@ class FeedAlarmsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     webhook_ = new HttpSink();
-    smtp_ = new SmtpSink();
     const std::string d = dir_->path();
+    absl::StatusOr<testing::TestCertificates> certificates = testing::MakeTestCertificates(d);
+    ASSERT_TRUE(certificates.ok()) << certificates.status();
+    testing::SmtpSinkOptions smtp_options;
+    smtp_options.tls_cert_file = certificates->cert_file;
+    smtp_options.tls_key_file = certificates->key_file;
+    smtp_ = new SmtpSink(smtp_options);
     std::string pem = TestTokenIssuer(d).PrivateKeyPem();
     std::ofstream(d + "/signing-key.pem") << pem;
     std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
@@ -160,8 +169,8 @@ class FeedAlarmsTest : public ::testing::Test {
          "--catalogue_service=grpc://" + catalogue_->grpc_address(),
          "--ingestion_service=grpc://" + ingestion_->grpc_address(), "--audit_service=",
          "--webhook_secret_file=" + d + "/webhook.secret",
-         absl::StrCat("--smtp_server=127.0.0.1:", smtp_->port()),
-         "--smtp_from=alarm@smartby.test", "--notify_poll=200ms", "--kpi_min_interval=200ms"});
+         absl::StrCat("--smtp_server=127.0.0.1:", smtp_->port()), "--smtp_tls=required",
+         "--smtp_ca_file=" + certificates->ca_file, "--smtp_from=alarm@smartby.test", "--notify_poll=200ms", "--kpi_min_interval=200ms"});
     ASSERT_TRUE(feed.ok()) << feed.status();
     feed_ = feed->release();
     feed_stub_ = fv1::FeedService::NewStub(
@@ -226,14 +235,21 @@ class FeedAlarmsTest : public ::testing::Test {
     ASSERT_EQ(response.accepted(), 1);
   }
 
-  static fv1::Channel CreateChannel(fv1::ChannelKind kind, const std::string& target) {
+  static grpc::Status TryCreateChannel(fv1::ChannelKind kind, const std::string& target,
+                                       const std::string& secret, fv1::Channel* channel) {
     auto ctx = Context(*admin_token_);
     fv1::CreateChannelRequest request;
     request.mutable_channel()->set_name(absl::StrCat("kanal ", target));
     request.mutable_channel()->set_kind(kind);
     request.mutable_channel()->set_target(target);
+    request.mutable_channel()->set_secret(secret);
+    return feed_stub_->CreateChannel(ctx.get(), request, channel);
+  }
+
+  static fv1::Channel CreateChannel(fv1::ChannelKind kind, const std::string& target,
+                                    const std::string& secret = "") {
     fv1::Channel channel;
-    const grpc::Status status = feed_stub_->CreateChannel(ctx.get(), request, &channel);
+    const grpc::Status status = TryCreateChannel(kind, target, secret, &channel);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return channel;
   }
@@ -306,10 +322,12 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
   EXPECT_EQ(nlohmann::json::parse(requests[0].body)["value"], 85.0);
   EXPECT_EQ(nlohmann::json::parse(requests[1].body)["value"], 74.0);
 
-  // The e-mails reach the SMTP sink.
+  // The e-mails reach the SMTP sink, over TLS.
   ASSERT_TRUE(smtp_->WaitForMessages(2, absl::Seconds(30)));
   std::vector<testing::SmtpMessage> mails = smtp_->messages();
   ASSERT_EQ(mails.size(), 2u);
+  EXPECT_TRUE(mails[0].tls);
+  EXPECT_TRUE(mails[1].tls);
   EXPECT_EQ(mails[0].recipients, std::vector<std::string>{"vakt@stavanger.kommune.no"});
   EXPECT_EQ(mails[0].mail_from, "alarm@smartby.test");
   EXPECT_TRUE(absl::StrContains(mails[0].data, "Alarm raised")) << mails[0].data;
@@ -467,6 +485,78 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
     fv1::GetAggregatesResponse response;
     const grpc::Status status = feed_stub_->GetAggregates(ctx.get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
+TEST_F(FeedAlarmsTest, WebhookWithItsOwnKeyIsSignedWithItAndTheKeyIsNeverReturned) {
+  // Refused: a key too short, and a key on an e-mail channel; the message names the field.
+  {
+    fv1::Channel refused;
+    const grpc::Status short_key = TryCreateChannel(
+        fv1::CHANNEL_KIND_WEBHOOK, webhook_->url("/kort"), "kort-nokkel", &refused);
+    EXPECT_EQ(short_key.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(short_key.error_message(), "channel.secret"))
+        << short_key.error_message();
+    EXPECT_FALSE(absl::StrContains(short_key.error_message(), "kort-nokkel"));
+    const grpc::Status on_email = TryCreateChannel(
+        fv1::CHANNEL_KIND_EMAIL, "vakt@stavanger.kommune.no", kChannelSecret, &refused);
+    EXPECT_EQ(on_email.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(on_email.error_message(), "channel.secret"))
+        << on_email.error_message();
+  }
+
+  HttpSink receiver;
+  const fv1::Channel own =
+      CreateChannel(fv1::CHANNEL_KIND_WEBHOOK, receiver.url("/egen"), kChannelSecret);
+  ASSERT_FALSE(own.id().empty());
+  EXPECT_TRUE(own.has_secret());
+  EXPECT_TRUE(own.secret().empty()) << "write-only";
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::ListChannelsResponse response;
+    ASSERT_TRUE(feed_stub_->ListChannels(ctx.get(), {}, &response).ok());
+    bool listed = false;
+    for (const fv1::Channel& c : response.channels()) {
+      EXPECT_TRUE(c.secret().empty()) << c.id();
+      if (c.id() == own.id()) {
+        listed = true;
+        EXPECT_TRUE(c.has_secret());
+      }
+    }
+    EXPECT_TRUE(listed);
+  }
+
+  // An alarm through the outbox: signed with the channel's key, not the service's.
+  RegisterSource("basseng-egen", "vannstand");
+  {
+    auto ctx = Context(*admin_token_);
+    fv1::CreateAlarmRuleRequest request;
+    request.mutable_rule()->set_name("Egen nøkkel");
+    request.mutable_rule()->set_dataset("vannstand");
+    request.mutable_rule()->set_source_id("basseng-egen");
+    request.mutable_rule()->set_field("level");
+    request.mutable_rule()->set_kind(fv1::ALARM_KIND_ABOVE);
+    request.mutable_rule()->set_upper(80);
+    request.mutable_rule()->add_channels(own.id());
+    fv1::AlarmRule rule;
+    const grpc::Status status = feed_stub_->CreateAlarmRule(ctx.get(), request, &rule);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  const absl::Time t0 = absl::Now() - absl::Minutes(1);
+  Write("basseng-egen", t0, 70);
+  Write("basseng-egen", t0 + absl::Seconds(1), 95);
+  ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(30)));
+  const testing::HttpRequest raised = receiver.requests()[0];
+  EXPECT_EQ(nlohmann::json::parse(raised.body)["event"], "raised");
+  const std::string signature = raised.headers.count("x-smartby-signature") != 0
+                                    ? raised.headers.at("x-smartby-signature")
+                                    : "<missing>";
+  EXPECT_EQ(signature, feed::WebhookSignature(kChannelSecret, raised.body));
+  EXPECT_NE(signature, feed::WebhookSignature(kWebhookSecret, raised.body));
+
+  // The key never shows in the feed's log.
+  for (const std::string& line : feed_->LogLines()) {
+    EXPECT_FALSE(absl::StrContains(line, kChannelSecret)) << line;
   }
 }
 

@@ -1,16 +1,28 @@
 #include "tests/support/smtp_sink.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -21,10 +33,20 @@
 namespace smartby::testing {
 namespace {
 
-// Reads CRLF lines from a socket, checking a stop flag every 100 ms.
-class LineReader {
+// One session's transport: the socket, with TLS on it after STARTTLS. Reads CRLF lines,
+// checking a stop flag every 100 ms.
+class SinkConnection {
  public:
-  LineReader(int fd, const std::atomic<bool>* stop) : fd_(fd), stop_(stop) {}
+  SinkConnection(int fd, const std::atomic<bool>* stop) : fd_(fd), stop_(stop) {}
+  ~SinkConnection() {
+    if (tls_ != nullptr) {
+      SSL_shutdown(tls_);
+      SSL_free(tls_);
+    }
+  }
+  SinkConnection(const SinkConnection&) = delete;
+  SinkConnection& operator=(const SinkConnection&) = delete;
+
   bool Next(std::string* line) {
     while (true) {
       const size_t eol = buffer_.find("\r\n");
@@ -34,25 +56,46 @@ class LineReader {
         return true;
       }
       if (*stop_) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
+      if (tls_ == nullptr || SSL_pending(tls_) == 0) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+      }
       char chunk[4096];
-      const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      const ssize_t n = tls_ != nullptr ? SSL_read(tls_, chunk, sizeof(chunk))
+                                        : recv(fd_, chunk, sizeof(chunk), 0);
       if (n <= 0) return false;
       buffer_.append(chunk, static_cast<size_t>(n));
     }
   }
 
+  void Reply(absl::string_view text) {
+    const std::string line = absl::StrCat(text, "\r\n");
+    if (tls_ != nullptr) {
+      (void)SSL_write(tls_, line.data(), static_cast<int>(line.size()));
+    } else {
+      (void)send(fd_, line.data(), line.size(), MSG_NOSIGNAL);
+    }
+  }
+
+  // After "220 Ready to start TLS". False when the handshake did not complete.
+  bool StartTls(SSL_CTX* context) {
+    buffer_.clear();  // RFC 3207: what came before the handshake is not part of the session
+    tls_ = SSL_new(context);
+    if (tls_ != nullptr && SSL_set_fd(tls_, fd_) == 1 && SSL_accept(tls_) == 1) return true;
+    SSL_free(tls_);
+    tls_ = nullptr;
+    return false;
+  }
+
+  bool tls() const { return tls_ != nullptr; }
+  std::string tls_version() const { return tls_ != nullptr ? SSL_get_version(tls_) : ""; }
+
  private:
   const int fd_;
   const std::atomic<bool>* stop_;
+  SSL* tls_ = nullptr;
   std::string buffer_;
 };
-
-void Reply(int fd, absl::string_view text) {
-  const std::string line = absl::StrCat(text, "\r\n");
-  (void)send(fd, line.data(), line.size(), MSG_NOSIGNAL);
-}
 
 // "<a@b>" with anything after it: the address and the rest.
 void ParsePath(absl::string_view arg, std::string* address, std::string* rest) {
@@ -69,6 +112,17 @@ void ParsePath(absl::string_view arg, std::string* address, std::string* rest) {
 }  // namespace
 
 SmtpSink::SmtpSink(SmtpSinkOptions options) : options_(std::move(options)) {
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    tls_context_ = SSL_CTX_new(TLS_server_method());
+    if (tls_context_ == nullptr ||
+        SSL_CTX_use_certificate_chain_file(tls_context_, options_.tls_cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_context_, options_.tls_key_file.c_str(),
+                                    SSL_FILETYPE_PEM) != 1) {
+      std::fprintf(stderr, "SmtpSink: cannot load the certificate %s and key %s\n",
+                   options_.tls_cert_file.c_str(), options_.tls_key_file.c_str());
+      std::abort();
+    }
+  }
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -88,6 +142,7 @@ SmtpSink::~SmtpSink() {
   stop_ = true;
   thread_.join();
   close(listen_fd_);
+  SSL_CTX_free(tls_context_);
 }
 
 bool SmtpSink::WaitForMessages(size_t n, absl::Duration timeout) {
@@ -106,23 +161,38 @@ std::vector<std::string> SmtpSink::commands() {
   return commands_;
 }
 
+int SmtpSink::failed_tls_handshakes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_tls_handshakes_;
+}
+
 void SmtpSink::Serve() {
+  // A client that hangs up mid-reply must not kill the test binary: SIGPIPE goes to the thread
+  // that wrote (SSL_write uses write()), so it is blocked on this one.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (!stop_) {
     pollfd p{listen_fd_, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
     const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    // A stalled TLS handshake or record ends the session instead of the sink.
+    const timeval timeout{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     Session(fd);
     close(fd);
   }
 }
 
 void SmtpSink::Session(int fd) {
-  LineReader reader(fd, &stop_);
-  Reply(fd, "220 smtp-sink ESMTP ready");
+  SinkConnection connection(fd, &stop_);
+  connection.Reply("220 smtp-sink ESMTP ready");
   SmtpMessage current;
   std::string line;
-  while (reader.Next(&line)) {
+  while (connection.Next(&line)) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       commands_.push_back(line);
@@ -133,13 +203,26 @@ void SmtpSink::Session(int fd) {
     if (verb == "EHLO") {
       current = SmtpMessage();
       current.helo = std::string(arg);
-      Reply(fd, "250-smtp-sink greets you");
-      if (options_.offer_8bitmime) Reply(fd, "250-8BITMIME");
-      Reply(fd, "250 AUTH PLAIN");
+      connection.Reply("250-smtp-sink greets you");
+      if (options_.offer_8bitmime) connection.Reply("250-8BITMIME");
+      if (tls_context_ != nullptr && !connection.tls()) connection.Reply("250-STARTTLS");
+      connection.Reply("250 AUTH PLAIN");
     } else if (verb == "HELO") {
       current = SmtpMessage();
       current.helo = std::string(arg);
-      Reply(fd, "250 smtp-sink");
+      connection.Reply("250 smtp-sink");
+    } else if (verb == "STARTTLS") {
+      if (tls_context_ == nullptr || connection.tls()) {
+        connection.Reply("502 5.5.1 STARTTLS not offered");
+        continue;
+      }
+      connection.Reply("220 2.0.0 Ready to start TLS");
+      if (!connection.StartTls(tls_context_)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++failed_tls_handshakes_;
+        return;
+      }
+      current = SmtpMessage();  // the client starts over with EHLO
     } else if (verb == "AUTH") {
       std::vector<std::string> parts = absl::StrSplit(arg, ' ');
       std::string decoded;
@@ -149,31 +232,32 @@ void SmtpSink::Session(int fd) {
         if (fields.size() == 3) {
           current.auth_user = fields[1];
           current.auth_password = fields[2];
-          Reply(fd, "235 2.7.0 Authentication successful");
+          current.auth_over_tls = connection.tls();
+          connection.Reply("235 2.7.0 Authentication successful");
           continue;
         }
       }
-      Reply(fd, "535 5.7.8 Authentication credentials invalid");
+      connection.Reply("535 5.7.8 Authentication credentials invalid");
     } else if (verb == "MAIL") {
       ParsePath(arg.substr(std::min(arg.size(), arg.find(':') + 1)), &current.mail_from,
                 &current.mail_from_params);
       current.recipients.clear();
-      Reply(fd, "250 2.1.0 Ok");
+      connection.Reply("250 2.1.0 Ok");
     } else if (verb == "RCPT") {
       std::string to;
       ParsePath(arg.substr(std::min(arg.size(), arg.find(':') + 1)), &to, nullptr);
       if (std::find(options_.refuse_recipients.begin(), options_.refuse_recipients.end(), to) !=
           options_.refuse_recipients.end()) {
-        Reply(fd, "550 5.1.1 No such user");
+        connection.Reply("550 5.1.1 No such user");
       } else {
         current.recipients.push_back(to);
-        Reply(fd, "250 2.1.5 Ok");
+        connection.Reply("250 2.1.5 Ok");
       }
     } else if (verb == "DATA") {
-      Reply(fd, "354 End data with <CR><LF>.<CR><LF>");
+      connection.Reply("354 End data with <CR><LF>.<CR><LF>");
       std::string data_line;
       bool complete = false;
-      while (reader.Next(&data_line)) {
+      while (connection.Next(&data_line)) {
         if (data_line == ".") {
           complete = true;
           break;
@@ -184,6 +268,8 @@ void SmtpSink::Session(int fd) {
                         "\r\n");
       }
       if (!complete) return;
+      current.tls = connection.tls();
+      current.tls_version = connection.tls_version();
       {
         std::lock_guard<std::mutex> lock(mu_);
         messages_.push_back(current);
@@ -192,19 +278,91 @@ void SmtpSink::Session(int fd) {
       current.raw_data.clear();
       current.data.clear();
       current.recipients.clear();
-      Reply(fd, "250 2.0.0 Ok: queued");
+      connection.Reply("250 2.0.0 Ok: queued");
     } else if (verb == "RSET") {
       current.recipients.clear();
-      Reply(fd, "250 Ok");
+      connection.Reply("250 Ok");
     } else if (verb == "NOOP") {
-      Reply(fd, "250 Ok");
+      connection.Reply("250 Ok");
     } else if (verb == "QUIT") {
-      Reply(fd, "221 Bye");
+      connection.Reply("221 Bye");
       return;
     } else {
-      Reply(fd, "502 5.5.2 Command not recognised");
+      connection.Reply("502 5.5.2 Command not recognised");
     }
   }
+}
+
+namespace {
+
+// Runs the openssl CLI with `args`; its output goes to `log`. OK, or the log's text.
+absl::Status RunOpenssl(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv = {"/usr/bin/openssl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> raw;
+  for (std::string& a : argv) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int spawned =
+      posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot run /usr/bin/openssl: ", std::strerror(spawned)));
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return absl::InternalError(absl::StrCat("openssl ", args[0], " failed: ", output));
+}
+
+}  // namespace
+
+absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir) {
+  TestCertificates out;
+  out.ca_file = dir + "/smtp-ca.crt";
+  out.other_ca_file = dir + "/smtp-other-ca.crt";
+  out.cert_file = dir + "/smtp-server.crt";
+  out.key_file = dir + "/smtp-server.key";
+  out.wrong_host_cert_file = dir + "/smtp-wrong-host.crt";
+  out.wrong_host_key_file = dir + "/smtp-wrong-host.key";
+  const std::string log = dir + "/openssl.log";
+  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                       "-nodes"};
+  const auto with_key = [&](std::vector<std::string> args) {
+    args.insert(args.begin() + 1, ec.begin(), ec.end());
+    return args;
+  };
+  std::ofstream(dir + "/smtp-server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  std::ofstream(dir + "/smtp-wrong-host.ext") << "subjectAltName=DNS:mail.example.org\n";
+  const std::vector<std::vector<std::string>> commands = {
+      with_key({"req", "-x509", "-keyout", dir + "/smtp-ca.key", "-out", out.ca_file, "-days",
+                "2", "-subj", "/CN=Smartby SMTP test CA"}),
+      with_key({"req", "-x509", "-keyout", dir + "/smtp-other-ca.key", "-out", out.other_ca_file,
+                "-days", "2", "-subj", "/CN=Some other CA"}),
+      with_key({"req", "-keyout", out.key_file, "-out", dir + "/smtp-server.csr", "-subj",
+                "/CN=127.0.0.1"}),
+      {"x509", "-req", "-in", dir + "/smtp-server.csr", "-CA", out.ca_file, "-CAkey",
+       dir + "/smtp-ca.key", "-CAcreateserial", "-out", out.cert_file, "-days", "2", "-extfile",
+       dir + "/smtp-server.ext"},
+      with_key({"req", "-keyout", out.wrong_host_key_file, "-out", dir + "/smtp-wrong-host.csr",
+                "-subj", "/CN=mail.example.org"}),
+      {"x509", "-req", "-in", dir + "/smtp-wrong-host.csr", "-CA", out.ca_file, "-CAkey",
+       dir + "/smtp-ca.key", "-CAcreateserial", "-out", out.wrong_host_cert_file, "-days", "2",
+       "-extfile", dir + "/smtp-wrong-host.ext"},
+  };
+  for (const std::vector<std::string>& args : commands) {
+    if (absl::Status s = RunOpenssl(args, log); !s.ok()) return s;
+  }
+  return out;
 }
 
 }  // namespace smartby::testing
