@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "cli/smartctl/audit_commands.h"
 #include "cli/smartctl/errors.h"
+#include "cli/smartctl/archive_commands.h"
 #include "cli/smartctl/feed_commands.h"
 #include "cli/smartctl/ingestion_commands.h"
 #include "cli/smartctl/services.h"
@@ -83,6 +84,7 @@ void AddAllCommands(Registry& registry) {
   AddIngestionCommands(registry);
   AddFeedCommands(registry);
   AddAuditCommands(registry);
+  AddArchiveCommands(registry);
   AddConfigCommands(registry);
 }
 

@@ -22,7 +22,7 @@ inline const std::vector<ServiceInfo>& KnownServices() {
       {"feed", 7003, "smartcity.feed.v1.FeedService"},
       {"auth", 7004, "smartcity.auth.v1.AuthService"},
       {"audit", 7005, "smartcity.audit.v1.AuditService"},
-      // {"archive", 7006, "smartcity.archive.v1.ArchiveService"},
+      {"archive", 7006, "smartcity.archive.v1.ArchiveService"},
   };
   return *services;
 }

@@ -32,13 +32,13 @@ SubscriberQueue::Outcome SubscriberQueue::Push(UpdatePtr update) {
   }
   ++dropped_;
   if (behind_ != entries_.end()) {
-    behind_->gap.set_dropped(behind_->gap.dropped() + 1);
+    ++behind_->gap_dropped;
   } else {
     Entry entry;
     entry.kind = v1::FeedEvent::kGap;
-    entry.gap.set_reason(v1::GAP_REASON_SUBSCRIBER_BEHIND);
-    entry.gap.set_after_position(last_position_);
-    entry.gap.set_dropped(1);
+    entry.gap_reason = v1::GAP_REASON_SUBSCRIBER_BEHIND;
+    entry.position = last_position_;
+    entry.gap_dropped = 1;
     entries_.push_back(std::move(entry));
     behind_ = std::prev(entries_.end());
   }
@@ -52,8 +52,8 @@ void SubscriberQueue::PushInitial(UpdatePtr update) { Append(std::move(update));
 void SubscriberQueue::PushGap(v1::GapReason reason, int64_t after_position) {
   Entry entry;
   entry.kind = v1::FeedEvent::kGap;
-  entry.gap.set_reason(reason);
-  entry.gap.set_after_position(after_position);
+  entry.gap_reason = reason;
+  entry.position = after_position;
   entries_.push_back(std::move(entry));
 }
 
@@ -124,7 +124,9 @@ size_t SubscriberQueue::Take(size_t max, BorrowedResponse* out) {
     switch (entry.kind) {
       case v1::FeedEvent::kGap:
         if (behind_ == entries_.begin()) behind_ = entries_.end();
-        *event->mutable_gap() = std::move(entry.gap);
+        event->mutable_gap()->set_reason(entry.gap_reason);
+        event->mutable_gap()->set_after_position(entry.position);
+        if (entry.gap_dropped > 0) event->mutable_gap()->set_dropped(entry.gap_dropped);
         break;
       case v1::FeedEvent::kSnapshotComplete:
         event->mutable_snapshot_complete()->set_position(entry.position);

@@ -88,8 +88,11 @@ class SubscriberQueue {
     std::shared_ptr<const v1::AggregateSet> aggregates;
     std::shared_ptr<const v1::AlarmEvent> alarm;
     v1::FeedEvent::EventCase kind = v1::FeedEvent::kUpdate;
-    v1::Gap gap;
-    int64_t position = 0;  // SnapshotComplete
+    // A gap as plain numbers: every entry carries these, and a protobuf message here cost a
+    // construction and a destruction per queued update.
+    v1::GapReason gap_reason = v1::GAP_REASON_UNSPECIFIED;
+    int64_t gap_dropped = 0;
+    int64_t position = 0;  // SnapshotComplete; a gap's after_position
   };
   using Entries = std::list<Entry>;
 
