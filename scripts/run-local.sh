@@ -16,16 +16,20 @@ SERVICES=(
   "catalogue 7001 9101"
   "ingestion 7002 9102"
   "feed 7003 9103"
+  "archive 7006 9106"
 )
 # The roles and clearance of each service's own account: every one writes the audit log;
-# ingestion also reads every dataset's schema from the catalogue, and the feed reads readings.
+# ingestion also reads every dataset's schema from the catalogue, the feed reads readings, and
+# the archive reads datasets, readings and the audit trail of what it exports.
 declare -A SERVICE_ROLES=(
   [ingestion]="audit-writer platform-service"
   [feed]="audit-writer platform-service"
+  [archive]="audit-writer platform-service auditor"
 )
 declare -A SERVICE_CLEARANCE=(
   [ingestion]="strictly-protected"
   [feed]="strictly-protected"
+  [archive]="strictly-protected"
 )
 MQTT_PORT=${SMARTBY_MQTT_PORT:-1883}
 
@@ -42,7 +46,10 @@ umask 022
 declare -A EXTRA_FLAGS=(
   [auth]="--bootstrap_admin=smartby-loader --bootstrap_admin_password_file=$LOCAL_DIR/loader-password --bootstrap_admin_totp_secret_file=$LOCAL_DIR/loader-totp --signing_key_prepublication=0s"
   [ingestion]="--mqtt_broker=127.0.0.1:$MQTT_PORT"
+  [archive]="--package_dir=$VAR_DIR/archive-packages --archive_creator_id=964965137"
 )
+# The archive's creator (arkivskaper) as packages name it; an env twin, as it has a space.
+export SMARTBY_ARCHIVE_CREATOR_NAME=${SMARTBY_ARCHIVE_CREATOR_NAME:-Stavanger kommune}
 
 pids=()
 started=()
@@ -220,6 +227,8 @@ Try smartctl (the Smartby CLI, not smartmontools' smartctl) in another terminal:
   $SMARTCTL --insecure aggregate show badetemperatur-stavanger
   $SMARTCTL --insecure audit query --since 1h        # who did what (auditor or admin)
   $SMARTCTL --insecure audit verify                  # check the log against its signed root
+  $SMARTCTL --insecure archive export --dataset badetemperatur-stavanger --wait --out /tmp/badetemperatur.tar
+  $SMARTCTL --insecure archive validate /tmp/badetemperatur.tar   # Arkade's N5 checks, offline
 
 Press Ctrl-C to stop everything.
 TXT
