@@ -529,7 +529,7 @@ void AddArchiveCommands(Registry& registry) {
       "archive", "status", "JOB", 1, 1, "show one export job",
       "State, progress, the package's size and SHA-256 once it has succeeded, or why it\n"
       "failed.\n\n"
-      "Example:\n"
+      "Examples:\n"
       "  smartctl archive status 0d7c2b7e-4a4c-4f7e-8d43-3f1b6f2c9a10",
       {},
       ArchiveStatus});
@@ -538,7 +538,7 @@ void AddArchiveCommands(Registry& registry) {
       "archive", "cancel", "JOB", 1, 1, "stop a queued or running export",
       "Stops the job and removes what it had written. A job that has ended cannot be\n"
       "cancelled (exit 1).\n\n"
-      "Example:\n"
+      "Examples:\n"
       "  smartctl archive cancel 0d7c2b7e-4a4c-4f7e-8d43-3f1b6f2c9a10",
       {},
       ArchiveCancel});
@@ -547,7 +547,7 @@ void AddArchiveCommands(Registry& registry) {
       "archive", "fetch", "JOB", 1, 1, "download a finished package",
       "Streams the package (a TAR file) of a succeeded job to --out, through FILE.partial,\n"
       "and checks it against the SHA-256 the service recorded before renaming it.\n\n"
-      "Example:\n"
+      "Examples:\n"
       "  smartctl archive fetch 0d7c2b7e-4a4c-4f7e-8d43-3f1b6f2c9a10 --out uttrekk.tar",
       {{"out", 0, true, false, "FILE", "where to write the package (required)"}},
       ArchiveFetch});

@@ -1,9 +1,14 @@
 #include "cli/smartctl/args.h"
 
+#include <cmath>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "cli/smartctl/errors.h"
 
 namespace smartby::smartctl {
@@ -192,6 +197,78 @@ absl::StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string&
                      min_value > 0 ? " above 0" : (min_value == 0 ? " (0 or more)" : "")));
   }
   return result;
+}
+
+absl::StatusOr<double> ParseNumberFlag(const std::string& flag, const std::string& text) {
+  double value = 0;
+  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &value) || !std::isfinite(value)) {
+    return UsageError(absl::StrCat(flag, ": \"", text, "\" is not a number"));
+  }
+  return value;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& flag, const std::string& text) {
+  const std::string value(absl::StripAsciiWhitespace(text));
+  auto bad = [&] {
+    return UsageError(
+        absl::StrCat(flag, ": \"", text, "\" is not a duration; write e.g. 30s, 5m, 1h30m or 90d"));
+  };
+  if (value == "0") return absl::ZeroDuration();
+  // Longer units first, so that "ms" is not read as "m".
+  static const std::pair<absl::string_view, absl::Duration> kUnits[] = {
+      {"ns", absl::Nanoseconds(1)},  {"us", absl::Microseconds(1)}, {"µs", absl::Microseconds(1)},
+      {"ms", absl::Milliseconds(1)}, {"s", absl::Seconds(1)},       {"m", absl::Minutes(1)},
+      {"h", absl::Hours(1)},         {"d", absl::Hours(24)},        {"w", absl::Hours(24 * 7)}};
+  absl::string_view rest = value;
+  if (rest.empty()) return bad();
+  absl::Duration total = absl::ZeroDuration();
+  while (!rest.empty()) {
+    size_t digits = 0;
+    while (digits < rest.size() &&
+           (absl::ascii_isdigit(static_cast<unsigned char>(rest[digits])) || rest[digits] == '.')) {
+      ++digits;
+    }
+    double number = 0;
+    if (digits == 0 || !absl::SimpleAtod(rest.substr(0, digits), &number) || number < 0 ||
+        number > 1e12) {
+      return bad();
+    }
+    rest.remove_prefix(digits);
+    bool found = false;
+    for (const auto& [suffix, unit] : kUnits) {
+      if (absl::StartsWith(rest, suffix)) {
+        total += unit * number;
+        rest.remove_prefix(suffix.size());
+        found = true;
+        break;
+      }
+    }
+    if (!found) return bad();
+  }
+  if (total >= absl::Hours(24 * 366) * 1000) return bad();  // also what saturated to infinity
+  return total;
+}
+
+absl::StatusOr<absl::Time> ParseTimeArg(const std::string& flag, const std::string& text,
+                                        absl::Time now) {
+  const std::string value(absl::StripAsciiWhitespace(text));
+  if (absl::AsciiStrToLower(value) == "now") return now;
+  if (absl::StartsWith(value, "-")) {
+    absl::StatusOr<absl::Duration> ago = ParseDurationFlag(flag, value.substr(1));
+    if (ago.ok()) return now - *ago;
+  }
+  absl::Time time;
+  std::string error;
+  if (absl::ParseTime(absl::RFC3339_full, value, &time, &error)) return time;
+  if (absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &time, &error)) return time;
+  std::string message =
+      absl::StrCat(flag, ": \"", text,
+                   "\" is not a time; write 2026-01-31T09:30:00Z (RFC 3339), 2026-01-31, now, or "
+                   "a time ago such as -1h, -30m or -7d");
+  if (!value.empty() && value[0] != '-' && ParseDurationFlag(flag, value).ok()) {
+    absl::StrAppend(&message, " (-", value, " for ", value, " ago)");
+  }
+  return UsageError(message);
 }
 
 }  // namespace smartby::smartctl

@@ -81,6 +81,18 @@ absl::StatusOr<GlobalOptions> GlobalOptionsFrom(const ParsedFlags& flags);
 absl::StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& value,
                                      int64_t min_value);
 
+// A finite number ("12.5", "-3", "1e3"); `flag` names it in the usage error.
+absl::StatusOr<double> ParseNumberFlag(const std::string& flag, const std::string& text);
+
+// A duration as people write it: one or more NUMBER UNIT parts, units w, d, h, m, s, ms, us, ns
+// ("5m", "1h30m", "90d", "1d12h", "1.5h"), or a bare "0". Never negative.
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& flag, const std::string& text);
+
+// --from/--to: RFC 3339 ("2026-01-31T09:30:00Z", offsets allowed), a date ("2026-01-31",
+// midnight UTC), "now", or a time before `now`: "-1h", "-30m", "-7d", "-1d12h".
+absl::StatusOr<absl::Time> ParseTimeArg(const std::string& flag, const std::string& text,
+                                        absl::Time now);
+
 }  // namespace smartby::smartctl
 
 #endif  // SMARTBY_CLI_SMARTCTL_ARGS_H_

@@ -2,14 +2,15 @@
 // smartcity.feed.v1.FeedService (default port 7003).
 #include "cli/smartctl/feed_commands.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <thread>
@@ -22,11 +23,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "cli/smartctl/errors.h"
 #include "cli/smartctl/ingestion_commands.h"
 #include "cli/smartctl/output.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "smartcity/feed/v1/feed.grpc.pb.h"
+#include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 
 namespace smartby::smartctl {
 
@@ -37,36 +39,6 @@ namespace {
 
 // Pages asked for when following every page (definitions are small).
 constexpr int32_t kPageSize = 500;
-
-google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
-
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-// One line of JSON (proto field names), for streams: one object per line.
-std::string CompactJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  options.preserve_proto_field_names = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
-
-absl::StatusOr<double> ParseNumberFlag(const std::string& flag, const std::string& text) {
-  double value = 0;
-  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &value) || !std::isfinite(value)) {
-    return UsageError(absl::StrCat(flag, ": \"", text, "\" is not a number"));
-  }
-  return value;
-}
 
 }  // namespace
 
@@ -174,6 +146,27 @@ absl::StatusOr<v1::AlarmRule> AlarmRuleFrom(const std::string& name, const Parse
   return rule;
 }
 
+namespace {
+
+// A channel's signing key from a file: its text without the trailing line break.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return UsageError(absl::StrCat("--secret-file: cannot read \"", path,
+                                   "\" (it should hold the channel's signing key)"));
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.size() < 32) {
+    return UsageError(absl::StrCat("--secret-file: \"", path, "\" holds ", secret.size(),
+                                   " bytes; a signing key needs at least 32 (e.g. openssl rand "
+                                   "-hex 32 > ", path, ")"));
+  }
+  return secret;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Channel> ChannelFrom(const std::string& name, const ParsedFlags& flags) {
   int kinds = 0;
   for (const char* flag : {"webhook", "email", "sms"}) kinds += flags.Has(flag);
@@ -191,8 +184,12 @@ absl::StatusOr<v1::Channel> ChannelFrom(const std::string& name, const ParsedFla
   };
   v1::Channel channel;
   channel.set_name(name);
+  if (flags.Has("secret-file") && (flags.Has("webhook") || flags.Has("sms"))) {
+    absl::StatusOr<std::string> secret = ReadSecretFile(flags.Get("secret-file"));
+    if (!secret.ok()) return secret.status();
+    channel.set_secret(*std::move(secret));
+  }
   if (flags.Has("webhook")) {
-    if (flags.Has("secret-file")) return unsupported("--secret-file", "a signing secret");
     const std::string url(absl::StripAsciiWhitespace(flags.Get("webhook")));
     const std::string lower = absl::AsciiStrToLower(url);
     if (!(absl::StartsWith(lower, "https://") || absl::StartsWith(lower, "http://")) ||
@@ -236,7 +233,10 @@ absl::StatusOr<v1::Channel> ChannelFrom(const std::string& name, const ParsedFla
     channel.set_kind(v1::CHANNEL_KIND_SMS);
     channel.set_target(number);
   }
-  for (const char* stray : {"secret-file", "smtp", "from", "gateway"}) {
+  if (channel.kind() == v1::CHANNEL_KIND_EMAIL && flags.Has("secret-file")) {
+    return UsageError("--secret-file goes with --webhook and --sms only (e-mails are not signed)");
+  }
+  for (const char* stray : {"smtp", "from", "gateway"}) {
     if (flags.Has(stray)) {
       return UsageError(absl::StrCat("--", stray, " does not go with this kind of channel"));
     }
@@ -244,7 +244,120 @@ absl::StatusOr<v1::Channel> ChannelFrom(const std::string& name, const ParsedFla
   return channel;
 }
 
+absl::StatusOr<smartcity::common::v1::BoundingBox> ParseBoundingBox(const std::string& text) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ',');
+  if (parts.size() != 4) {
+    return UsageError(absl::StrCat("--bbox: \"", text,
+                                   "\" is not minLon,minLat,maxLon,maxLat (west, south, east, "
+                                   "north), e.g. --bbox 5.6,58.9,5.8,59.0"));
+  }
+  static const char* const kNames[] = {"minLon", "minLat", "maxLon", "maxLat"};
+  double v[4];
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<double> x = ParseNumberFlag(absl::StrCat("--bbox (", kNames[i], ")"), parts[i]);
+    if (!x.ok()) return x.status();
+    v[i] = *x;
+  }
+  for (int i : {0, 2}) {
+    if (v[i] < -180 || v[i] > 180) {
+      return UsageError(absl::StrCat("--bbox (", kNames[i], "): ", FormatNumber(v[i]),
+                                     " is not a longitude (-180..180)"));
+    }
+  }
+  for (int i : {1, 3}) {
+    if (v[i] < -90 || v[i] > 90) {
+      return UsageError(absl::StrCat("--bbox (", kNames[i], "): ", FormatNumber(v[i]),
+                                     " is not a latitude (-90..90); the order is "
+                                     "minLon,minLat,maxLon,maxLat"));
+    }
+  }
+  if (v[0] >= v[2] || v[1] >= v[3]) {
+    return UsageError(absl::StrCat("--bbox: \"", text, "\" is empty; minLon must be below maxLon "
+                                   "and minLat below maxLat (minLon,minLat,maxLon,maxLat)"));
+  }
+  smartcity::common::v1::BoundingBox box;
+  box.set_min_longitude(v[0]);
+  box.set_min_latitude(v[1]);
+  box.set_max_longitude(v[2]);
+  box.set_max_latitude(v[3]);
+  return box;
+}
+
+absl::StatusOr<v1::GetHistoryRequest> HistoryRequestFrom(const std::vector<std::string>& args,
+                                                         const ParsedFlags& flags,
+                                                         absl::Time now) {
+  v1::GetHistoryRequest request;
+  if (!args.empty()) request.set_dataset(args[0]);
+  request.set_source_id(flags.Get("source"));
+  if (request.dataset().empty() && request.source_id().empty()) {
+    return UsageError("give the DATASET, or --source for one source's history");
+  }
+  request.set_field(flags.Get("field"));
+  if (request.field().empty()) {
+    return UsageError("missing --field (the numeric field to chart, e.g. --field free_spaces)");
+  }
+  absl::StatusOr<absl::Time> from = ParseTimeArg("--from", flags.Get("from", "-24h"), now);
+  if (!from.ok()) return from.status();
+  *request.mutable_start_time() = ToTimestamp(*from);
+  if (flags.Has("to")) {
+    absl::StatusOr<absl::Time> to = ParseTimeArg("--to", flags.Get("to"), now);
+    if (!to.ok()) return to.status();
+    if (*to <= *from) return UsageError("--to must be after --from");
+    *request.mutable_end_time() = ToTimestamp(*to);
+  }
+  if (flags.Has("points")) {
+    absl::StatusOr<int64_t> points = ParseIntFlag("points", flags.Get("points"), 1);
+    if (!points.ok()) return points.status();
+    if (*points < 2 || *points > 10000) {
+      return UsageError("--points: 2 to 10000 per series (a chart needs at least 2)");
+    }
+    request.set_max_points(static_cast<int32_t>(*points));
+  }
+  return request;
+}
+
 // ---- printing ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string Pair(const std::string& key, const std::string& value) {
+  return absl::StrCat(key, "=", QuoteIfNeeded(value));
+}
+
+}  // namespace
+
+std::string AlarmEventLine(const v1::AlarmEvent& event) {
+  const v1::Alarm& alarm = event.alarm();
+  std::string kind = ShortEnumName(v1::AlarmEventKind_descriptor(), event.kind());
+  std::vector<std::string> parts = {
+      "ALARM", kind,
+      Pair("rule", event.rule().name().empty() ? alarm.rule_id() : event.rule().name()),
+      Pair("dataset", alarm.dataset())};
+  if (!alarm.source_id().empty()) parts.push_back(Pair("source", alarm.source_id()));
+  if (!alarm.field().empty()) parts.push_back(Pair("field", alarm.field()));
+  if (event.rule().kind() != v1::ALARM_KIND_NO_DATA) {
+    parts.push_back(absl::StrCat("value=", FormatNumber(alarm.value())));
+  }
+  if (event.kind() == v1::ALARM_EVENT_KIND_ACKNOWLEDGED && !alarm.acknowledged_by().empty()) {
+    parts.push_back(Pair("by", alarm.acknowledged_by()));
+  }
+  parts.push_back(Pair("id", alarm.id()));
+  return absl::StrJoin(parts, " ");
+}
+
+void PrintHistory(const v1::GetHistoryResponse& history, std::ostream& out) {
+  const bool several = history.series_size() > 1;
+  Table table(several ? std::vector<std::string>{"SOURCE", "TIME", "VALUE"}
+                      : std::vector<std::string>{"TIME", "VALUE"});
+  for (const v1::HistorySeries& series : history.series()) {
+    for (const v1::HistoryPoint& point : series.points()) {
+      std::vector<std::string> row = {FormatPreciseTime(point.time()), FormatNumber(point.value())};
+      if (several) row.insert(row.begin(), series.source_id());
+      table.AddRow(std::move(row));
+    }
+  }
+  if (!table.empty()) table.Print(out);
+}
 
 std::string UpdateLine(const v1::Update& update) {
   const auto& r = update.reading();
@@ -461,6 +574,7 @@ std::string ChannelKindName(v1::ChannelKind kind) {
 
 v1::Channel Redacted(v1::Channel channel) {
   channel.set_target(RedactTarget(channel.target()));
+  channel.clear_secret();  // write-only: the feed never returns it, and nor do we
   return channel;
 }
 
@@ -510,20 +624,6 @@ class InterruptCancels {
   std::thread watcher_;
   struct sigaction old_int_ {}, old_term_ {};
 };
-
-// Asks the gRPC health check about the feed first, so that a service that cannot be reached is
-// reported as for every other command (exit 3, with hints) before a stream is opened.
-absl::Status CheckReachable(ServiceClient& client) {
-  auto stub = grpc::health::v1::Health::NewStub(client.channel());
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(client.service().grpc_service);
-  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response = client.Call(
-      *stub, &grpc::health::v1::Health::Stub::Check, request, CallOptions{.anonymous = true});
-  if (!response.ok() && ExitCodeOf(response.status()) == kExitUnreachable) {
-    return response.status();
-  }
-  return absl::OkStatus();
-}
 
 // Runs one server stream until it ends, Ctrl-C, or the reader of our output goes away (the last
 // two end it with OK). `open` starts the call on the context given; `on_message` prints one
@@ -590,6 +690,12 @@ absl::Status FeedWatch(CommandContext& context) {
   request.mutable_filter()->add_datasets(context.args()[0]);
   for (const std::string& s : flags.GetAll("source")) request.mutable_filter()->add_source_ids(s);
   for (const std::string& f : flags.GetAll("field")) request.mutable_filter()->add_fields(f);
+  if (flags.Has("bbox")) {
+    absl::StatusOr<smartcity::common::v1::BoundingBox> box = ParseBoundingBox(flags.Get("bbox"));
+    if (!box.ok()) return WithCommandUsage(context, box.status());
+    *request.mutable_filter()->mutable_bounding_box() = *box;
+  }
+  request.set_include_alarms(flags.GetBool("alarms"));
   if (flags.Has("resume-after")) {
     absl::StatusOr<int64_t> after = ParseIntFlag("resume-after", flags.Get("resume-after"), 1);
     if (!after.ok()) return WithCommandUsage(context, after.status());
@@ -611,7 +717,7 @@ absl::Status FeedWatch(CommandContext& context) {
         for (const v1::FeedEvent& event : response.events()) {
           switch (context.output()) {
             case OutputFormat::kJson:
-              out << CompactJson(event) << "\n";
+              out << MessageToCompactJson(event) << "\n";
               break;
             case OutputFormat::kYaml:
               out << "---\n" << JsonToYaml(MessageToJson(event));
@@ -623,6 +729,8 @@ absl::Status FeedWatch(CommandContext& context) {
                   header = true;
                 }
                 out << UpdateLine(event.update()) << "\n";
+              } else if (event.has_alarm()) {
+                out << AlarmEventLine(event.alarm()) << "\n";
               }
               break;
           }
@@ -652,6 +760,48 @@ absl::Status FeedWatch(CommandContext& context) {
                                          last_position));
   }
   return status;
+}
+
+// ---- feed history ----
+
+absl::Status FeedHistory(CommandContext& context) {
+  absl::StatusOr<v1::GetHistoryRequest> request =
+      HistoryRequestFrom(context.args(), context.flags(), absl::Now());
+  if (!request.ok()) return WithCommandUsage(context, request.status());
+  if (request->dataset().empty()) {
+    // The feed asks for the dataset (its rights are per dataset): the source's, from ingestion.
+    absl::StatusOr<std::unique_ptr<ServiceClient>> ingestion = context.Connect("ingestion");
+    if (!ingestion.ok()) return ingestion.status();
+    auto stub = smartcity::ingestion::v1::IngestionService::NewStub((*ingestion)->channel());
+    smartcity::ingestion::v1::GetSourceRequest get;
+    get.set_id(request->source_id());
+    absl::StatusOr<smartcity::ingestion::v1::Source> source = (*ingestion)->Call(
+        *stub, &smartcity::ingestion::v1::IngestionService::Stub::GetSource, get);
+    if (!source.ok()) return source.status();
+    request->set_dataset(source->dataset());
+  }
+  absl::StatusOr<v1::GetHistoryResponse> history =
+      ConnectAndCall(context, &Stub::GetHistory, *request);
+  if (!history.ok()) return history.status();
+  if (PrintedForScripts(context, *history)) return absl::OkStatus();
+  int64_t shown = 0, raw = 0;
+  for (const v1::HistorySeries& series : history->series()) {
+    shown += series.points_size();
+    raw += series.raw_points();
+  }
+  if (shown == 0) {
+    context.err() << "no readings of " << request->field() << " in "
+                  << (request->source_id().empty() ? request->dataset() : request->source_id())
+                  << " from " << FormatTime(request->start_time()) << "\n";
+    return absl::OkStatus();
+  }
+  PrintHistory(*history, context.out());
+  if (raw > shown) {
+    context.err() << shown << " points of " << raw
+                  << " readings (downsampled per time bucket; the highest and lowest values are "
+                     "kept)\n";
+  }
+  return absl::OkStatus();
 }
 
 // ---- aggregate show ----
@@ -808,7 +958,7 @@ absl::Status KpiWatch(CommandContext& context) {
       [&](const v1::KpiValue& value) {
         switch (context.output()) {
           case OutputFormat::kJson:
-            out << CompactJson(value) << "\n";
+            out << MessageToCompactJson(value) << "\n";
             break;
           case OutputFormat::kYaml:
             out << "---\n" << JsonToYaml(MessageToJson(value));
@@ -1042,10 +1192,10 @@ absl::Status ChannelList(CommandContext& context) {
     context.err() << "no channels found\n";
     return absl::OkStatus();
   }
-  Table table({"ID", "NAME", "KIND", "TARGET", "CREATED"});
+  Table table({"ID", "NAME", "KIND", "TARGET", "HAS_SECRET", "CREATED"});
   for (const v1::Channel& ch : result.channels()) {
     table.AddRow({ch.id(), ch.name(), ChannelKindName(ch.kind()), ch.target(),
-                  FormatTime(ch.create_time())});
+                  ch.has_secret() ? "yes" : "no", FormatTime(ch.create_time())});
   }
   table.Print(context.out());
   if (!result.next_page_token().empty()) {
@@ -1104,15 +1254,36 @@ void AddFeedCommands(Registry& registry) {
       "{\"snapshot_complete\":...}). When the feed drops updates (this watch read too slowly)\n"
       "or no longer holds what --resume-after asks for, a line starting \"gap:\" goes to\n"
       "standard error. Each update carries a position; --resume-after POSITION continues\n"
-      "after it.\n\n"
+      "after it. --bbox keeps readings whose position (a geo value, else the source's\n"
+      "registered position) lies in the box. --alarms adds the alarm events of the matching\n"
+      "sources as lines \"ALARM raised|cleared|acknowledged rule=... source=... value=...\".\n\n"
       "Examples:\n"
-      "  smartctl feed watch bathing-temperature\n"
+      "  smartctl feed watch bathing-temperature --alarms\n"
       "  smartctl feed watch parking --source p-sentrum --field free_spaces -o json | jq .\n"
+      "  smartctl feed watch parking --bbox 5.70,58.95,5.76,58.98\n"
       "  smartctl feed watch parking --resume-after 123456",
       {{"source", 0, true, true, "ID", "only this source"},
        {"field", 0, true, true, "FIELD", "only this field (readings without it are left out)"},
+       {"bbox", 0, true, false, "MINLON,MINLAT,MAXLON,MAXLAT", "only readings inside this box"},
+       {"alarms", 0, false, false, "", "also print alarm events (raised, cleared, acknowledged)"},
        {"resume-after", 0, true, false, "POSITION", "continue after this position"}},
       FeedWatch});
+  registry.commands.push_back(Command{
+      "feed", "history", "[DATASET]", 0, 1, "a field's history, downsampled for charts",
+      "TIME VALUE rows (SOURCE TIME VALUE for a dataset with several sources), at most\n"
+      "--points per source: the feed keeps each time bucket's highest and lowest value, so\n"
+      "peaks survive. Give the DATASET, --source, or both. --from and --to take RFC 3339\n"
+      "times, dates, now, or times ago (-7d, -1h); --from defaults to -24h, --to to now.\n\n"
+      "Examples:\n"
+      "  smartctl feed history --source p-sentrum --field free_spaces --from -7d\n"
+      "  smartctl feed history parking --field free_spaces --from 2026-01-01 --to 2026-02-01 \\\n"
+      "      --points 200 -o json",
+      {{"source", 0, true, false, "ID", "only this source"},
+       {"field", 0, true, false, "FIELD", "the numeric field (required)"},
+       {"from", 0, true, false, "TIME", "start (default -24h)"},
+       {"to", 0, true, false, "TIME", "end (default now)"},
+       {"points", 0, true, false, "N", "at most N points per source, 2..10000 (default 1000)"}},
+      FeedHistory});
 
   registry.commands.push_back(Command{
       "aggregate", "show", "DATASET", 1, 1, "rolling count/min/max/mean of numeric fields",
@@ -1214,15 +1385,19 @@ void AddFeedCommands(Registry& registry) {
       "  --webhook URL      an HTTP POST with a JSON body (https://; http:// only on loopback)\n"
       "  --email ADDRESS    one address per channel\n"
       "  --sms +NUMBER      sent through the feed's SMS gateway\n"
-      "The feed API's Channel holds only a kind and one target, so --secret-file, --smtp,\n"
-      "--from and --gateway are refused for now (the feed service's own settings apply).\n"
+      "--secret-file FILE (webhook and SMS) gives the channel its own signing key (at least\n"
+      "32 bytes; the file's trailing line break is not part of it); without it the feed's\n"
+      "service-wide key signs. The key is never shown again: channel list says HAS_SECRET.\n"
+      "The feed API's Channel has no field for --smtp, --from and --gateway, so they are\n"
+      "refused for now (the feed service's own settings apply).\n"
       "Passwords and query values of URLs are shown as (redacted).\n\n"
       "Examples:\n"
-      "  smartctl channel create ops-hook --webhook https://ops.example.no/hooks/smartby\n"
+      "  smartctl channel create ops-hook --webhook https://ops.example.no/hooks/smartby \\\n"
+      "      --secret-file ops-hook.key\n"
       "  smartctl channel create ops-mail --email drift@stavanger.kommune.no\n"
       "  smartctl channel create vakt-sms --sms +4791234567",
       {{"webhook", 0, true, false, "URL", "post notifications to this URL"},
-       {"secret-file", 0, true, false, "FILE", "webhook signing secret (not in the API yet)"},
+       {"secret-file", 0, true, false, "FILE", "this channel's signing key (webhook, SMS)"},
        {"email", 0, true, false, "ADDRESS", "send notifications to this address"},
        {"smtp", 0, true, false, "HOST:PORT", "SMTP relay (not in the API yet)"},
        {"from", 0, true, false, "ADDRESS", "sender address (not in the API yet)"},

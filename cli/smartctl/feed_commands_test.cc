@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "cli/smartctl/commands.h"
 #include "cli/smartctl/errors.h"
 #include "cli/smartctl/services.h"
@@ -145,7 +146,8 @@ TEST(FeedChannel, RefusesBadTargetsAndWhatTheApiCannotCarry) {
           {{}, "missing the target"},
           {{{"webhook", "https://a.no/x"}, {"email", "a@b.no"}}, "only one"},
           {{{"webhook", "ftp://a.no/x"}}, "https://"},
-          {{{"webhook", "https://a.no/x"}, {"secret-file", "/run/s"}}, "signing secret"},
+          {{{"webhook", "https://a.no/x"}, {"secret-file", "/nonexistent/s"}}, "cannot read"},
+          {{{"email", "a@b.no"}, {"secret-file", "/nonexistent/s"}}, "--webhook and --sms only"},
           {{{"email", "a@b.no,c@d.no"}}, "one address per channel"},
           {{{"email", "nobody"}}, "not an e-mail address"},
           {{{"email", "a@b.no"}, {"smtp", "smtp.b.no:25"}}, "SMTP server"},
@@ -160,6 +162,174 @@ TEST(FeedChannel, RefusesBadTargetsAndWhatTheApiCannotCarry) {
     EXPECT_EQ(ExitCodeOf(c.status()), kExitUsage) << expected;
     EXPECT_THAT(c.status().message(), HasSubstr(expected));
   }
+}
+
+// A file under the system temp dir holding `text`, removed with the object.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "smartctl-key-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    path_ = pattern;
+    (void)!::write(fd, text.data(), text.size());
+    ::close(fd);
+  }
+  ~TempFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(FeedChannel, SecretFileSetsTheChannelsOwnKey) {
+  const std::string key(40, 'k');
+  TempFile good(key + "\n");
+  absl::StatusOr<v1::Channel> hook = ChannelFrom(
+      "ops", Flags({{"webhook", "https://ops.example.no/hook"}, {"secret-file", good.path()}}));
+  ASSERT_TRUE(hook.ok()) << hook.status();
+  EXPECT_EQ(hook->secret(), key) << "the trailing line break is not part of the key";
+  absl::StatusOr<v1::Channel> sms =
+      ChannelFrom("s", Flags({{"sms", "+4791234567"}, {"secret-file", good.path()}}));
+  ASSERT_TRUE(sms.ok()) << sms.status();
+  EXPECT_EQ(sms->secret(), key);
+  absl::StatusOr<v1::Channel> without =
+      ChannelFrom("ops", Flags({{"webhook", "https://ops.example.no/hook"}}));
+  ASSERT_TRUE(without.ok());
+  EXPECT_TRUE(without->secret().empty());
+
+  TempFile short_key("only-31-bytes-long-0123456789ab\n");
+  absl::StatusOr<v1::Channel> refused = ChannelFrom(
+      "ops", Flags({{"webhook", "https://a.no/x"}, {"secret-file", short_key.path()}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ExitCodeOf(refused.status()), kExitUsage);
+  EXPECT_THAT(refused.status().message(), HasSubstr("holds 31 bytes"));
+  EXPECT_THAT(refused.status().message(), HasSubstr(short_key.path()));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("only-31")));
+}
+
+TEST(FeedBoundingBox, ParsesWestSouthEastNorth) {
+  absl::StatusOr<smartcity::common::v1::BoundingBox> box = ParseBoundingBox("5.6,58.9,5.8,59.0");
+  ASSERT_TRUE(box.ok()) << box.status();
+  EXPECT_EQ(box->min_longitude(), 5.6);
+  EXPECT_EQ(box->min_latitude(), 58.9);
+  EXPECT_EQ(box->max_longitude(), 5.8);
+  EXPECT_EQ(box->max_latitude(), 59.0);
+  ASSERT_TRUE(ParseBoundingBox(" -10.5, -20 ,10.5, 20").ok());
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"5.6,58.9,5.8", "minLon,minLat,maxLon,maxLat"},
+      {"5.6,58.9,5.8,59,1", "minLon,minLat,maxLon,maxLat"},
+      {"5.6,north,5.8,59.0", "--bbox (minLat): \"north\" is not a number"},
+      {"5.6,95,5.8,96", "--bbox (minLat): 95 is not a latitude"},
+      {"-181,58.9,5.8,59.0", "--bbox (minLon): -181 is not a longitude"},
+      {"5.8,58.9,5.6,59.0", "minLon must be below maxLon"},
+      {"5.6,59.0,5.8,58.9", "minLat below maxLat"},
+  };
+  for (const auto& [text, expected] : refused) {
+    absl::StatusOr<smartcity::common::v1::BoundingBox> b = ParseBoundingBox(text);
+    ASSERT_FALSE(b.ok()) << text;
+    EXPECT_EQ(ExitCodeOf(b.status()), kExitUsage) << text;
+    EXPECT_THAT(b.status().message(), HasSubstr(expected)) << text;
+  }
+}
+
+TEST(FeedHistoryRequest, FromArgumentsAndFlags) {
+  const absl::Time now = absl::FromUnixSeconds(1769851800);
+  absl::StatusOr<v1::GetHistoryRequest> r = HistoryRequestFrom(
+      {}, Flags({{"source", "p-1"}, {"field", "free_spaces"}, {"from", "-7d"}, {"to", "-1d"},
+                 {"points", "200"}}),
+      now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->dataset(), "");
+  EXPECT_EQ(r->source_id(), "p-1");
+  EXPECT_EQ(r->field(), "free_spaces");
+  EXPECT_EQ(r->start_time().seconds(), 1769851800 - 7 * 86400);
+  EXPECT_EQ(r->end_time().seconds(), 1769851800 - 86400);
+  EXPECT_EQ(r->max_points(), 200);
+  absl::StatusOr<v1::GetHistoryRequest> defaults =
+      HistoryRequestFrom({"parking"}, Flags({{"field", "free_spaces"}}), now);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->dataset(), "parking");
+  EXPECT_EQ(defaults->start_time().seconds(), 1769851800 - 86400) << "--from defaults to -24h";
+  EXPECT_FALSE(defaults->has_end_time());
+  EXPECT_EQ(defaults->max_points(), 0) << "the feed's own default";
+
+  const std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, std::string>>
+      refused = {
+          {{{"field", "f"}}, "give the DATASET, or --source"},
+          {{{"source", "p-1"}}, "missing --field"},
+          {{{"source", "p-1"}, {"field", "f"}, {"from", "7d"}}, "-7d for 7d ago"},
+          {{{"source", "p-1"}, {"field", "f"}, {"from", "-1d"}, {"to", "-2d"}},
+           "--to must be after"},
+          {{{"source", "p-1"}, {"field", "f"}, {"points", "1"}}, "--points: 2 to 10000"},
+          {{{"source", "p-1"}, {"field", "f"}, {"points", "many"}}, "--points: \"many\""},
+          {{{"source", "p-1"}, {"field", "f"}, {"points", "20000"}}, "--points: 2 to 10000"},
+      };
+  for (const auto& [flags, expected] : refused) {
+    absl::StatusOr<v1::GetHistoryRequest> bad = HistoryRequestFrom({}, Flags(flags), now);
+    ASSERT_FALSE(bad.ok()) << expected;
+    EXPECT_EQ(ExitCodeOf(bad.status()), kExitUsage) << expected;
+    EXPECT_THAT(bad.status().message(), HasSubstr(expected));
+  }
+}
+
+v1::AlarmEvent MakeAlarmEvent(v1::AlarmEventKind kind, const std::string& rule_name) {
+  v1::AlarmEvent e;
+  e.set_kind(kind);
+  e.mutable_rule()->set_id("r-1");
+  e.mutable_rule()->set_name(rule_name);
+  e.mutable_rule()->set_kind(v1::ALARM_KIND_ABOVE);
+  v1::Alarm* a = e.mutable_alarm();
+  a->set_id("a-7");
+  a->set_rule_id("r-1");
+  a->set_dataset("bathing");
+  a->set_source_id("buoy-3");
+  a->set_field("temperature");
+  a->set_value(26.499999999999996);
+  return e;
+}
+
+TEST(FeedPrinting, AlarmEventLines) {
+  EXPECT_EQ(AlarmEventLine(MakeAlarmEvent(v1::ALARM_EVENT_KIND_RAISED, "warm-water")),
+            "ALARM raised rule=warm-water dataset=bathing source=buoy-3 field=temperature "
+            "value=26.5 id=a-7");
+  v1::AlarmEvent acked = MakeAlarmEvent(v1::ALARM_EVENT_KIND_ACKNOWLEDGED, "Varmt vann");
+  acked.mutable_alarm()->set_acknowledged_by("user:kari");
+  EXPECT_EQ(AlarmEventLine(acked),
+            "ALARM acknowledged rule=\"Varmt vann\" dataset=bathing source=buoy-3 "
+            "field=temperature value=26.5 by=user:kari id=a-7");
+  v1::AlarmEvent silent = MakeAlarmEvent(v1::ALARM_EVENT_KIND_CLEARED, "");
+  silent.mutable_rule()->set_kind(v1::ALARM_KIND_NO_DATA);
+  silent.mutable_alarm()->clear_field();
+  EXPECT_EQ(AlarmEventLine(silent),
+            "ALARM cleared rule=r-1 dataset=bathing source=buoy-3 id=a-7");
+}
+
+TEST(FeedPrinting, HistoryRows) {
+  v1::GetHistoryResponse one;
+  v1::HistorySeries* s = one.add_series();
+  s->set_source_id("p-1");
+  for (double v : {10.299999999999999, 12.0}) {
+    v1::HistoryPoint* p = s->add_points();
+    p->mutable_time()->set_seconds(1769851800 + s->points_size());
+    p->set_value(v);
+  }
+  std::ostringstream out;
+  PrintHistory(one, out);
+  EXPECT_EQ(out.str(),
+            "TIME                   VALUE\n"
+            "2026-01-31T09:30:01Z   10.3\n"
+            "2026-01-31T09:30:02Z   12\n");
+  v1::GetHistoryResponse two = one;
+  two.add_series()->set_source_id("p-2");
+  two.mutable_series(1)->add_points()->set_value(-3.25);
+  two.mutable_series(1)->mutable_points(0)->mutable_time()->set_seconds(1769851803);
+  std::ostringstream both;
+  PrintHistory(two, both);
+  EXPECT_THAT(both.str(), HasSubstr("SOURCE   TIME"));
+  EXPECT_THAT(both.str(), HasSubstr("p-2      2026-01-31T09:30:03Z   -3.25\n"));
+  std::ostringstream none;
+  PrintHistory(v1::GetHistoryResponse(), none);
+  EXPECT_EQ(none.str(), "");
 }
 
 TEST(FeedChannel, ASecretNeverShowsInTheError) {
@@ -246,6 +416,10 @@ class FakeFeed final : public v1::FeedService::Service {
     }
     v1::SubscribeResponse more;
     *more.add_events()->mutable_update() = MakeUpdate(12, "buoy-3", 12.75, false);
+    if (request->include_alarms()) {
+      *more.add_events()->mutable_alarm() =
+          MakeAlarmEvent(v1::ALARM_EVENT_KIND_RAISED, "warm-water");
+    }
     v1::Gap* gap = more.add_events()->mutable_gap();
     gap->set_reason(v1::GAP_REASON_SUBSCRIBER_BEHIND);
     gap->set_after_position(12);
@@ -278,6 +452,27 @@ class FakeFeed final : public v1::FeedService::Service {
         stats->set_max(14);
         stats->set_mean(12.5);
         ++n;
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetHistory(grpc::ServerContext*, const v1::GetHistoryRequest* request,
+                          v1::GetHistoryResponse* response) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      history_ = *request;
+    }
+    std::vector<std::string> sources = {"buoy-3"};
+    if (request->source_id().empty()) sources.push_back("buoy-4");
+    for (const std::string& source : sources) {
+      v1::HistorySeries* series = response->add_series();
+      series->set_source_id(source);
+      series->set_raw_points(5000);
+      for (double value : {10.299999999999999, 14.000000000000002}) {
+        v1::HistoryPoint* point = series->add_points();
+        point->mutable_time()->set_seconds(1769851800 + series->points_size());
+        point->set_value(value);
       }
     }
     return grpc::Status::OK;
@@ -415,6 +610,7 @@ class FakeFeed final : public v1::FeedService::Service {
       c->set_name(name);
       c->set_kind(kind);
       c->set_target(target);
+      c->set_has_secret(id == "c-2");
     }
     return grpc::Status::OK;
   }
@@ -446,6 +642,7 @@ class FakeFeed final : public v1::FeedService::Service {
   bool streaming_ = false;
   v1::SubscribeRequest subscribed_;
   v1::GetAggregatesRequest aggregates_;
+  v1::GetHistoryRequest history_;
   v1::Kpi created_kpi_;
   std::string deleted_kpi_;
   v1::AlarmRule created_rule_;
@@ -535,7 +732,7 @@ TEST_F(FeedCommandsTest, EveryCommandHasHelpWithExamples) {
       EXPECT_THAT(command.description, HasSubstr("Examples:")) << CommandPath(command);
     }
   }
-  EXPECT_EQ(found, 13);
+  EXPECT_EQ(found, 14);
   Outcome help = Run({"--help"});
   EXPECT_THAT(help.out, HasSubstr("feed 7003"));
   EXPECT_THAT(help.out, HasSubstr("\n  kpi "));
@@ -559,6 +756,66 @@ TEST_F(FeedCommandsTest, FeedWatchPrintsSnapshotUpdatesAndGaps) {
   EXPECT_THAT(sent.filter().source_ids(), ElementsAre("buoy-3", "buoy-4"));
   EXPECT_THAT(sent.filter().fields(), ElementsAre("temperature"));
   EXPECT_EQ(sent.resume_after(), 0);
+}
+
+TEST_F(FeedCommandsTest, FeedWatchWithABoxAndAlarms) {
+  Outcome o = Run({"feed", "watch", "bathing", "--bbox", "5.6,58.9,5.8,59.0", "--alarms"});
+  ASSERT_TRUE(o.status.ok()) << Describe(o);
+  EXPECT_THAT(o.out, HasSubstr("2026-01-31T09:30:12Z  buoy-3  temperature=12.75\n"
+                               "ALARM raised rule=warm-water dataset=bathing source=buoy-3 "
+                               "field=temperature value=26.5 id=a-7\n"));
+  const v1::SubscribeRequest sent = fake_.Get(&FakeFeed::subscribed_);
+  EXPECT_TRUE(sent.include_alarms());
+  EXPECT_EQ(sent.filter().bounding_box().min_longitude(), 5.6);
+  EXPECT_EQ(sent.filter().bounding_box().min_latitude(), 58.9);
+  EXPECT_EQ(sent.filter().bounding_box().max_longitude(), 5.8);
+  EXPECT_EQ(sent.filter().bounding_box().max_latitude(), 59.0);
+
+  Outcome plain = Run({"feed", "watch", "bathing"});
+  ASSERT_TRUE(plain.status.ok()) << Describe(plain);
+  EXPECT_FALSE(fake_.Get(&FakeFeed::subscribed_).include_alarms());
+  EXPECT_FALSE(fake_.Get(&FakeFeed::subscribed_).filter().has_bounding_box());
+  EXPECT_THAT(plain.out, Not(HasSubstr("ALARM")));
+
+  Outcome json = Run({"feed", "watch", "bathing", "--alarms", "-o", "json"});
+  ASSERT_TRUE(json.status.ok()) << Describe(json);
+  EXPECT_THAT(json.out, HasSubstr("{\"alarm\":{\"kind\":\"ALARM_EVENT_KIND_RAISED\""));
+
+  Outcome bad = Run({"feed", "watch", "bathing", "--bbox", "58.9,5.6,59.0"});
+  EXPECT_EQ(ExitCodeOf(bad.status), kExitUsage);
+  EXPECT_THAT(bad.status.message(), HasSubstr("minLon,minLat,maxLon,maxLat"));
+}
+
+TEST_F(FeedCommandsTest, FeedHistoryPrintsShortTimeValueRows) {
+  Outcome o = Run({"feed", "history", "bathing", "--source", "buoy-3", "--field", "temperature",
+                   "--from", "-7d", "--points", "50"});
+  ASSERT_TRUE(o.status.ok()) << Describe(o);
+  EXPECT_EQ(o.out,
+            "TIME                   VALUE\n"
+            "2026-01-31T09:30:01Z   10.3\n"
+            "2026-01-31T09:30:02Z   14\n");
+  EXPECT_THAT(o.err, HasSubstr("2 points of 5000 readings"));
+  const v1::GetHistoryRequest sent = fake_.Get(&FakeFeed::history_);
+  EXPECT_EQ(sent.dataset(), "bathing");
+  EXPECT_EQ(sent.source_id(), "buoy-3");
+  EXPECT_EQ(sent.field(), "temperature");
+  EXPECT_EQ(sent.max_points(), 50);
+  EXPECT_NEAR(static_cast<double>(sent.start_time().seconds()),
+              absl::ToUnixSeconds(absl::Now() - absl::Hours(7 * 24)), 60);
+
+  Outcome dataset = Run({"feed", "history", "bathing", "--field", "temperature"});
+  ASSERT_TRUE(dataset.status.ok()) << Describe(dataset);
+  EXPECT_THAT(dataset.out, HasSubstr("SOURCE   TIME                   VALUE\n"));
+  EXPECT_THAT(dataset.out, HasSubstr("buoy-4   2026-01-31T09:30:02Z   14\n"));
+
+  Outcome json = Run({"feed", "history", "bathing", "--field", "temperature", "-o", "json"});
+  ASSERT_TRUE(json.status.ok()) << Describe(json);
+  EXPECT_THAT(json.out, HasSubstr("\"raw_points\": \"5000\""));
+  EXPECT_THAT(json.out, HasSubstr("10.299999999999999")) << "scripts get the exact value";
+
+  Outcome missing = Run({"feed", "history", "bathing"});
+  EXPECT_EQ(ExitCodeOf(missing.status), kExitUsage);
+  EXPECT_THAT(missing.status.message(), HasSubstr("missing --field"));
 }
 
 TEST_F(FeedCommandsTest, FeedWatchJsonIsOneEventPerLine) {
@@ -732,6 +989,20 @@ TEST_F(FeedCommandsTest, ChannelCreateListAndTestNeverShowSecrets) {
   Outcome secret = Run({"channel", "create", "h", "--webhook", "https://a.no/x", "--secret-file",
                         "/nonexistent"});
   EXPECT_EQ(ExitCodeOf(secret.status), kExitUsage);
+  TempFile key("a-signing-key-of-at-least-32-bytes-x\n");
+  Outcome keyed = Run({"channel", "create", "h", "--webhook", "https://a.no/x", "--secret-file",
+                       key.path(), "-o", "json"});
+  ASSERT_TRUE(keyed.status.ok()) << Describe(keyed);
+  EXPECT_EQ(fake_.Get(&FakeFeed::created_channel_).secret(),
+            "a-signing-key-of-at-least-32-bytes-x");
+  EXPECT_THAT(keyed.out, Not(HasSubstr("a-signing-key"))) << "the key is never printed";
+  Outcome table = Run({"channel", "list"});
+  ASSERT_TRUE(table.status.ok()) << Describe(table);
+  EXPECT_THAT(table.out, HasSubstr("HAS_SECRET"));
+  std::vector<std::string> rows = absl::StrSplit(table.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(rows.size(), 4u) << table.out;
+  EXPECT_THAT(rows[1], ::testing::MatchesRegex("c-1 +ops-mail +email +drift@kommune.no +no *"));
+  EXPECT_THAT(rows[2], ::testing::MatchesRegex("c-2 +ops-hook +webhook +.*\\(redacted\\) +yes *"));
 
   for (const char* format : {"table", "json", "yaml"}) {
     Outcome list = Run({"channel", "list", "-o", format});

@@ -35,7 +35,6 @@
 #include "absl/time/clock.h"
 #include "cli/smartctl/errors.h"
 #include "cli/smartctl/output.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 
 namespace smartby::smartctl {
@@ -49,30 +48,6 @@ namespace {
 // page keeps a response well under gRPC's default 4 MiB limit.
 constexpr int64_t kPageSize = 1000;
 
-google::protobuf::Timestamp ToTimestamp(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t seconds = absl::ToUnixSeconds(t);
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
-  return ts;
-}
-
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-  return out;
-}
-
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 // "" for an unset (zero) duration, else its short form.
 std::string DurationCell(const google::protobuf::Duration& d) {
   const absl::Duration value = FromProtoDuration(d);
@@ -81,40 +56,6 @@ std::string DurationCell(const google::protobuf::Duration& d) {
 
 std::string FormatAnyTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
-}
-
-// A string value inside "field=value" pairs: quoted when it would otherwise be misread.
-std::string QuoteIfNeeded(const std::string& s) {
-  bool needs = s.empty();
-  for (unsigned char c : s) {
-    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) needs = true;
-  }
-  if (!needs) return s;
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < ' ' || c == 0x7f) {
-          absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 absl::StatusOr<double> ParseDegrees(const std::string& flag, const std::string& text,
@@ -147,78 +88,6 @@ std::string MetadataText(const v1::Source& s) {
 }  // namespace
 
 // ---- flag values ------------------------------------------------------------------------------
-
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& flag, const std::string& text) {
-  const std::string value(absl::StripAsciiWhitespace(text));
-  auto bad = [&] {
-    return UsageError(
-        absl::StrCat(flag, ": \"", text, "\" is not a duration; write e.g. 30s, 5m, 1h30m or 90d"));
-  };
-  if (value == "0") return absl::ZeroDuration();
-  // Longer units first, so that "ms" is not read as "m".
-  static const std::pair<absl::string_view, absl::Duration> kUnits[] = {
-      {"ns", absl::Nanoseconds(1)},  {"us", absl::Microseconds(1)}, {"µs", absl::Microseconds(1)},
-      {"ms", absl::Milliseconds(1)}, {"s", absl::Seconds(1)},       {"m", absl::Minutes(1)},
-      {"h", absl::Hours(1)},         {"d", absl::Hours(24)},        {"w", absl::Hours(24 * 7)}};
-  absl::string_view rest = value;
-  if (rest.empty()) return bad();
-  absl::Duration total = absl::ZeroDuration();
-  while (!rest.empty()) {
-    size_t digits = 0;
-    while (digits < rest.size() &&
-           (absl::ascii_isdigit(static_cast<unsigned char>(rest[digits])) || rest[digits] == '.')) {
-      ++digits;
-    }
-    double number = 0;
-    if (digits == 0 || !absl::SimpleAtod(rest.substr(0, digits), &number) || number < 0 ||
-        number > 1e12) {
-      return bad();
-    }
-    rest.remove_prefix(digits);
-    bool found = false;
-    for (const auto& [suffix, unit] : kUnits) {
-      if (absl::StartsWith(rest, suffix)) {
-        total += unit * number;
-        rest.remove_prefix(suffix.size());
-        found = true;
-        break;
-      }
-    }
-    if (!found) return bad();
-  }
-  if (total >= absl::Hours(24 * 366) * 1000) return bad();  // also what saturated to infinity
-  return total;
-}
-
-std::string FormatDurationShort(absl::Duration d) {
-  if (d <= absl::ZeroDuration()) return "0s";
-  absl::Duration rest;
-  const int64_t days = absl::IDivDuration(d, absl::Hours(24), &rest);
-  if (days == 0) return absl::FormatDuration(d);
-  return absl::StrCat(days, "d", rest > absl::ZeroDuration() ? absl::FormatDuration(rest) : "");
-}
-
-absl::StatusOr<absl::Time> ParseTimeArg(const std::string& flag, const std::string& text,
-                                        absl::Time now) {
-  const std::string value(absl::StripAsciiWhitespace(text));
-  if (absl::AsciiStrToLower(value) == "now") return now;
-  if (absl::StartsWith(value, "-")) {
-    absl::StatusOr<absl::Duration> ago = ParseDurationFlag(flag, value.substr(1));
-    if (ago.ok()) return now - *ago;
-  }
-  absl::Time time;
-  std::string error;
-  if (absl::ParseTime(absl::RFC3339_full, value, &time, &error)) return time;
-  if (absl::ParseTime("%Y-%m-%d", value, absl::UTCTimeZone(), &time, &error)) return time;
-  std::string message =
-      absl::StrCat(flag, ": \"", text,
-                   "\" is not a time; write 2026-01-31T09:30:00Z (RFC 3339), 2026-01-31, now, or "
-                   "a time ago such as -1h, -30m or -7d");
-  if (!value.empty() && value[0] != '-' && ParseDurationFlag(flag, value).ok()) {
-    absl::StrAppend(&message, " (-", value, " for ", value, " ago)");
-  }
-  return UsageError(message);
-}
 
 absl::StatusOr<std::map<std::string, std::string>> ParseMapping(
     const std::vector<std::string>& values) {
@@ -441,12 +310,6 @@ absl::StatusOr<ReadingsPlan> ReadingsPlanFrom(const std::vector<std::string>& ar
 }
 
 // ---- printing ---------------------------------------------------------------------------------
-
-std::string FormatNumber(double value) {
-  char buffer[64];
-  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, result.ptr);
-}
 
 std::string FormatPreciseTime(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "";
@@ -897,22 +760,6 @@ class ProgressBar {
   bool drawn_ = false;
   absl::Time last_draw_ = absl::InfinitePast();
 };
-
-// Asks the gRPC health check about ingestion first, so that a service that cannot be reached is
-// reported as for every other command (exit 3, with the hints about TLS and addresses) before a
-// stream is opened. Any answer at all (serving or not, unknown service, no health service)
-// means the other end is there; the import then says what is wrong, if anything.
-absl::Status CheckReachable(ServiceClient& client) {
-  auto stub = grpc::health::v1::Health::NewStub(client.channel());
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(client.service().grpc_service);
-  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response = client.Call(
-      *stub, &grpc::health::v1::Health::Stub::Check, request, CallOptions{.anonymous = true});
-  if (!response.ok() && ExitCodeOf(response.status()) == kExitUnreachable) {
-    return response.status();
-  }
-  return absl::OkStatus();
-}
 
 struct ImportResult {
   v1::ImportSummary summary;

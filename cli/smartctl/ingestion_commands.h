@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "cli/smartctl/args.h"
 #include "cli/smartctl/commands.h"
+#include "cli/smartctl/output.h"
 #include "smartcity/ingestion/v1/ingestion.pb.h"
 
 namespace smartby::smartctl {
@@ -36,19 +37,8 @@ void AddIngestionCommands(Registry& registry);
 inline constexpr size_t kImportChunkBytes = 256 * 1024;
 
 // ---- flag values ----------------------------------------------------------------------------
-// All parsers return usage errors (exit 2) that name `flag` ("--every", "KEEP", ...).
-
-// A duration as people write it: one or more NUMBER UNIT parts, units w, d, h, m, s, ms, us, ns
-// ("5m", "1h30m", "90d", "1d12h", "1.5h"), or a bare "0". Never negative.
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& flag, const std::string& text);
-
-// The short form of `d`, with days: 5m, 1h30m, 90d, 1d12h, 500ms; "0s" for zero.
-std::string FormatDurationShort(absl::Duration d);
-
-// --from/--to: RFC 3339 ("2026-01-31T09:30:00Z", offsets allowed), a date ("2026-01-31",
-// midnight UTC), "now", or a time before `now`: "-1h", "-30m", "-7d", "-1d12h".
-absl::StatusOr<absl::Time> ParseTimeArg(const std::string& flag, const std::string& text,
-                                        absl::Time now);
+// All parsers return usage errors (exit 2) that name `flag` ("--every", "KEEP", ...). Durations
+// and times (ParseDurationFlag, ParseTimeArg) are in args.h, shared with the other nouns.
 
 // --mapping values (each may be given several times): "Col=field,Col2=time", column -> target.
 // A pair splits at its last '=' (field names have none); "\," and "\\" write a comma or a
@@ -95,9 +85,6 @@ absl::StatusOr<ReadingsPlan> ReadingsPlanFrom(const std::vector<std::string>& ar
                                               const ParsedFlags& flags, absl::Time now);
 
 // ---- printing -------------------------------------------------------------------------------
-
-// A double as written, in its shortest exact form: 12.5, 3, -0.25, 1e+21.
-std::string FormatNumber(double value);
 
 // A time with as many fractional digits as it has: 2026-01-31T09:30:00Z,
 // 2026-01-31T09:30:00.25Z; "" when unset.

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -330,13 +332,23 @@ v1::Value Text(const std::string& s) {
   return v;
 }
 
-TEST(IngestionValues, NumbersAsWritten) {
+TEST(IngestionValues, NumbersShort) {
   EXPECT_EQ(FormatNumber(12.5), "12.5");
   EXPECT_EQ(FormatNumber(3), "3");
   EXPECT_EQ(FormatNumber(0.1), "0.1");
   EXPECT_EQ(FormatNumber(-0.25), "-0.25");
   EXPECT_EQ(FormatNumber(58.9701), "58.9701");
   EXPECT_EQ(FormatNumber(1e21), "1e+21");
+  // Short: float noise from sums and means is not shown; integers in full.
+  EXPECT_EQ(FormatNumber(10.299999999999999), "10.3");
+  EXPECT_EQ(FormatNumber(0.1 + 0.2), "0.3");
+  EXPECT_EQ(FormatNumber(14.000000000000002), "14");
+  EXPECT_EQ(FormatNumber(1234567890123.0), "1234567890123");
+  EXPECT_EQ(FormatNumber(-0.0), "0");
+  EXPECT_EQ(FormatNumber(2.5e-7), "2.5e-07");
+  EXPECT_EQ(FormatNumber(1.0 / 3), "0.333333333333");
+  EXPECT_EQ(FormatNumber(std::nan("")), "nan");
+  EXPECT_EQ(FormatNumber(-std::numeric_limits<double>::infinity()), "-inf");
   v1::Value integer;
   integer.set_integer_value(-42);
   EXPECT_EQ(FormatValue(integer), "-42");

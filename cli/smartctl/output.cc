@@ -3,6 +3,9 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -12,7 +15,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "cli/smartctl/client.h"
 #include "cli/smartctl/errors.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace smartby::smartctl {
 namespace {
@@ -267,6 +272,92 @@ void PrintMessage(const google::protobuf::Message& message, OutputFormat format,
   }
 }
 
+std::string FormatNumber(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    return absl::StrCat(static_cast<int64_t>(value));  // also turns -0 into 0
+  }
+  char buffer[64];
+  const std::to_chars_result result =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::general, 12);
+  return std::string(buffer, result.ptr);
+}
+
+std::string FormatDurationShort(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return "0s";
+  absl::Duration rest;
+  const int64_t days = absl::IDivDuration(d, absl::Hours(24), &rest);
+  if (days == 0) return absl::FormatDuration(d);
+  return absl::StrCat(days, "d", rest > absl::ZeroDuration() ? absl::FormatDuration(rest) : "");
+}
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
+  return ts;
+}
+
+absl::Time FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+  return out;
+}
+
+absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+std::string QuoteIfNeeded(const std::string& s) {
+  bool needs = s.empty();
+  for (unsigned char c : s) {
+    if (c <= ' ' || c == '"' || c == '=' || c == 0x7f) needs = true;
+  }
+  if (!needs) return s;
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < ' ' || c == 0x7f) {
+          absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string MessageToCompactJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
 std::string FormatTime(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "";
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
@@ -312,6 +403,18 @@ absl::StatusOr<int> ParseEnumValue(const google::protobuf::EnumDescriptor* type,
         absl::StrCat(what, ": \"", text, "\" is not one of ", EnumChoices(type, keep_case)));
   }
   return value->number();
+}
+
+absl::Status CheckReachable(ServiceClient& client) {
+  auto stub = grpc::health::v1::Health::NewStub(client.channel());
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(client.service().grpc_service);
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response = client.Call(
+      *stub, &grpc::health::v1::Health::Stub::Check, request, CallOptions{.anonymous = true});
+  if (!response.ok() && ExitCodeOf(response.status()) == kExitUnreachable) {
+    return response.status();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace smartby::smartctl

@@ -74,7 +74,10 @@ void HandoverConsumer::Run() {
     }
     iv1::WatchReadingsRequest request;
     int64_t after = hub_->position();
-    if (first) after = std::max<int64_t>(0, after - options_.warmup);
+    if (first) {
+      after = std::max<int64_t>(0, after - options_.warmup);
+      hub_->WarmFrom(after);
+    }
     request.set_after_position(after);
     bool token_ok = true;
     if (tokens_ != nullptr) {

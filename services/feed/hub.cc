@@ -125,6 +125,11 @@ void Hub::Restore(int64_t position) {
   position_ = std::max(position_.load(), position);
 }
 
+void Hub::WarmFrom(int64_t position) {
+  absl::MutexLock lock(&mu_);
+  if (ring_.empty()) ring_floor_ = std::min(ring_floor_, position);
+}
+
 void Hub::AddObserver(ReadingObserver* observer) { observers_.push_back(observer); }
 
 std::vector<UpdatePtr> Hub::Latest(const std::string& dataset) const {
@@ -157,6 +162,7 @@ void Hub::ObserveTaken(size_t updates) { queued_gauge_->Decrement(static_cast<do
 
 UpdatePtr Hub::ForSubscriber(Subscriber& s, const Item& item) {
   const v1::Update& update = *item.update;
+  if (update.position() <= s.floor_) return nullptr;
   if (!s.datasets_.empty() && !s.datasets_.contains(update.dataset())) return nullptr;
   if (!s.sources_.empty() && !s.sources_.contains(update.reading().source_id())) return nullptr;
   auto [it, inserted] = s.decisions_.try_emplace(update.dataset());
@@ -279,7 +285,9 @@ void Hub::Opening(Subscriber& s, int64_t resume_after) {
   size_t queued = 0;
   std::lock_guard<std::mutex> queue_lock(s.queue_mu_);
   if (resume_after > 0 && resume_after >= ring_floor_) {
-    // Everything after resume_after is still held: replay it, no snapshot.
+    // Everything after resume_after is still held (or, while the hand-over warms up after a
+    // restart, on its way in order): replay it, no snapshot, and nothing up to it again.
+    s.floor_ = resume_after;
     auto it = std::upper_bound(ring_.begin(), ring_.end(), resume_after,
                                [](int64_t p, const Item& item) {
                                  return p < item.update->position();

@@ -112,6 +112,10 @@ class Subscriber {
   };
   absl::flat_hash_map<std::string, Decision> decisions_;
   absl::Time next_aggregates_ = absl::InfinitePast();
+  // Positions up to here never reach this subscriber: it resumed after them. After a restart
+  // the feed takes recent readings in again (to rebuild its state), and a subscriber that
+  // resumed must not get them twice.
+  int64_t floor_ = 0;
 
   mutable std::mutex queue_mu_;
   SubscriberQueue queue_;  // guarded by queue_mu_
@@ -129,6 +133,9 @@ class Hub {
   // restart. The hub still takes them (to rebuild last values and the ring) but does not pass
   // them to the observers again.
   void Restore(int64_t position);
+  // Before the first Publish after Restore: the hand-over takes readings in again from after
+  // `position` (its warm-up), so everything after it will be held by the ring.
+  void WarmFrom(int64_t position);
   void AddObserver(ReadingObserver* observer);  // before the first Publish
 
   // A batch from ingestion, in position order.

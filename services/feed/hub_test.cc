@@ -166,6 +166,28 @@ TEST_F(HubTest, AggregatesArePerSourceAndPerDataset) {
   EXPECT_EQ(set.series(0).windows(0).max(), 20);
 }
 
+// After a restart the hand-over takes recent readings in again (the warm-up): a subscriber that
+// resumes meanwhile gets each reading after its position exactly once, and a position from
+// before the recorded one is still held.
+TEST_F(HubTest, ResumeDuringTheWarmUpAfterARestartGetsEachReadingOnce) {
+  hub_.Restore(30);
+  hub_.WarmFrom(10);
+  v1::SubscribeRequest resume;
+  resume.set_resume_after(20);
+  auto s = hub_.Subscribe(resume, auth::Caller::Anonymous(), [] {});
+  std::vector<int64_t> got;
+  for (int64_t from = 11; from <= 40; from += 5) {  // 11..30 taken in again, then new ones
+    hub_.Publish(Batch(from, 5, "parkering"));
+    for (const auto& e : Drain(*s)) {  // within the queue's capacity of 8
+      EXPECT_FALSE(e.has_gap()) << "positions after 10 are held";
+      if (e.has_update()) got.push_back(e.update().position());
+    }
+  }
+  ASSERT_EQ(got.size(), 20u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<int64_t>(21 + i));
+}
+
+
 v1::AlarmEvent Alarm(const std::string& dataset, const std::string& source,
                      v1::AlarmEventKind kind) {
   v1::AlarmEvent event;

@@ -2,18 +2,35 @@
 // service account): a writer sends readings into ingestion and subscribers of the feed receive
 // them in order; the snapshot on subscribe; a stalled subscriber (never reads) does not hold up a
 // second one; resuming after a position; an anonymous subscriber gets no protected readings.
+// The hand-over across restarts of the feed: readings written while it is stopped (SIGTERM) or
+// dead (SIGKILL, under a write load) reach a subscriber that resumes with the last position it
+// saw, once each and in order; alarm rules do not fire again for readings taken before a stop.
+// smartctl's feed commands against the real feed: history rows, short numbers in aggregates, a
+// channel's own signing key (write-only: HAS_SECRET shows, the key never does).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
@@ -130,17 +147,26 @@ class FeedIntegrationTest : public ::testing::Test {
     }
 
     StartIngestion();
-    auto feed = ServiceProcess::Start(
-        BinaryPath("smartby-feed"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/feed.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=feed",
-         "--service_client_secret_file=" + d + "/feed.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-         "--ingestion_service=grpc://" + ingestion_->grpc_address(), "--subscriber_queue=2048",
-         "--audit_service="});
+    StartFeed();
+  }
+
+  // The feed on its database of the suite (so a restart resumes from the recorded hand-over
+  // position); `extra` flags go last (a later flag wins).
+  static void StartFeed(const std::vector<std::string>& extra = {}) {
+    const std::string d = dir_->path();
+    std::vector<std::string> args = {
+        "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+        absl::StrCat("--database=sqlite://", d, "/feed.db"), issuer_->ServiceFlag(),
+        "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=feed",
+        "--service_client_secret_file=" + d + "/feed.secret",
+        "--catalogue_service=grpc://" + catalogue_->grpc_address(),
+        "--ingestion_service=grpc://127.0.0.1:" + std::to_string(ingestion_port_),
+        "--subscriber_queue=2048", "--audit_service=", "--alarm_tick=100ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto feed = ServiceProcess::Start(BinaryPath("smartby-feed"), args);
     ASSERT_TRUE(feed.ok()) << feed.status();
     feed_ = feed->release();
+    delete feed_stub_;
     feed_stub_ = fv1::FeedService::NewStub(
                      grpc::CreateChannel(feed_->grpc_address(), grpc::InsecureChannelCredentials()))
                      .release();
@@ -262,6 +288,9 @@ class FeedIntegrationTest : public ::testing::Test {
   struct Stream {
     std::unique_ptr<grpc::ClientContext> ctx;
     std::unique_ptr<grpc::ClientReader<fv1::SubscribeResponse>> reader;
+    // Events of a message that came after the one a ReadUntil stopped at (the next one reads
+    // them first), so that nothing the feed sent goes unseen.
+    std::deque<fv1::FeedEvent> pending;
     ~Stream() {
       ctx->TryCancel();
       fv1::SubscribeResponse ignored;
@@ -283,10 +312,14 @@ class FeedIntegrationTest : public ::testing::Test {
       Stream& stream, const std::function<bool(const fv1::FeedEvent&)>& done) {
     std::vector<fv1::FeedEvent> events;
     fv1::SubscribeResponse response;
-    while (stream.reader->Read(&response)) {
-      for (const auto& e : response.events()) {
-        events.push_back(e);
-        if (done(e)) return events;
+    while (!stream.pending.empty() || stream.reader->Read(&response)) {
+      if (stream.pending.empty()) {
+        stream.pending.assign(response.events().begin(), response.events().end());
+      }
+      while (!stream.pending.empty()) {
+        events.push_back(std::move(stream.pending.front()));
+        stream.pending.pop_front();
+        if (done(events.back())) return events;
       }
     }
     return events;
@@ -296,6 +329,101 @@ class FeedIntegrationTest : public ::testing::Test {
     fv1::SubscribeRequest request;
     request.mutable_filter()->add_datasets(dataset);
     return request;
+  }
+
+  static fv1::SubscribeRequest ForSource(const std::string& source, int64_t resume_after = 0) {
+    fv1::SubscribeRequest request = ForDataset("parkering");
+    request.mutable_filter()->add_source_ids(source);
+    request.set_resume_after(resume_after);
+    return request;
+  }
+
+  // Readings of `source` with these free_spaces values, one second apart from `t0 + first`.
+  static std::vector<iv1::Reading> Readings(const std::string& source, absl::Time t0, int first,
+                                            const std::vector<int64_t>& values) {
+    std::vector<iv1::Reading> out;
+    for (size_t i = 0; i < values.size(); ++i) {
+      out.push_back(Reading(source, t0 + absl::Seconds(first + static_cast<int>(i)), values[i]));
+    }
+    return out;
+  }
+
+  static int64_t FreeSpaces(const fv1::Update& update) {
+    return update.reading().values().at("free_spaces").integer_value();
+  }
+
+  // Reads updates until `count` have come (or a gap, or the stream ends): their values (what
+  // `value_of` says, free_spaces by default), in order. Every update must be live (not a
+  // snapshot) and after `*last_position`, which it advances.
+  static std::vector<int64_t> ReadValues(
+      Stream& stream, size_t count, int64_t* last_position,
+      const std::function<int64_t(const fv1::Update&)>& value_of = FreeSpaces) {
+    std::vector<int64_t> values;
+    if (count == 0) return values;
+    ReadUntil(stream, [&](const fv1::FeedEvent& e) {
+      if (e.has_gap()) {
+        ADD_FAILURE() << "gap after position " << e.gap().after_position() << " (reason "
+                      << fv1::GapReason_Name(e.gap().reason()) << ")";
+        return true;
+      }
+      if (!e.has_update()) return false;
+      EXPECT_FALSE(e.update().snapshot()) << "position " << e.update().position();
+      EXPECT_GT(e.update().position(), *last_position) << "an update came twice or out of order";
+      *last_position = std::max(*last_position, e.update().position());
+      values.push_back(value_of(e.update()));
+      return values.size() == count;
+    });
+    return values;
+  }
+
+  // An ABOVE rule on one parking source's free_spaces (raised above `upper`, no hold time).
+  static std::string CreateAboveRule(const std::string& source, double upper) {
+    auto ctx = Context(*admin_token_);
+    fv1::CreateAlarmRuleRequest request;
+    fv1::AlarmRule* rule = request.mutable_rule();
+    rule->set_name("restart-" + source);
+    rule->set_dataset("parkering");
+    rule->set_source_id(source);
+    rule->set_field("free_spaces");
+    rule->set_kind(fv1::ALARM_KIND_ABOVE);
+    rule->set_upper(upper);
+    fv1::AlarmRule created;
+    const grpc::Status status = feed_stub_->CreateAlarmRule(ctx.get(), request, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return created.id();
+  }
+
+  // The alarms of `rule`, once there are at least `at_least` (or after 20 s, what there is).
+  static std::vector<fv1::Alarm> AlarmsOf(const std::string& rule, size_t at_least) {
+    std::vector<fv1::Alarm> found;
+    for (absl::Time deadline = absl::Now() + absl::Seconds(20); absl::Now() < deadline;) {
+      found.clear();
+      auto ctx = Context(*admin_token_);
+      fv1::ListAlarmsRequest request;
+      request.set_dataset("parkering");
+      request.set_page_size(1000);
+      fv1::ListAlarmsResponse response;
+      const grpc::Status status = feed_stub_->ListAlarms(ctx.get(), request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      for (const fv1::Alarm& a : response.alarms()) {
+        if (a.rule_id() == rule) found.push_back(a);
+      }
+      if (found.size() >= at_least) break;
+      absl::SleepFor(absl::Milliseconds(50));  // polling the feed's alarm store, with a deadline
+    }
+    return found;
+  }
+
+  // The feed's hand-over position as its metrics say (smartby_feed_handover_position); 0 when
+  // the metrics cannot be read.
+  static int64_t FeedPosition() {
+    const testing::HttpResult metrics = testing::HttpGet(feed_->metrics_port(), "/metrics");
+    for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
+      if (!absl::ConsumePrefix(&line, "smartby_feed_handover_position ")) continue;
+      double value = 0;
+      if (absl::SimpleAtod(line, &value)) return static_cast<int64_t>(value);
+    }
+    return 0;
   }
 
   static inline TempDir* dir_ = nullptr;
@@ -433,6 +561,398 @@ TEST_F(FeedIntegrationTest, AnonymousSubscriberGetsNoProtectedReadings) {
       EXPECT_NE(e.update().dataset(), "vannmaaler");
     }
   }
+}
+
+// ---- smartctl against the real feed ----
+
+// The blank-separated words of a table row.
+std::vector<std::string> Words(const std::string& line) {
+  return absl::StrSplit(line, ' ', absl::SkipEmpty());
+}
+
+// smartctl with a private config directory and `token` ("" for none), against the feed.
+testing::CommandResult Smartctl(const std::string& feed_address, const std::string& token,
+                                const std::vector<std::string>& args) {
+  static TempDir* config_home = new TempDir();
+  std::vector<std::string> argv = {BinaryPath("smartctl"), "--insecure", "--server", feed_address,
+                                   "--timeout", "60s"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::RunCommand(argv, {{"XDG_CONFIG_HOME", config_home->path()},
+                                    {"SMARTCTL_SERVER", ""},
+                                    {"SMARTCTL_TOKEN", token}});
+}
+
+TEST_F(FeedIntegrationTest, SmartctlFeedHistoryPrintsDownsampledRowsWithThePeak) {
+  RegisterSource("p-hist-1", "parkering");
+  const absl::Time t0 = absl::Now() - absl::Minutes(50);
+  std::vector<int64_t> values;
+  for (int i = 0; i < 100; ++i) values.push_back(i == 37 ? 1999 : 100 + i % 7);
+  Write(Readings("p-hist-1", t0, 0, values));
+
+  testing::CommandResult r =
+      Smartctl(feed_->grpc_address(), *admin_token_,
+               {"feed", "history", "parkering", "--source", "p-hist-1", "--field", "free_spaces",
+                "--from", "-1h", "--points", "10"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 3u) << r.out;
+  EXPECT_EQ(Words(lines[0]), (std::vector<std::string>{"TIME", "VALUE"}));
+  EXPECT_LE(lines.size(), 11u) << "at most --points rows: " << r.out;
+  EXPECT_NE(r.out.find(" 1999\n"), std::string::npos) << "the peak survives: " << r.out;
+  EXPECT_NE(r.err.find("points of 100 readings"), std::string::npos) << r.err;
+
+  testing::CommandResult json =
+      Smartctl(feed_->grpc_address(), *admin_token_,
+               {"feed", "history", "parkering", "--source", "p-hist-1", "--field", "free_spaces",
+                "--from", "-1h", "--points", "10", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const nlohmann::json parsed = nlohmann::json::parse(json.out);
+  ASSERT_EQ(parsed["series"].size(), 1u) << json.out;
+  EXPECT_EQ(parsed["series"][0]["raw_points"], "100");
+
+  // The protected dataset's history is not for the anonymous.
+  testing::CommandResult anonymous =
+      Smartctl(feed_->grpc_address(), "",
+               {"feed", "history", "vannmaaler", "--field", "free_spaces", "--from", "-1h"});
+  EXPECT_NE(anonymous.exit_code, 0) << anonymous.out;
+  EXPECT_EQ(anonymous.out, "");
+}
+
+TEST_F(FeedIntegrationTest, SmartctlAggregateShowPrintsShortNumbers) {
+  RegisterSource("p-agg-1", "parkering");
+  const absl::Time now = absl::Now();
+  std::vector<iv1::Reading> readings;
+  for (double t : {0.1, 0.2}) {  // their mean is 0.15000000000000002 in binary floating point
+    iv1::Reading r;
+    r.set_source_id("p-agg-1");
+    *r.mutable_time() = At(now - absl::Seconds(t * 100));
+    (*r.mutable_values())["temperature"].set_double_value(t);
+    readings.push_back(r);
+  }
+  Write(readings);
+  testing::CommandResult r;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(20); absl::Now() < deadline;) {
+    r = Smartctl(feed_->grpc_address(), *admin_token_,
+                 {"aggregate", "show", "parkering", "--source", "p-agg-1", "--field", "temperature",
+                  "--window", "1h"});
+    if (r.exit_code == 0 && r.out.find("p-agg-1") != std::string::npos &&
+        r.out.find(" 2 ") != std::string::npos) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));  // polling the feed's aggregates, with a deadline
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  EXPECT_EQ(Words(lines[1]),
+            (std::vector<std::string>{"p-agg-1", "temperature", "1h", "2", "0.1", "0.2", "0.15"}))
+      << r.out;
+  EXPECT_EQ(r.out.find("0.15000000000000002"), std::string::npos) << r.out;
+}
+
+TEST_F(FeedIntegrationTest, SmartctlChannelCreateWithASecretFileShowsHasSecretButNeverTheKey) {
+  const std::string key = "feed-test-signing-key-0123456789abcdef";
+  const std::string key_file = dir_->path() + "/hook.key";
+  std::ofstream(key_file) << key << "\n";
+  testing::CommandResult created =
+      Smartctl(feed_->grpc_address(), *admin_token_,
+               {"channel", "create", "signed-hook", "--webhook", "http://127.0.0.1:9/signed",
+                "--secret-file", key_file});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_EQ(created.out.find(key), std::string::npos) << created.out;
+  testing::CommandResult plain =
+      Smartctl(feed_->grpc_address(), *admin_token_,
+               {"channel", "create", "plain-hook", "--webhook", "http://127.0.0.1:9/plain"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string short_file = dir_->path() + "/short.key";
+  std::ofstream(short_file) << "too-short\n";
+  testing::CommandResult refused =
+      Smartctl(feed_->grpc_address(), *admin_token_,
+               {"channel", "create", "short-hook", "--webhook", "http://127.0.0.1:9/short",
+                "--secret-file", short_file});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+
+  testing::CommandResult list =
+      Smartctl(feed_->grpc_address(), *admin_token_, {"channel", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find(key), std::string::npos);
+  EXPECT_EQ(list.out.find("short-hook"), std::string::npos) << "a refused channel was created";
+  std::map<std::string, std::string> has_secret;  // name -> HAS_SECRET cell
+  std::vector<std::string> header;
+  for (absl::string_view line : absl::StrSplit(list.out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> words = Words(std::string(line));
+    if (header.empty()) {
+      header = words;
+      continue;
+    }
+    const auto column = std::find(header.begin(), header.end(), "HAS_SECRET") - header.begin();
+    if (static_cast<size_t>(column) < words.size()) has_secret[words[1]] = words[column];
+  }
+  EXPECT_EQ(has_secret["signed-hook"], "yes") << list.out;
+  EXPECT_EQ(has_secret["plain-hook"], "no") << list.out;
+
+  testing::CommandResult json =
+      Smartctl(feed_->grpc_address(), *admin_token_, {"channel", "list", "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(json.out.find(key), std::string::npos);
+  bool found = false;
+  const nlohmann::json channels = nlohmann::json::parse(json.out)["channels"];
+  for (const auto& channel : channels) {
+    if (channel["name"] != "signed-hook") continue;
+    found = true;
+    EXPECT_EQ(channel.value("has_secret", false), true) << channel.dump();
+    EXPECT_FALSE(channel.contains("secret")) << channel.dump();
+  }
+  EXPECT_TRUE(found) << json.out;
+}
+
+TEST_F(FeedIntegrationTest, SmartctlFeedWatchWithAlarmsPrintsTheAlarmLine) {
+  RegisterSource("p-watch-alarm", "parkering");
+  CreateAboveRule("p-watch-alarm", 100);
+  // The watch, until its first raised-alarm line: grep -m1 exits then, and smartctl ends when
+  // its output is gone (the readings below keep coming, so it notices).
+  const std::string smartctl = BinaryPath("smartctl");
+  std::atomic<bool> done{false};
+  testing::CommandResult watch;
+  std::thread watcher([&] {
+    watch = testing::RunCommand(
+        {"/bin/sh", "-c",
+         absl::StrCat("'", smartctl, "' --insecure --server ", feed_->grpc_address(),
+                      " feed watch parkering --source p-watch-alarm --alarms",
+                      " | grep -m1 '^ALARM raised'")},
+        {{"XDG_CONFIG_HOME", dir_->path()}, {"SMARTCTL_SERVER", ""},
+         {"SMARTCTL_TOKEN", *admin_token_}},
+        "", absl::Seconds(60));
+    done.store(true);
+  });
+  // Readings that raise and clear the rule, until the watch has printed an alarm.
+  const absl::Time t0 = absl::Now() - absl::Minutes(5);
+  for (int i = 0; !done.load() && i < 300; ++i) {
+    Write({Reading("p-watch-alarm", t0 + absl::Milliseconds(i), i % 2 == 0 ? 150 : 5)});
+    absl::SleepFor(absl::Milliseconds(100));  // pacing the load while polling `done`
+  }
+  watcher.join();
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_TRUE(absl::StartsWith(watch.out, "ALARM raised rule=restart-p-watch-alarm "))
+      << watch.out;
+  EXPECT_NE(watch.out.find(" dataset=parkering source=p-watch-alarm field=free_spaces value=150 "),
+            std::string::npos)
+      << watch.out;
+}
+
+// ---- the hand-over across restarts ----
+
+// A restart while readings keep coming: the feed is stopped (SIGTERM), readings are written, it
+// starts again. A subscriber that saw everything up to the stop resumes with the last position
+// it saw, right away (as a client that reconnects does).
+TEST_F(FeedIntegrationTest, AfterSigtermAResumeGetsExactlyTheReadingsWrittenWhileStopped) {
+  RegisterSource("p-restart-1", "parkering");
+  const absl::Time t0 = absl::Now() - absl::Minutes(20);
+  auto stream = Subscribe("", ForSource("p-restart-1"));
+  ReadUntil(*stream, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+  Write(Readings("p-restart-1", t0, 0, {1, 2, 3, 4, 5}));
+  int64_t last_seen = 0;
+  ASSERT_EQ(ReadValues(*stream, 5, &last_seen), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+
+  stream.reset();
+  ASSERT_EQ(feed_->Stop(), 0) << "the feed should stop cleanly on SIGTERM";
+  delete feed_;
+  feed_ = nullptr;
+  std::vector<int64_t> missed;  // acknowledged by ingestion while the feed is down
+  for (int64_t v = 6; v <= 30; ++v) missed.push_back(v);
+  Write(Readings("p-restart-1", t0, 100, missed));
+  StartFeed();
+
+  auto resumed = Subscribe("", ForSource("p-restart-1", last_seen));
+  EXPECT_EQ(ReadValues(*resumed, missed.size(), &last_seen), missed)
+      << "resuming after the last position seen should give exactly what was missed, in order";
+  // And then only what comes next: nothing is sent twice.
+  Write(Readings("p-restart-1", t0, 200, {31}));
+  EXPECT_EQ(ReadValues(*resumed, 1, &last_seen), std::vector<int64_t>{31});
+}
+
+TEST_F(FeedIntegrationTest, AfterSigtermAlarmRulesDoNotFireAgainForReadingsTakenBeforeTheStop) {
+  RegisterSource("p-refire-1", "parkering");
+  const std::string rule = CreateAboveRule("p-refire-1", 100);
+  const absl::Time t0 = absl::Now() - absl::Minutes(25);
+  auto stream = Subscribe("", ForSource("p-refire-1"));
+  ReadUntil(*stream, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+  const std::vector<int64_t> before = {1, 2, 150, 4, 5};  // raises, then clears
+  Write(Readings("p-refire-1", t0, 0, before));
+  int64_t last_seen = 0;
+  ASSERT_EQ(ReadValues(*stream, before.size(), &last_seen), before);
+  std::vector<fv1::Alarm> alarms = AlarmsOf(rule, 1);
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(alarms[0].value(), 150);
+
+  stream.reset();
+  ASSERT_EQ(feed_->Stop(), 0);
+  delete feed_;
+  feed_ = nullptr;
+  Write(Readings("p-refire-1", t0, 100, {6, 240, 8}));  // 240 raises the rule again
+  StartFeed();
+
+  // Once the new reading raised its alarm, the old ones (which the feed re-read to rebuild its
+  // state) have been through the hub too: none of them raised a second alarm.
+  alarms = AlarmsOf(rule, 2);
+  ASSERT_EQ(alarms.size(), 2u);
+  std::multiset<double> values;
+  for (const fv1::Alarm& a : alarms) values.insert(a.value());
+  EXPECT_EQ(values, (std::multiset<double>{150, 240}));
+}
+
+// The subscriber watches one source while others keep the feed moving, so the last position it
+// saw is older than the position the feed records at its stop. The feed re-reads --resume_ring
+// positions on start (README, "Streams"), so what the subscriber missed is still held.
+TEST_F(FeedIntegrationTest, AfterSigtermAResumeOlderThanTheRecordedPositionIsStillHeld) {
+  RegisterSource("p-floor-1", "parkering");
+  RegisterSource("p-floor-2", "parkering");
+  const absl::Time t0 = absl::Now() - absl::Minutes(20);
+  auto watched = Subscribe("", ForSource("p-floor-1"));
+  auto other = Subscribe("", ForSource("p-floor-2"));
+  ReadUntil(*watched, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+  ReadUntil(*other, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+  Write(Readings("p-floor-1", t0, 0, {1, 2, 3}));
+  int64_t last_seen = 0, other_position = 0;
+  ASSERT_EQ(ReadValues(*watched, 3, &last_seen), (std::vector<int64_t>{1, 2, 3}));
+  Write(Readings("p-floor-2", t0, 0, {7, 8}));
+  ASSERT_EQ(ReadValues(*other, 2, &other_position), (std::vector<int64_t>{7, 8}));
+  ASSERT_GT(other_position, last_seen);
+
+  watched.reset();
+  other.reset();
+  ASSERT_EQ(feed_->Stop(), 0);
+  delete feed_;
+  feed_ = nullptr;
+  Write(Readings("p-floor-1", t0, 100, {4, 5, 6}));
+  StartFeed();
+
+  auto resumed = Subscribe("", ForSource("p-floor-1", last_seen));
+  EXPECT_EQ(ReadValues(*resumed, 3, &last_seen), (std::vector<int64_t>{4, 5, 6}));
+}
+
+TEST_F(FeedIntegrationTest, AfterKill9UnderAWriteLoadNoAcknowledgedReadingIsMissingOnResume) {
+  RegisterSource("p-kill-1", "parkering");
+  // Reading number v is at t0 + v ms (free_spaces has a range, the time does not).
+  const absl::Time t0 = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now() - absl::Hours(2)));
+  const auto sequence_of = [t0](const fv1::Update& update) {
+    return (TimeUtil::TimestampToMilliseconds(update.reading().time()) - absl::ToUnixMillis(t0));
+  };
+  auto stream = Subscribe("", ForSource("p-kill-1"));
+  ReadUntil(*stream, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+
+  // The writer: batches of 50 readings numbered 1, 2, 3, ...; `acknowledged` is the highest
+  // number ingestion accepted (WriteReadings answered OK for its whole batch).
+  constexpr int kBatch = 50;
+  std::atomic<int64_t> acknowledged{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop.load()) {
+      const int64_t first = acknowledged.load() + 1;
+      iv1::WriteReadingsRequest request;
+      for (int64_t v = first; v < first + kBatch; ++v) {
+        *request.add_readings() = Reading("p-kill-1", t0 + absl::Milliseconds(v), v % 2000);
+      }
+      auto ctx = Context(*admin_token_);
+      iv1::WriteReadingsResponse response;
+      const grpc::Status status = stub_->WriteReadings(ctx.get(), request, &response);
+      if (!status.ok() || response.accepted() != kBatch) {
+        ADD_FAILURE() << "ingestion refused a batch from " << first << ": "
+                      << status.error_message() << response.ShortDebugString().substr(0, 2000);
+        return;
+      }
+      acknowledged.store(first + kBatch - 1);
+    }
+  });
+
+  // Reading numbers the subscriber got, in order, across the kill and the resume.
+  std::vector<int64_t> values;
+  int64_t last_seen = 0;
+  ReadUntil(*stream, [&](const fv1::FeedEvent& e) {
+    if (!e.has_update()) return false;
+    EXPECT_GT(e.update().position(), last_seen);
+    last_seen = e.update().position();
+    values.push_back(sequence_of(e.update()));
+    return values.size() >= 500;
+  });
+  ASSERT_GE(values.size(), 500u);
+  ASSERT_EQ(kill(feed_->pid(), SIGKILL), 0);
+  // What was already on its way before the kill still counts as seen.
+  ReadUntil(*stream, [&](const fv1::FeedEvent& e) {
+    if (e.has_update()) {
+      EXPECT_GT(e.update().position(), last_seen);
+      last_seen = e.update().position();
+      values.push_back(sequence_of(e.update()));
+    }
+    return false;
+  });
+  stream.reset();
+  delete feed_;
+  feed_ = nullptr;
+  // The load goes on while the feed is dead.
+  const int64_t at_kill = acknowledged.load();
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30);
+       acknowledged.load() < at_kill + 1000 && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(10));  // polling the writer's progress, with a deadline
+  }
+  stop.store(true);
+  writer.join();
+  const int64_t total = acknowledged.load();
+  ASSERT_GE(total, at_kill + 1000);
+
+  StartFeed();
+  // Resume once the feed has taken the readings up to the last position seen again (see the
+  // next test for a resume that comes before).
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30);
+       FeedPosition() < last_seen && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(20));  // polling the feed's catch-up, with a deadline
+  }
+  auto resumed = Subscribe("", ForSource("p-kill-1", last_seen));
+  std::vector<int64_t> rest =
+      ReadValues(*resumed, static_cast<size_t>(total - static_cast<int64_t>(values.size())),
+                 &last_seen, sequence_of);
+  values.insert(values.end(), rest.begin(), rest.end());
+  std::vector<int64_t> expected(total);
+  for (int64_t v = 1; v <= total; ++v) expected[v - 1] = v;
+  EXPECT_EQ(values.size(), expected.size());
+  EXPECT_TRUE(values == expected) << "every acknowledged value once, in order";
+}
+
+// After a crash the recorded position can be older than what a subscriber saw (it is recorded at
+// most every --checkpoint_interval). A subscriber that resumes before the restarted feed has
+// re-read that far must still get nothing it saw before: only positions after resume_after.
+TEST_F(FeedIntegrationTest, AResumeBeforeTheRestartedFeedCaughtUpGetsNothingTwice) {
+  // A feed that records its position once (the first batch after its start), then not for an
+  // hour: the kill below leaves the recorded position behind what the subscriber saw.
+  ASSERT_EQ(feed_->Stop(), 0);
+  delete feed_;
+  feed_ = nullptr;
+  StartFeed({"--checkpoint_interval=1h"});
+  RegisterSource("p-dup-1", "parkering");
+  const absl::Time t0 = absl::Now() - absl::Minutes(40);
+  auto stream = Subscribe("", ForSource("p-dup-1"));
+  ReadUntil(*stream, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
+  Write(Readings("p-dup-1", t0, 0, {1, 2, 3, 4, 5}));
+  int64_t last_seen = 0;
+  ASSERT_EQ(ReadValues(*stream, 5, &last_seen), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  Write(Readings("p-dup-1", t0, 10, {6, 7, 8}));
+  ASSERT_EQ(ReadValues(*stream, 3, &last_seen), (std::vector<int64_t>{6, 7, 8}));
+  stream.reset();
+  ASSERT_EQ(kill(feed_->pid(), SIGKILL), 0);
+  delete feed_;
+  feed_ = nullptr;
+
+  // The feed comes back while ingestion is away, so it cannot catch up before the subscriber
+  // resumes; then ingestion comes back and the feed re-reads from its recorded position.
+  ASSERT_EQ(ingestion_->Stop(), 0);
+  delete ingestion_;
+  ingestion_ = nullptr;
+  StartFeed();
+  auto resumed = Subscribe("", ForSource("p-dup-1", last_seen));
+  StartIngestion();
+  Write(Readings("p-dup-1", t0, 20, {9, 10}));
+  EXPECT_EQ(ReadValues(*resumed, 2, &last_seen), (std::vector<int64_t>{9, 10}))
+      << "the resumed stream sent updates at or before resume_after again";
 }
 
 }  // namespace
