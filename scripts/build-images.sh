@@ -9,7 +9,8 @@
 # /etc/group entry for the numeric user and no shell. Files are owned by root:root and group- and
 # world-readable, the data directory /var/lib/smartby is group 0 with g=u, and the image runs as
 # USER 10001 (gid 0), so OpenShift's arbitrary UID (always in group 0) can read and write what it
-# must. The list of images is images/images.conf; the common labels are images/labels.conf.
+# must. The list of images is images/images.conf; the common labels are images/labels.conf; what
+# some images hold besides (data files, default environment) is images/extras.conf.
 #
 # Usage: scripts/build-images.sh BUILD_DIR [OUT_DIR]
 # Environment: SOURCE_DATE_EPOCH (image and file times; the same value and binaries give the
@@ -30,6 +31,7 @@ OUT_DIR=$(cd "${2:-$BUILD_DIR/images}" && pwd)
 
 IMAGE_LIST=$REPO_DIR/images/images.conf
 COMMON_LABELS=$REPO_DIR/images/labels.conf
+IMAGE_EXTRAS=$REPO_DIR/images/extras.conf
 IMAGE_UID=10001
 DATA_DIR=/var/lib/smartby
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -104,9 +106,29 @@ shared_libraries() {
   awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$listing" | sort -u
 }
 
-# Fills ROOTFS (an empty directory) with everything the image of BINARY holds.
+# Prints the lines of images/extras.conf for image NAME of KIND (copy or env), without the two.
+image_extras() {
+  local name=$1 kind=$2
+  awk -v name="$name" -v kind="$kind" \
+    '$1 == name && $2 == kind { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' "$IMAGE_EXTRAS"
+}
+
+# Copies the directories images/extras.conf names for image NAME into ROOTFS (readable by all).
+stage_extra_files() {
+  local rootfs=$1 name=$2 source destination
+  while read -r source destination; do
+    [[ -d $REPO_DIR/$source && -n $destination && $destination == /* ]] ||
+      die "$IMAGE_EXTRAS: '$name copy $source $destination': expected a directory of the" \
+        "repository and an absolute path in the image"
+    install -d -m 0755 "$rootfs$destination"
+    cp -R "$REPO_DIR/$source/." "$rootfs$destination/"
+    find "$rootfs$destination" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+  done < <(image_extras "$name" copy)
+}
+
+# Fills ROOTFS (an empty directory) with everything image NAME of BINARY holds.
 stage_rootfs() {
-  local rootfs=$1 binary=$2 lib libraries
+  local rootfs=$1 binary=$2 name=$3 lib libraries
   local binary_name=${binary##*/}
   libraries=$(shared_libraries "$binary")  # on its own line, so that its failure stops the build
   install -d -m 0755 "$rootfs"/{usr/bin,etc/ssl/certs,var/lib}
@@ -126,6 +148,7 @@ stage_rootfs() {
   chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/nsswitch.conf"
   install -d -m 0770 "$rootfs$DATA_DIR"  # g=u: writable by any uid in group 0
   install -d -m 1777 "$rootfs/tmp"
+  stage_extra_files "$rootfs" "$name"
   chown -R 0:0 "$rootfs"
   chown "$IMAGE_UID:0" "$rootfs$DATA_DIR"
 }
@@ -158,9 +181,15 @@ build_image() {
   if [[ $metrics_port != - ]]; then
     config_args+=(--port "$metrics_port/tcp" --env "SMARTBY_METRICS_LISTEN=0.0.0.0:$metrics_port")
   fi
+  local setting
+  while read -r setting; do
+    [[ $setting == [A-Z]*=* ]] ||
+      die "$IMAGE_EXTRAS: '$name env $setting': expected NAME=VALUE"
+    config_args+=(--env "$setting")
+  done < <(image_extras "$name" env)
 
   mkdir "$rootfs"
-  stage_rootfs "$rootfs" "$binary"
+  stage_rootfs "$rootfs" "$binary" "$name"
   container=$(buildah_private from --quiet scratch)
   mount_point=$(buildah_private mount "$container")
   cp -a "$rootfs/." "$mount_point/"

@@ -124,12 +124,17 @@ backups and key rotation: \`docs/operations/\`.
 \`\`\`sh
 helm dependency build helm/${service}
 helm upgrade --install smartby-${service} helm/${service} -n smartby \\
-  --set existingSecret=smartby-${service} --set database.type=postgres
+  --set existingSecret=smartby-${service} --set database.type=postgres${
+  schema.properties.config.properties.archive_creator_id
+    ? ` \\
+  --set-string config.archive_creator_id=964965226 \\
+  --set-string config.archive_creator_name="Stavanger kommune"` : ''}
 \`\`\`
 
 Pods run as restricted-v2 / Pod Security "restricted" asks: non-root (no fixed UID or fsGroup),
 RuntimeDefault seccomp, no privilege escalation, all capabilities dropped, read-only root
-filesystem (writable: \`/tmp\` and \`/var/lib/smartby\`). Probes are native gRPC
+filesystem (writable: \`/tmp\` and \`/var/lib/smartby\`${schema.properties.packages
+    ? ', and the packages volume \`/var/lib/smartby-packages\`' : ''}). Probes are native gRPC
 (\`grpc.health.v1\`).
 
 ## Values

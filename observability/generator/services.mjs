@@ -349,10 +349,19 @@ export const SERVICES = [
         targets: [[`sum by (outcome) (rate(smartby_archive_jobs_total{${byJob}}[$__rate_interval]))`, '{{outcome}}']],
       },
       {
-        title: 'Export jobs running',
-        description: 'Jobs in progress.',
+        title: 'Export jobs running and queued',
+        description: 'Jobs a worker runs now, and jobs waiting for one (StartExport is refused once --max_queued_exports wait).',
         unit: 'short',
-        targets: [[`sum by (instance) (smartby_archive_jobs_running{${byJob}})`, '{{instance}}']],
+        targets: [
+          [`sum by (instance) (smartby_archive_jobs_running{${byJob}})`, 'running {{instance}}'],
+          [`sum by (instance) (smartby_archive_jobs_queued{${byJob}})`, 'queued {{instance}}'],
+        ],
+      },
+      {
+        title: 'Package bytes written/s',
+        description: 'Bytes of packages that passed their checks: what the packages volume fills with.',
+        unit: 'Bps',
+        targets: [[`sum(rate(smartby_archive_package_bytes_total{${byJob}}[$__rate_interval]))`, 'bytes/s']],
       },
       {
         title: 'Export job duration (p50, p99)',
@@ -367,7 +376,10 @@ export const SERVICES = [
     alerts: [
       {
         alert: 'SmartbyArchiveJobsFailed',
-        expr: 'sum by (namespace, job) (increase(smartby_archive_jobs_total{outcome="failed"}[1h])) > 0',
+        // The outcome series appear with their first job: a series that is new within the hour
+        // holds failures increase() cannot see (it starts at 1, not 0).
+        expr: 'sum by (namespace, job) ((increase(smartby_archive_jobs_total{outcome="failed"}[1h]) > 0) ' +
+          'or (smartby_archive_jobs_total{outcome="failed"} unless smartby_archive_jobs_total{outcome="failed"} offset 1h)) > 0',
         for: '0m',
         severity: 'warning',
         summary: 'Archive export jobs failed in the last hour',

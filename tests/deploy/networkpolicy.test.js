@@ -6,6 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { renderOk, flowTable } = require('./lib/context');
 const { checkNetworkPolicies } = require('./lib/networkpolicy');
+const { umbrellaRequired } = require('./lib/combos');
 
 const TABLE = flowTable();
 
@@ -22,7 +23,7 @@ function problemsWith(service, change) {
 const podsOf = (name) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': 'smartby' } } });
 
 test('the rendered policies of every service are exactly the flow table', () => {
-  const objects = renderOk('smartby', {});
+  const objects = renderOk('smartby', umbrellaRequired());
   assert.equal(objects.filter((o) => o.kind === 'NetworkPolicy').length, 6);
   assert.deepEqual(checkNetworkPolicies(TABLE, objects), []);
 });

@@ -5,8 +5,10 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { SERVICES, renderOk, flowTable } = require('./lib/context');
-const { COMBOS, forUmbrella } = require('./lib/combos');
+const fs = require('fs');
+const path = require('path');
+const { SOURCE_DIR, SERVICES, renderOk, flowTable } = require('./lib/context');
+const { COMBOS, forUmbrella, required } = require('./lib/combos');
 const { validateObjects } = require('./lib/schemas');
 const { checkRestricted } = require('./lib/restricted');
 const { checkNetworkPolicies } = require('./lib/networkpolicy');
@@ -27,6 +29,35 @@ function one(objects, kind) {
 
 function none(objects, kind) {
   assert.deepEqual(objects.filter((o) => o.kind === kind).map((o) => o.metadata.name), [], `expected no ${kind}`);
+}
+
+// Where the archive image ships the official Noark 5 XSDs: its SMARTBY_XSD_DIR in images/extras.conf.
+function imageXsdDir() {
+  const line = fs.readFileSync(path.join(SOURCE_DIR, 'images', 'extras.conf'), 'utf8').split('\n')
+    .map((l) => l.trim().split(/\s+/)).find((f) => f[0] === 'archive' && f[1] === 'env' && f[2].startsWith('SMARTBY_XSD_DIR='));
+  assert.ok(line, 'images/extras.conf sets SMARTBY_XSD_DIR for the archive image');
+  return line[2].slice('SMARTBY_XSD_DIR='.length);
+}
+
+// The archive: its creator and the image's XSDs passed, its packages on a claim of their own
+// (the root filesystem is read-only), one pod at a time on that volume.
+function checkArchive(objects, values) {
+  const deployment = one(objects, 'Deployment');
+  const pod = deployment.spec.template.spec;
+  const args = pod.containers[0].args;
+  const config = values.config || {};
+  assert.ok(args.includes(`--archive_creator_id=${config.archive_creator_id}`));
+  assert.ok(args.includes(`--archive_creator_name=${config.archive_creator_name}`));
+  assert.ok(args.includes(`--xsd_dir=${imageXsdDir()}`), 'the chart passes the XSD directory the image ships');
+  assert.ok(args.includes('--package_dir=/var/lib/smartby-packages'));
+  const mount = pod.containers[0].volumeMounts.find((m) => m.mountPath === '/var/lib/smartby-packages');
+  assert.ok(mount && !mount.readOnly, 'the packages directory is a writable mount');
+  const volume = pod.volumes.find((v) => v.name === mount.name);
+  const claim = objects.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'smartby-archive-packages');
+  assert.ok(claim, 'the chart makes the packages claim');
+  assert.equal(volume.persistentVolumeClaim.claimName, claim.metadata.name);
+  assert.equal(claim.metadata.annotations['helm.sh/resource-policy'], 'keep', 'uninstalling keeps the packages');
+  assert.equal(deployment.spec.strategy.type, 'Recreate', 'one archive process at a time owns the jobs');
 }
 
 // What a platform team would check of one service's objects, given the values it was rendered with.
@@ -64,18 +95,21 @@ function checkService(objects, service, values) {
   const servingCert = (service_.metadata.annotations || {})['service.beta.openshift.io/serving-cert-secret-name'];
   assert.equal(servingCert, openshift && tls ? `smartby-${service}-tls` : undefined);
 
+  // The archive's packages have a claim of their own, whatever the database (checkArchive).
+  const databaseObjects = objects.filter((o) => !(o.kind === 'PersistentVolumeClaim' && o.metadata.name.endsWith('-packages')));
   if (postgres) {
     const env = container.env.find((e) => e.name === 'SMARTBY_DATABASE');
     assert.deepEqual(env.valueFrom.secretKeyRef, { name: `smartby-${service}`, key: 'database-url' });
     assert.ok(!args.some((a) => a.startsWith('--database=')));
-    none(objects, 'PersistentVolumeClaim');
-    assert.equal(deployment.spec.strategy.type, 'RollingUpdate');
+    none(databaseObjects, 'PersistentVolumeClaim');
+    assert.equal(deployment.spec.strategy.type, service === 'archive' ? 'Recreate' : 'RollingUpdate');
   } else {
     assert.ok(args.includes(`--database=sqlite:///var/lib/smartby/${service}.db`));
-    const claim = one(objects, 'PersistentVolumeClaim');
+    const claim = one(databaseObjects, 'PersistentVolumeClaim');
     assert.ok(pod.volumes.some((v) => v.persistentVolumeClaim && v.persistentVolumeClaim.claimName === claim.metadata.name));
     assert.equal(deployment.spec.strategy.type, 'Recreate');
   }
+  if (service === 'archive') checkArchive(objects, values);
   if (values.existingSecret) {
     const mount = container.volumeMounts.find((m) => m.mountPath === '/etc/smartby/secrets');
     assert.equal(mount.readOnly, true, 'secrets are mounted read-only');
@@ -149,6 +183,13 @@ test('a service chart disabled in the umbrella renders nothing of it', () => {
   const objects = renderOk('smartby', { archive: { enabled: false } });
   assert.equal(ofService(objects, 'archive').length, 0);
   assert.equal(ofService(objects, 'catalogue').filter((o) => o.kind === 'Deployment').length, 1);
+});
+
+test('the archive keeps its packages on an existing claim when told to', () => {
+  const objects = renderOk('archive', { ...required('archive'), packages: { existingClaim: 'archive-depot' } });
+  const pod = one(objects, 'Deployment').spec.template.spec;
+  assert.ok(pod.volumes.some((v) => v.persistentVolumeClaim && v.persistentVolumeClaim.claimName === 'archive-depot'));
+  assert.ok(!objects.some((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name.endsWith('-packages')));
 });
 
 test('auth signing keys come from their own Secret, mounted read-only as a directory', () => {

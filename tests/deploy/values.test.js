@@ -72,3 +72,22 @@ test('audit refuses a second replica and autoscaling (one sequencer per database
   refused('audit', { existingSecret: 's', database: { type: 'postgres' }, autoscaling: { enabled: true } },
     /autoscaling.enabled/);
 });
+
+test('archive refuses to render without its creator (arkivskaper), naming the values', () => {
+  const message = /archive: config.archive_creator_id and config.archive_creator_name are required/;
+  refused('archive', {}, message);
+  refused('archive', { config: { archive_creator_id: '964965226' } }, message);
+  refused('smartby', {}, message);
+  refused('archive', { config: { archive_creator_id: '12345', archive_creator_name: 'Stavanger kommune' } },
+    /config.archive_creator_id: Does not match pattern/);
+});
+
+test('archive refuses a second replica and autoscaling (one process owns the export jobs)', () => {
+  const creator = { archive_creator_id: '964965226', archive_creator_name: 'Stavanger kommune' };
+  refused('archive', { existingSecret: 's', database: { type: 'postgres' }, replicaCount: 2, config: creator },
+    /replicaCount: Must be less than or equal to 1/);
+  refused('archive', { existingSecret: 's', database: { type: 'postgres' }, autoscaling: { enabled: true }, config: creator },
+    /autoscaling.enabled/);
+  refused('archive', { config: { ...creator, readings_page_size: 20000 } }, /config.readings_page_size: Must be less than or equal to 10000/);
+  refused('archive', { config: { ...creator, package_dir: '/tmp' } }, /config: Additional property package_dir is not allowed/);
+});

@@ -5,7 +5,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 SOURCE_DIR=$1 BUILD_DIR=$2 WORK_DIR=$3
-IMAGE=catalogue
+IMAGE=archive  # the image with the most in it: binary, libraries and images/extras.conf files
 rm -rf "$WORK_DIR" && mkdir -p "$WORK_DIR"
 
 manifest_digest() {  # epoch output-dir

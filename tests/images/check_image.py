@@ -31,6 +31,11 @@ def main():
                         help="also start the service inside the image and wait until ready")
     parser.add_argument("--serve-arg", action="append", default=[],
                         help="a flag the service needs to start (repeatable)")
+    parser.add_argument("--env", action="append", default=[],
+                        help="NAME=VALUE the image's environment must set exactly (repeatable)")
+    parser.add_argument("--copy-of", action="append", default=[],
+                        help="SOURCE=DESTINATION: the image holds at DESTINATION the same files as "
+                             "the directory SOURCE, readable by group 0 (repeatable)")
     parser.add_argument("--work-dir", required=True, help="scratch directory (recreated)")
     args = parser.parse_args()
 
@@ -56,6 +61,10 @@ def main():
     problems += image_checks.check_rootfs(rootfs, args.entrypoint)
     if args.built_binary:
         problems += image_checks.check_same_build(rootfs, args.entrypoint, args.built_binary)
+    problems += image_checks.check_env(image.config, args.env)
+    for copy in args.copy_of:
+        source, _, destination = copy.partition("=")
+        problems += image_checks.check_copy(rootfs, source, destination)
 
     if not problems:  # running makes sense only once the libraries are known to be there
         user = image.config["config"]["User"]

@@ -159,6 +159,38 @@ class ImageChecksCatchFaults(unittest.TestCase):
                 self.assertReported(image_checks.check_files(members), image_checks.DATA_DIR,
                                     "g=u")
 
+    def test_env_setting_missing_or_different_is_named(self):
+        expected = ["SMARTBY_XSD_DIR=/usr/share/smartby/noark5/xsd"]
+        self.assertReported(image_checks.check_env(self.config_with(Env=[]), expected),
+                            "SMARTBY_XSD_DIR", "None")
+        wrong = self.config_with(Env=["SMARTBY_XSD_DIR=/usr/share/xsd"])
+        self.assertReported(image_checks.check_env(wrong, expected), "SMARTBY_XSD_DIR",
+                            "/usr/share/xsd")
+        right = self.config_with(Env=expected)
+        self.assertEqual(image_checks.check_env(right, expected), [])
+
+    def test_data_files_missing_changed_or_unreadable_are_named(self):
+        source = os.path.join(WORK_DIR, "copy-source")
+        shutil.rmtree(source, ignore_errors=True)
+        os.makedirs(os.path.join(source, "sub"))
+        with open(os.path.join(source, "sub", "schema.xsd"), "w") as f:
+            f.write("<schema/>")
+        rootfs = self.broken_rootfs()
+        destination = "/usr/share/smartby/data"
+        self.assertReported(image_checks.check_copy(rootfs, source, destination),
+                            "/usr/share/smartby/data/sub/schema.xsd", "missing")
+        shutil.copytree(source, os.path.join(rootfs, destination.lstrip("/")))
+        in_image = os.path.join(rootfs, destination.lstrip("/"), "sub", "schema.xsd")
+        os.chmod(in_image, 0o644)
+        self.assertEqual(image_checks.check_copy(rootfs, source, destination), [])
+        os.chmod(in_image, 0o600)
+        self.assertReported(image_checks.check_copy(rootfs, source, destination),
+                            "schema.xsd", "not readable")
+        with open(in_image, "w") as f:
+            f.write("<schema changed/>")
+        self.assertReported(image_checks.check_copy(rootfs, source, destination),
+                            "schema.xsd", "differs")
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:

@@ -266,6 +266,37 @@ def check_rootfs(rootfs, binary):
     return problems
 
 
+def check_env(config, expected):
+    """Problems with the image's default environment: each NAME=VALUE of EXPECTED set exactly."""
+    env = dict(e.split("=", 1) for e in config.get("config", {}).get("Env") or [])
+    problems = []
+    for setting in expected:
+        name, _, value = setting.partition("=")
+        if env.get(name) != value:
+            problems.append(f"config Env {name} is {env.get(name)!r}, expected {value!r}")
+    return problems
+
+
+def check_copy(rootfs, source, destination):
+    """Problems with the copy of the directory SOURCE the image should hold at DESTINATION:
+    every file there, with the same bytes, readable by everyone (OpenShift's arbitrary uid)."""
+    problems = []
+    if not os.path.isdir(source):
+        return [f"{source} is not a directory (the source of {destination})"]
+    for directory, _, files in os.walk(source):
+        for name in files:
+            relative = os.path.relpath(os.path.join(directory, name), source)
+            in_image = os.path.join(rootfs, destination.lstrip("/"), relative)
+            shown = os.path.join(destination, relative)
+            if not os.path.isfile(in_image):
+                problems.append(f"{shown} is missing from the image (a copy of {source})")
+            elif _read(in_image) != _read(os.path.join(directory, name)):
+                problems.append(f"{shown} differs from {os.path.join(source, relative)}")
+            elif os.stat(in_image).st_mode & 0o004 == 0:
+                problems.append(f"{shown} is not readable by every uid")
+    return problems
+
+
 def _enter_image(rootfs, workdir, uid, gid):
     def enter():
         os.chroot(rootfs)

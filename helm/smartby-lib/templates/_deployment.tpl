@@ -15,6 +15,9 @@ environment (from a Secret, never in the pod spec).
 {{- if eq .Values.database.type "sqlite" }}
 - --database=sqlite://{{ $dataDir }}/{{ $service }}.db
 {{- end }}
+{{- if .Values.packages }}
+- --package_dir={{ include "smartby-lib.packagesDir" . }}
+{{- end }}
 {{- if $tls }}
 - --tls_cert={{ include "smartby-lib.tlsDir" . }}/tls.crt
 - --tls_key={{ include "smartby-lib.tlsDir" . }}/tls.key
@@ -72,6 +75,11 @@ environment (from a Secret, never in the pod spec).
   emptyDir:
     sizeLimit: {{ .Values.dataSizeLimit }}
 {{- end }}
+{{- if .Values.packages }}
+- name: packages
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-packages" (include "smartby-lib.fullname" .)) .Values.packages.existingClaim }}
+{{- end }}
 {{- if .Values.global.tls.enabled }}
 - name: tls
   secret:
@@ -107,6 +115,10 @@ environment (from a Secret, never in the pod spec).
   mountPath: /tmp
 - name: data
   mountPath: {{ include "smartby-lib.dataDir" . }}
+{{- if .Values.packages }}
+- name: packages
+  mountPath: {{ include "smartby-lib.packagesDir" . }}
+{{- end }}
 {{- if .Values.global.tls.enabled }}
 - name: tls
   mountPath: {{ include "smartby-lib.tlsDir" . }}
@@ -164,8 +176,9 @@ spec:
     matchLabels:
       {{- include "smartby-lib.selectorLabels" . | nindent 6 }}
   strategy:
-    {{- if eq .Values.database.type "sqlite" }}
-    # One writer on a ReadWriteOnce volume: the old pod goes before the new one starts.
+    {{- if or (eq .Values.database.type "sqlite") .Values.packages }}
+    # One writer on a ReadWriteOnce volume (the SQLite file, the archive's packages): the old
+    # pod goes before the new one starts.
     type: Recreate
     {{- else }}
     type: RollingUpdate
@@ -289,5 +302,33 @@ spec:
   resources:
     requests:
       storage: {{ .Values.persistence.size }}
+{{- end -}}
+{{- end -}}
+
+
+{{/*
+The archive's packages volume (values `packages`, only in the archive chart): a claim of its own,
+whatever database.type is, because the packages are the archive's product, not a trial's data.
+*/}}
+{{- define "smartby-lib.packagesPvc" -}}
+{{- if and .Values.packages (not .Values.packages.existingClaim) -}}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ include "smartby-lib.fullname" . }}-packages
+  labels:
+    {{- include "smartby-lib.labels" . | nindent 4 }}
+  annotations:
+    # Deleting the release must not delete the packages.
+    helm.sh/resource-policy: keep
+spec:
+  accessModes:
+    {{- toYaml .Values.packages.accessModes | nindent 4 }}
+  {{- with .Values.packages.storageClass }}
+  storageClassName: {{ . }}
+  {{- end }}
+  resources:
+    requests:
+      storage: {{ .Values.packages.size }}
 {{- end -}}
 {{- end -}}

@@ -103,6 +103,7 @@ gRPC probes cannot speak TLS. Above 1024, like every port here.
 {{- define "smartby-lib.caDir" -}}/etc/smartby/ca{{- end -}}
 {{- define "smartby-lib.secretsDir" -}}/etc/smartby/secrets{{- end -}}
 {{- define "smartby-lib.dataDir" -}}/var/lib/smartby{{- end -}}
+{{- define "smartby-lib.packagesDir" -}}/var/lib/smartby-packages{{- end -}}
 
 {{- define "smartby-lib.tlsSecretName" -}}
 {{- default (printf "%s-tls" (include "smartby-lib.fullname" .)) .Values.tls.secretName -}}
@@ -148,7 +149,7 @@ service's certificate Secret (as cert-manager writes it).
 {{/* Everything this chart renders. The one template a service chart includes. */}}
 {{- define "smartby-lib.all" -}}
 {{- include "smartby-lib.checkDatabase" . -}}
-{{- $parts := list "serviceaccount" "cabundle" "pvc" "deployment" "serviceObject" "hpa" "pdb" "networkpolicy" "servicemonitor" "prometheusrule" "dashboard" "route" "ingress" -}}
+{{- $parts := list "serviceaccount" "cabundle" "pvc" "packagesPvc" "deployment" "serviceObject" "hpa" "pdb" "networkpolicy" "servicemonitor" "prometheusrule" "dashboard" "route" "ingress" -}}
 {{- range $parts }}
 {{- $rendered := include (printf "smartby-lib.%s" .) $ | trim -}}
 {{- if $rendered }}

@@ -9,6 +9,13 @@ const monitoringOn = {
   grafanaDashboard: { enabled: true },
 };
 
+// What a chart cannot render without: who the archive's packages name as their creator.
+const REQUIRED_CONFIG = {
+  archive: { archive_creator_id: '964965226', archive_creator_name: 'Stavanger kommune' },
+};
+// The least values a chart renders with: its defaults plus what it requires.
+const required = (service) => (REQUIRED_CONFIG[service] ? { config: { ...REQUIRED_CONFIG[service] } } : {});
+
 // Every secret file of each service named, so every flag that takes one is rendered.
 const ALL_SECRET_FILES = {
   catalogue: { service_client_secret_file: 'client-secret' },
@@ -27,16 +34,20 @@ const ALL_CONFIG = {
   feed: { smtp_server: 'smtp.example.org:587', smtp_from: 'alarm@example.org', smtp_username: 'smartby', sms_gateway_url: 'https://sms.example.org/send' },
   auth: { bootstrap_admin: 'admin' },
   audit: { log_origin: 'smartby.kommune.no/audit' },
-  archive: {},
+  archive: {
+    ...REQUIRED_CONFIG.archive, archive_title: 'Smartby Stavanger', default_arkivdel: 'Sensordata',
+    export_workers: 2, max_queued_exports: 8, platform_call_timeout: '1m30s', readings_page_size: 10000,
+  },
 };
 const ALL_SECRET_DIRECTORIES = { auth: { signing_key_file: 'smartby-auth-signing-keys' } };
 
-// The audit log runs one replica per database (one sequencer); its chart refuses more.
-const scalable = (service) => service !== 'audit';
+// The audit log runs one replica per database (one sequencer), and one archive process owns the
+// export jobs; their charts refuse more.
+const scalable = (service) => service !== 'audit' && service !== 'archive';
 
 // name -> function(service) -> values of that service's chart.
 const COMBOS = {
-  'kubernetes, sqlite trial, defaults': () => ({}),
+  'kubernetes, sqlite trial, defaults': (service) => required(service),
   'kubernetes, postgres, ingress, monitoring': (service) => ({
     existingSecret: `smartby-${service}`,
     database: { type: 'postgres' },
@@ -54,15 +65,18 @@ const COMBOS = {
     autoscaling: { enabled: scalable(service), minReplicas: 2, maxReplicas: 4 },
     route: { enabled: true, termination: 'passthrough' },
     metrics: monitoringOn,
+    ...required(service),
   }),
-  'openshift, sqlite trial, route reencrypt, monitoring off': () => ({
+  'openshift, sqlite trial, route reencrypt, monitoring off': (service) => ({
     global: { openshift: true },
     route: { enabled: true, termination: 'reencrypt' },
+    ...required(service),
   }),
   'kubernetes, behind a mesh without TLS, postgres': (service) => ({
     global: { tls: { enabled: false } },
     existingSecret: `smartby-${service}`,
     database: { type: 'postgres' },
+    ...required(service),
   }),
 };
 
@@ -81,4 +95,7 @@ function forUmbrella(combo) {
   return values;
 }
 
-module.exports = { COMBOS, forUmbrella };
+// The umbrella's values with every service's defaults plus what it requires.
+const umbrellaRequired = () => Object.fromEntries(SERVICES.filter((s) => REQUIRED_CONFIG[s]).map((s) => [s, required(s)]));
+
+module.exports = { COMBOS, forUmbrella, required, umbrellaRequired };
