@@ -1,10 +1,14 @@
 #include "services/runtime/metrics.h"
 
 #include <dirent.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -326,6 +330,65 @@ grpc::experimental::Interceptor* ObservabilityInterceptorFactory::CreateServerIn
 
 std::shared_ptr<prometheus::Collectable> NewProcessCollector() {
   return std::make_shared<ProcessCollector>();
+}
+
+absl::StatusOr<int64_t> CertificateNotAfter(const std::string& pem_path) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(pem_path.c_str(), "r"), BIO_free);
+  if (bio == nullptr) {
+    return absl::NotFoundError(absl::StrCat("certificate file ", pem_path, " cannot be read"));
+  }
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate file ", pem_path, " holds no PEM certificate"));
+  }
+  std::tm not_after{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &not_after) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate in ", pem_path, " has an unreadable notAfter"));
+  }
+  return static_cast<int64_t>(timegm(&not_after));
+}
+
+namespace {
+
+class CertificateCollector : public prometheus::Collectable {
+ public:
+  explicit CertificateCollector(std::map<std::string, std::string> files)
+      : files_(std::move(files)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily expiry;
+    expiry.name = "smartby_tls_certificate_expiry_timestamp_seconds";
+    expiry.help = "notAfter of the first certificate in each TLS file, in Unix seconds.";
+    expiry.type = prometheus::MetricType::Gauge;
+    double errors = 0;
+    for (const auto& [label, path] : files_) {
+      absl::StatusOr<int64_t> not_after = CertificateNotAfter(path);
+      if (!not_after.ok()) {
+        ++errors;
+        continue;
+      }
+      prometheus::ClientMetric metric;
+      metric.label.push_back({"certificate", label});
+      metric.gauge.value = static_cast<double>(*not_after);
+      expiry.metric.push_back(std::move(metric));
+    }
+    return {std::move(expiry),
+            Gauge("smartby_tls_certificate_read_errors",
+                  "TLS certificate files that could not be read at this scrape.", errors)};
+  }
+
+ private:
+  const std::map<std::string, std::string> files_;
+};
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> NewCertificateCollector(
+    std::map<std::string, std::string> files_by_label) {
+  return std::make_shared<CertificateCollector>(std::move(files_by_label));
 }
 
 std::string NewRequestId() {

@@ -20,6 +20,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace smartby {
@@ -92,6 +93,16 @@ class ObservabilityInterceptorFactory
 // process_start_time_seconds, process_open_fds, process_max_fds, process_threads; read from
 // /proc at scrape time.
 std::shared_ptr<prometheus::Collectable> NewProcessCollector();
+
+// The notAfter of the first certificate in a PEM file, in Unix seconds.
+absl::StatusOr<int64_t> CertificateNotAfter(const std::string& pem_path);
+
+// smartby_tls_certificate_expiry_timestamp_seconds{certificate="<label>"}: the notAfter of each
+// file's first certificate, read at scrape time (so a renewed certificate, which the TLS stack
+// picks up from the same file, shows at once). A file that cannot be read is left out and
+// counted in smartby_tls_certificate_read_errors (an alert on a missing series would not fire).
+std::shared_ptr<prometheus::Collectable> NewCertificateCollector(
+    std::map<std::string, std::string> files_by_label);
 
 // A fresh random request id (32 hex digits).
 std::string NewRequestId();

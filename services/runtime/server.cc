@@ -398,9 +398,17 @@ absl::Status ServerRuntime::Start() {
   }
 
   auto process = NewProcessCollector();
-  http_->Handle("/metrics", [registry = registry_, process] {
+  std::map<std::string, std::string> certificates;
+  if (!options_.tls_cert_file.empty()) certificates["server"] = options_.tls_cert_file;
+  if (!options_.tls_client_ca_file.empty()) certificates["client_ca"] = options_.tls_client_ca_file;
+  std::shared_ptr<prometheus::Collectable> certificate_expiry =
+      certificates.empty() ? nullptr : NewCertificateCollector(std::move(certificates));
+  http_->Handle("/metrics", [registry = registry_, process, certificate_expiry] {
     auto families = registry->Collect();
     for (auto& family : process->Collect()) families.push_back(std::move(family));
+    if (certificate_expiry != nullptr) {
+      for (auto& family : certificate_expiry->Collect()) families.push_back(std::move(family));
+    }
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                         prometheus::TextSerializer().Serialize(families)};
   });
