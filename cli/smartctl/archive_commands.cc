@@ -147,6 +147,19 @@ class StatusLine {
   absl::Time last_ = absl::InfinitePast();
 };
 
+std::string PushStateName(v1::PushState state) {
+  switch (state) {
+    case v1::PUSH_STATE_PUSHING:
+      return "pushing";
+    case v1::PUSH_STATE_PUSHED:
+      return "pushed";
+    case v1::PUSH_STATE_FAILED:
+      return "failed";
+    default:
+      return "not pushed";
+  }
+}
+
 void PrintJob(CommandContext& context, const v1::ExportJob& job) {
   if (context.output() != OutputFormat::kTable) {
     PrintMessage(job, context.output(), context.out());
@@ -177,6 +190,19 @@ void PrintJob(CommandContext& context, const v1::ExportJob& job) {
   if (job.package_size() > 0) {
     details.Add("Package", absl::StrCat(FormatBytes(job.package_size()), ", sha256 ",
                                         job.package_sha256()));
+  }
+  if (job.has_push()) {
+    const v1::CorePush& push = job.push();
+    details.Add("Pushed to", absl::StrCat(push.core_url(), " (", PushStateName(push.state()),
+                                          ", attempt ", push.attempts(), ", by ",
+                                          push.pushed_by(), ")"));
+    if (push.has_pushed_at()) details.Add("Pushed at", FormatTime(push.pushed_at()));
+    for (const v1::PushedCaseFile& pushed : push.case_files()) {
+      details.Add("Saksmappe", absl::StrCat(pushed.mappe_id(), " = ", pushed.system_id(), " (",
+                                            pushed.registry_entries_size(), " journalposter, ",
+                                            pushed.document_objects_size(), " documents)"));
+    }
+    if (!push.error().empty()) details.Add("Push error", push.error());
   }
   details.Print(context.out());
 }
@@ -395,6 +421,51 @@ absl::Status ArchiveFetch(CommandContext& context) {
   return FetchTo(context, *c, context.args()[0], out_path);
 }
 
+// PushExport is synchronous: no deadline (a push takes as long as the files take to upload).
+absl::Status ArchivePush(CommandContext& context) {
+  absl::StatusOr<ArchiveConnection> c = ConnectArchive(context);
+  if (!c.ok()) return c.status();
+  const std::string id = context.args()[0];
+  StreamCall call;
+  SMARTCTL_RETURN_IF_ERROR(PrepareStream(context, call));
+  v1::PushExportRequest request;
+  request.set_id(id);
+  StatusLine line(context.err());
+  line.Show(absl::StrCat("pushing export ", id, " to the Noark 5 core ..."), true);
+  v1::ExportJob job;
+  const grpc::Status status = c->stub->PushExport(&call.context, request, &job);
+  line.Clear();
+  if (!status.ok()) {
+    // The core's own failure (UNAVAILABLE when it is down) is recorded on the job: report it as
+    // the push's failure, not as a lost connection to the archive.
+    v1::GetExportRequest get;
+    get.set_id(id);
+    absl::StatusOr<v1::ExportJob> recorded = c->client->Call(*c->stub, &Stub::GetExport, get);
+    if (recorded.ok() && recorded->push().state() == v1::PUSH_STATE_FAILED &&
+        !recorded->push().error().empty() && status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      return WithHint(
+          ServiceError(static_cast<absl::StatusCode>(status.error_code()),
+                       absl::StrCat("the push of export ", id, " to ", recorded->push().core_url(),
+                                    " failed: ", recorded->push().error()),
+                       call.request_id),
+          absl::StrCat("run smartctl archive push ", id,
+                       " again to retry; case files the core already has are skipped"));
+    }
+    return StreamOutcome(status, *c, call.request_id, call.sent_token);
+  }
+  if (context.output() != OutputFormat::kTable) {
+    PrintMessage(job, context.output(), context.out());
+    return absl::OkStatus();
+  }
+  context.out() << "export " << job.id() << " pushed to " << job.push().core_url() << "\n";
+  for (const v1::PushedCaseFile& pushed : job.push().case_files()) {
+    context.out() << "  saksmappe " << pushed.mappe_id() << ": " << pushed.system_id() << " ("
+                  << pushed.registry_entries_size() << " journalposter, "
+                  << pushed.document_objects_size() << " documents)\n";
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ArchiveValidate(CommandContext& context) {
   const std::string path = context.args()[0];
   std::string xsd_dir = context.flags().Get("xsd-dir");
@@ -551,6 +622,18 @@ void AddArchiveCommands(Registry& registry) {
       "  smartctl archive fetch 0d7c2b7e-4a4c-4f7e-8d43-3f1b6f2c9a10 --out uttrekk.tar",
       {{"out", 0, true, false, "FILE", "where to write the package (required)"}},
       ArchiveFetch});
+
+  registry.commands.push_back(Command{
+      "archive", "push", "JOB", 1, 1, "push a finished package into the Noark 5 core",
+      "Creates the package's case files in the municipality's Noark 5 core (the archive's\n"
+      "--noark5_core_url): a saksmappe per dataset with its journalposter, documents and files,\n"
+      "through the core's tjenestegrensesnitt. Waits until the push has ended and prints the\n"
+      "saksmapper's systemIDs. Only a succeeded export can be pushed, and only once; a failed\n"
+      "push can be run again and skips what the core already has.\n\n"
+      "Examples:\n"
+      "  smartctl archive push 0d7c2b7e-4a4c-4f7e-8d43-3f1b6f2c9a10",
+      {},
+      ArchivePush});
 
   registry.commands.push_back(Command{
       "archive", "validate", "FILE", 1, 1, "check a Noark 5 package on disk",

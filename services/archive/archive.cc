@@ -628,4 +628,85 @@ absl::StatusOr<Archive::Package> Archive::OpenPackage(const auth::Caller& caller
   return package;
 }
 
+absl::StatusOr<v1::ExportJob> Archive::PushExport(const auth::Caller& caller,
+                                                  const std::string& id) {
+  ASSIGN_OR_RETURN(v1::ExportJob job, LoadAuthorized(caller, id));
+  if (options_.core_pusher == nullptr) {
+    return absl::FailedPreconditionError(
+        "no Noark 5 core is configured: start the archive with --noark5_core_url (and "
+        "--noark5_token_url, --noark5_client_id, --noark5_client_secret_file) to push packages");
+  }
+  if (job.state() != v1::EXPORT_STATE_SUCCEEDED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("export job ", id, " cannot be pushed: it is ", StateName(job.state()),
+                     "; only a job whose package passed its checks (SUCCEEDED) can be"));
+  }
+  if (job.push().state() == v1::PUSH_STATE_PUSHED) {
+    std::vector<std::string> case_files;
+    for (const v1::PushedCaseFile& pushed : job.push().case_files()) {
+      case_files.push_back(pushed.system_id());
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "export job ", id, " was already pushed to ", job.push().core_url(),
+        " (saksmappe ", absl::StrJoin(case_files, ", "), "); it is not pushed twice"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!pushing_.insert(id).second) {
+      return absl::AbortedError(
+          absl::StrCat("export job ", id, " is being pushed now; wait for that push to end"));
+    }
+  }
+  struct Release {
+    Archive* archive;
+    std::string id;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(archive->mu_);
+      archive->pushing_.erase(id);
+    }
+  } release{this, id};
+
+  // A PUSHING state found here is left by a process that stopped mid-push: retried like a
+  // failure (the case files it recorded are skipped).
+  v1::CorePush* push = job.mutable_push();
+  push->set_state(v1::PUSH_STATE_PUSHING);
+  push->set_core_url(options_.core_pusher->core_url());
+  push->set_pushed_by(caller.subject());
+  push->set_attempts(push->attempts() + 1);
+  push->clear_error();
+  SetTime(push->mutable_start_time());
+  SetTime(job.mutable_update_time());
+  RETURN_IF_ERROR(Save(job));
+  std::set<std::string> already_pushed;
+  for (const v1::PushedCaseFile& pushed : push->case_files()) {
+    already_pushed.insert(pushed.mappe_id());
+  }
+  absl::Status outcome = options_.core_pusher->Push(
+      PathsOf(id).package, already_pushed, [&](const v1::PushedCaseFile& pushed) {
+        *job.mutable_push()->add_case_files() = pushed;
+        SetTime(job.mutable_update_time());
+        // Recorded at once, so that a retry after a crash does not create it again.
+        if (absl::Status saved = Save(job); !saved.ok()) {
+          log::Warn("cannot record a pushed case file",
+                    {{"job", id}, {"error", std::string(saved.message())}});
+        }
+      });
+  push = job.mutable_push();
+  if (outcome.ok()) {
+    push->set_state(v1::PUSH_STATE_PUSHED);
+    SetTime(push->mutable_pushed_at());
+  } else {
+    push->set_state(v1::PUSH_STATE_FAILED);
+    push->set_error(std::string(outcome.message()));
+  }
+  SetTime(job.mutable_update_time());
+  RETURN_IF_ERROR(Save(job));
+  auditor_->Record(job, outcome.ok() ? "export.pushed" : "export.push_failed");
+  log::Write(outcome.ok() ? log::Level::kInfo : log::Level::kWarn,
+             outcome.ok() ? "export pushed" : "export push failed",
+             {{"job", id}, {"core", push->core_url()}, {"error", push->error()}});
+  if (!outcome.ok()) return outcome;
+  return job;
+}
+
 }  // namespace smartby::archive

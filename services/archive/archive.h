@@ -98,6 +98,20 @@ class JobAuditor {
   virtual void Record(const v1::ExportJob& job, const std::string& step) = 0;
 };
 
+// Pushes a checked package into a Noark 5 core (package_push.h is the real one).
+class CorePusher {
+ public:
+  virtual ~CorePusher() = default;
+  // The core's root URL, recorded on the job.
+  virtual std::string core_url() const = 0;
+  // Creates in the core every case file (mappe) of the package at `package` whose mappeID is not
+  // in `already_pushed`, calling `on_pushed` after each one the core has whole. An error names
+  // what failed; UNAVAILABLE when the core (or its identity provider) cannot be reached.
+  virtual absl::Status Push(const std::filesystem::path& package,
+                            const std::set<std::string>& already_pushed,
+                            const std::function<void(const v1::PushedCaseFile&)>& on_pushed) = 0;
+};
+
 struct ArchiveOptions {
   std::filesystem::path package_dir;  // required
   int workers = 1;                    // exports running at once
@@ -107,6 +121,8 @@ struct ArchiveOptions {
   // dataset's owner department (else its organisation), case_handler to the caller's subject.
   std::string default_arkivdel = "Datasett fra Smartby";
   std::string default_document_type = "Dataeksport";
+  // Where PushExport pushes to; null: no core is configured and PushExport is refused.
+  CorePusher* core_pusher = nullptr;
 };
 
 // The policy resource of a job: its class and its datasets (for messages and audit records).
@@ -144,6 +160,12 @@ class Archive {
   };
   absl::StatusOr<Package> OpenPackage(const auth::Caller& caller, const std::string& id);
 
+  // Pushes the package of a SUCCEEDED job into the Noark 5 core and returns the job with its
+  // push record; blocks until the push has ended. A push that succeeded is never repeated
+  // (ALREADY_EXISTS); a failed one is recorded on the job (and returned) and may be retried,
+  // skipping the case files the core already has.
+  absl::StatusOr<v1::ExportJob> PushExport(const auth::Caller& caller, const std::string& id);
+
   // Watching: `on_change` gets the job every time it changes (on whichever thread changed it;
   // it must not block or call back into the Archive). Returns a subscription id for Unwatch.
   using WatchFn = std::function<void(const v1::ExportJob&)>;
@@ -179,6 +201,8 @@ class Archive {
   // Jobs cancelled after a worker took them from the queue but before it registered them as
   // running: the worker drops them.
   std::set<std::string> cancelled_unstarted_;
+  // Jobs being pushed now (a second push of one is refused while the first runs).
+  std::set<std::string> pushing_;
   std::map<std::string, std::shared_ptr<Running>> running_;
   // Under their own mutex, so that a watcher's callback never runs under mu_.
   std::mutex watch_mu_;

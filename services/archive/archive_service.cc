@@ -24,6 +24,7 @@ const ServicePolicy& ArchiveServicePolicy() {
           {"GetExport", {false, Access::kResource, Action::kArchive}},
           {"CancelExport", {true, Access::kResource, Action::kArchive}},
           {"FetchPackage", {false, Access::kResource, Action::kArchive}},
+          {"PushExport", {true, Access::kResource, Action::kArchive}},
       }};
   return *policy;
 }
@@ -330,6 +331,21 @@ ArchiveService::Reactor* ArchiveService::CancelExport(Ctx* ctx,
   return calls_.Unary(ctx, "CancelExport", [=, this](CallContext& call) -> absl::Status {
     AddAuditDetail(call, "job", request->id());
     ASSIGN_OR_RETURN(*response, archive_->CancelExport(call.caller, request->id()));
+    return absl::OkStatus();
+  });
+}
+
+ArchiveService::Reactor* ArchiveService::PushExport(Ctx* ctx, const v1::PushExportRequest* request,
+                                                    v1::ExportJob* response) {
+  return calls_.Unary(ctx, "PushExport", [=, this](CallContext& call) -> absl::Status {
+    AddAuditDetail(call, "job", request->id());
+    ASSIGN_OR_RETURN(*response, archive_->PushExport(call.caller, request->id()));
+    std::vector<std::string> case_files;
+    for (const v1::PushedCaseFile& pushed : response->push().case_files()) {
+      case_files.push_back(pushed.system_id());
+    }
+    AddAuditDetail(call, "core", response->push().core_url());
+    AddAuditDetail(call, "saksmapper", case_files);
     return absl::OkStatus();
   });
 }

@@ -31,6 +31,8 @@ class ArchiveService final : public v1::ArchiveService::CallbackService {
   Reactor* CancelExport(Ctx*, const v1::CancelExportRequest*, v1::ExportJob*) override;
   grpc::ServerWriteReactor<v1::PackageChunk>* FetchPackage(
       Ctx*, const v1::FetchPackageRequest*) override;
+  // Synchronous: runs the whole push on the worker pool (archive.h, Archive::PushExport).
+  Reactor* PushExport(Ctx*, const v1::PushExportRequest*, v1::ExportJob*) override;
 
   CallRunner& calls() { return calls_; }
   Archive* archive() { return archive_; }

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,31 @@ class ScriptedExporter : public PackageExporter {
   }
 };
 
+// Stands in for the real PackagePusher (tested against FakeNoark5Core in package_push_test.cc):
+// reports the case files `push` names, then fails with `fail_with` when set.
+class ScriptedPusher : public CorePusher {
+ public:
+  std::vector<std::string> push = {"badetemperatur"};
+  absl::Status fail_with = absl::OkStatus();
+  std::vector<std::set<std::string>> calls;  // already_pushed of each call
+
+  std::string core_url() const override { return "https://arkiv.example.no/noark5v5/"; }
+  absl::Status Push(const std::filesystem::path& package,
+                    const std::set<std::string>& already_pushed,
+                    const std::function<void(const v1::PushedCaseFile&)>& on_pushed) override {
+    calls.push_back(already_pushed);
+    if (!std::filesystem::exists(package)) return absl::NotFoundError("no package");
+    for (const std::string& mappe : push) {
+      if (already_pushed.contains(mappe)) continue;
+      v1::PushedCaseFile pushed;
+      pushed.set_mappe_id(mappe);
+      pushed.set_system_id(absl::StrCat("sys-", mappe));
+      on_pushed(pushed);
+    }
+    return fail_with;
+  }
+};
+
 class RecordingAuditor : public JobAuditor {
  public:
   void Record(const v1::ExportJob& job, const std::string& step) override {
@@ -131,10 +157,11 @@ class ArchiveTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartArchive() {
+  void StartArchive(CorePusher* pusher = nullptr) {
     ArchiveOptions options;
     options.package_dir = dir_;
     options.max_queued = 2;
+    options.core_pusher = pusher;
     archive_ = std::make_unique<Archive>(store_.get(), &datasets_, &exporter_, &auditor_, &clock_,
                                          nullptr, options);
     ASSERT_TRUE(archive_->Start().ok());
@@ -366,6 +393,93 @@ TEST_F(ArchiveTest, UnknownJobIsNotFound) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(archive_->GetExport(Archivist(), "").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ArchiveTest, PushWithoutACoreIsAFailedPreconditionNamingTheFlag) {
+  StartArchive();
+  auto job = archive_->StartExport(Archivist(), Request("badetemperatur"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id());
+  auto pushed = archive_->PushExport(Archivist(), job->id());
+  EXPECT_EQ(pushed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(pushed.status().message()), HasSubstr("--noark5_core_url"));
+}
+
+TEST_F(ArchiveTest, PushOfASucceededJobIsRecordedAndNeverRepeated) {
+  ScriptedPusher pusher;
+  StartArchive(&pusher);
+  auto job = archive_->StartExport(Archivist(), Request("badetemperatur"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id());
+  auto pushed = archive_->PushExport(Archivist(), job->id());
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_EQ(pushed->push().state(), v1::PUSH_STATE_PUSHED);
+  EXPECT_EQ(pushed->push().core_url(), "https://arkiv.example.no/noark5v5/");
+  EXPECT_EQ(pushed->push().pushed_by(), "user:arkivar");
+  EXPECT_TRUE(pushed->push().has_pushed_at());
+  ASSERT_EQ(pushed->push().case_files_size(), 1);
+  EXPECT_EQ(pushed->push().case_files(0).system_id(), "sys-badetemperatur");
+  auto stored = store_->Get(job->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->push().state(), v1::PUSH_STATE_PUSHED);
+  EXPECT_THAT(auditor_.steps(), ::testing::Contains("export.pushed"));
+
+  auto again = archive_->PushExport(Archivist(), job->id());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("sys-badetemperatur"));
+  EXPECT_EQ(pusher.calls.size(), 1u) << "a push that succeeded is not done twice";
+}
+
+TEST_F(ArchiveTest, FailedPushIsRecordedAndARetrySkipsWhatTheCoreHas) {
+  ScriptedPusher pusher;
+  pusher.push = {"a", "b"};
+  pusher.fail_with = absl::UnavailableError("POST https://arkiv.example.no/: connection refused");
+  StartArchive(&pusher);
+  auto job = archive_->StartExport(Archivist(), Request("badetemperatur"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id());
+  auto failed = archive_->PushExport(Archivist(), job->id());
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  auto stored = store_->Get(job->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->push().state(), v1::PUSH_STATE_FAILED);
+  EXPECT_THAT(stored->push().error(), HasSubstr("connection refused"));
+  EXPECT_EQ(stored->push().case_files_size(), 2);
+  EXPECT_THAT(auditor_.steps(), ::testing::Contains("export.push_failed"));
+
+  pusher.fail_with = absl::OkStatus();
+  auto retried = archive_->PushExport(Archivist(), job->id());
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->push().state(), v1::PUSH_STATE_PUSHED);
+  EXPECT_EQ(retried->push().attempts(), 2);
+  EXPECT_TRUE(retried->push().error().empty());
+  EXPECT_EQ(retried->push().case_files_size(), 2) << "nothing created twice";
+  ASSERT_EQ(pusher.calls.size(), 2u);
+  EXPECT_EQ(pusher.calls[1], (std::set<std::string>{"a", "b"}));
+}
+
+TEST_F(ArchiveTest, OnlyASucceededJobIsPushedAndOnlyByAnArchivistClearedForIt) {
+  ScriptedPusher pusher;
+  StartArchive(&pusher);
+  exporter_.mode = ScriptedExporter::Mode::kFail;
+  auto failed_job = archive_->StartExport(Archivist(), Request("badetemperatur"));
+  ASSERT_TRUE(failed_job.ok());
+  WaitForEnd(failed_job->id());
+  auto refused = archive_->PushExport(Archivist(), failed_job->id());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("SUCCEEDED"));
+
+  exporter_.mode = ScriptedExporter::Mode::kSucceed;
+  auto job = archive_->StartExport(Archivist(), Request("intern-data"));
+  ASSERT_TRUE(job.ok());
+  WaitForEnd(job->id());
+  auto reader = archive_->PushExport(
+      MakeCaller("user:leser", {"reader"}, common::CLASSIFICATION_STRICTLY_PROTECTED, true),
+      job->id());
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kPermissionDenied);
+  auto uncleared = archive_->PushExport(Archivist(common::CLASSIFICATION_OPEN), job->id());
+  EXPECT_EQ(uncleared.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(pusher.calls.empty());
 }
 
 }  // namespace

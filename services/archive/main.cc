@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/archive/archive.h"
@@ -10,11 +11,14 @@
 #include "services/archive/export_pipeline.h"
 #include "services/archive/job_audit.h"
 #include "services/archive/noark5/package_writer.h"
+#include "services/archive/package_push.h"
 #include "services/archive/platform_sources.h"
 #include "services/archive/store.h"
 #include "services/runtime/authentication.h"
+#include "services/runtime/background.h"
 #include "services/runtime/log.h"
 #include "services/runtime/server.h"
+#include "services/runtime/status.h"
 
 ABSL_FLAG(std::string, package_dir, "var/archive-packages",
           "where packages are written and kept (a PersistentVolume in Kubernetes); staging "
@@ -50,7 +54,69 @@ ABSL_FLAG(absl::Duration, platform_call_timeout, absl::Seconds(30),
 ABSL_FLAG(int32_t, readings_page_size, 5000,
           "readings asked of ingestion per call (at most 10000)");
 
+ABSL_FLAG(std::string, noark5_core_url, "",
+          "root URL of the municipality's Noark 5 core (tjenestegrensesnitt), e.g. "
+          "https://arkiv.kommune.no/noark5v5/; empty: PushExport is refused; http only on "
+          "loopback");
+ABSL_FLAG(std::string, noark5_arkivdel, "",
+          "title of the core's arkivdel the saksmapper are created in; empty: the first listed");
+ABSL_FLAG(std::string, noark5_token_url, "",
+          "the OIDC token endpoint the core's access tokens come from (client-credentials grant); "
+          "required with --noark5_core_url");
+ABSL_FLAG(std::string, noark5_client_id, "", "OIDC client id of the archive at the core's IdP");
+ABSL_FLAG(std::string, noark5_client_secret_file, "",
+          "file holding that client's secret (a mounted Secret in Kubernetes)");
+ABSL_FLAG(std::string, noark5_scope, "", "OIDC scope to ask for, if the IdP needs one");
+ABSL_FLAG(std::string, noark5_ca, "",
+          "CA certificate (PEM) for the core and the token endpoint; default: system roots");
+ABSL_FLAG(absl::Duration, noark5_timeout, absl::Seconds(120),
+          "deadline of each HTTP request to the core (an upload of one document included)");
+
 namespace {
+
+// http:// is allowed only to this machine: tokens and records must not cross a network in clear.
+absl::Status CheckCoreUrl(const std::string& url, const char* flag) {
+  if (absl::StartsWith(url, "https://")) return absl::OkStatus();
+  if (absl::StartsWith(url, "http://")) {
+    absl::string_view rest = absl::string_view(url).substr(7);
+    for (absl::string_view host : {"127.0.0.1", "localhost", "[::1]"}) {
+      if (absl::StartsWith(rest, host) &&
+          (rest.size() == host.size() || rest[host.size()] == ':' || rest[host.size()] == '/')) {
+        return absl::OkStatus();
+      }
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      flag, ": expected an https:// URL (http:// only to 127.0.0.1, localhost or [::1]), got \"",
+      url, "\""));
+}
+
+// The push to the Noark 5 core, or null when --noark5_core_url is empty.
+absl::StatusOr<std::unique_ptr<smartby::archive::PackagePusher>> CorePusherFromFlags() {
+  const std::string core_url = absl::GetFlag(FLAGS_noark5_core_url);
+  if (core_url.empty()) return nullptr;
+  RETURN_IF_ERROR(CheckCoreUrl(core_url, "--noark5_core_url"));
+  const std::string token_url = absl::GetFlag(FLAGS_noark5_token_url);
+  const std::string client_id = absl::GetFlag(FLAGS_noark5_client_id);
+  if (token_url.empty() || client_id.empty() ||
+      absl::GetFlag(FLAGS_noark5_client_secret_file).empty()) {
+    return absl::InvalidArgumentError(
+        "--noark5_token_url, --noark5_client_id and --noark5_client_secret_file: required with "
+        "--noark5_core_url (the core takes OIDC bearer tokens from its identity provider)");
+  }
+  RETURN_IF_ERROR(CheckCoreUrl(token_url, "--noark5_token_url"));
+  ASSIGN_OR_RETURN(const std::string secret,
+                   smartby::ReadSecretFile(absl::GetFlag(FLAGS_noark5_client_secret_file),
+                                           "--noark5_client_secret_file"));
+  smartby::archive::CorePushOptions options;
+  options.root_url = core_url;
+  options.series_title = absl::GetFlag(FLAGS_noark5_arkivdel);
+  options.ca_file = absl::GetFlag(FLAGS_noark5_ca);
+  options.timeout = absl::GetFlag(FLAGS_noark5_timeout);
+  auto tokens = std::make_shared<smartby::archive::OidcClientCredentials>(
+      token_url, client_id, secret, absl::GetFlag(FLAGS_noark5_scope), options.ca_file);
+  return std::make_unique<smartby::archive::PackagePusher>(std::move(options), std::move(tokens));
+}
 
 int Fail(const char* what, const absl::Status& status) {
   smartby::log::Error(what, {{"error", std::string(status.message())}});
@@ -126,7 +192,11 @@ int main(int argc, char** argv) {
       runtime.audit_outbox(), &clock, runtime.options().audit.producer,
       absl::StrCat("service:", client_id.empty() ? "archive" : client_id));
 
+  auto pusher = CorePusherFromFlags();
+  if (!pusher.ok()) return Fail("bad flags", pusher.status());
+
   smartby::archive::ArchiveOptions options;
+  options.core_pusher = pusher->get();
   options.package_dir = absl::GetFlag(FLAGS_package_dir);
   options.workers = absl::GetFlag(FLAGS_export_workers);
   options.max_queued = absl::GetFlag(FLAGS_max_queued_exports);

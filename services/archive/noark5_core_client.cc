@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -28,14 +29,47 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
-size_t ReadFile(char* buffer, size_t size, size_t count, void* file) {
-  return std::fread(buffer, size, count, static_cast<FILE*>(file)) * size;
+// A byte range of an open file (the whole file, or one member of a TAR).
+struct FileRange {
+  FILE* file = nullptr;
+  std::uint64_t remaining = 0;
+};
+
+size_t ReadRange(char* buffer, size_t size, size_t count, void* context) {
+  auto* range = static_cast<FileRange*>(context);
+  const size_t wanted =
+      static_cast<size_t>(std::min<std::uint64_t>(size * count, range->remaining));
+  const size_t got = std::fread(buffer, 1, wanted, range->file);
+  range->remaining -= got;
+  return got;
+}
+
+// Opens `document`'s bytes at their offset; `size` gets their length.
+absl::StatusOr<std::unique_ptr<FILE, decltype(&std::fclose)>> OpenDocument(
+    const CoreDocument& document, std::uint64_t* size) {
+  std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(document.file.c_str(), "rb"),
+                                                     std::fclose);
+  std::error_code ec;
+  const std::uint64_t file_size = std::filesystem::file_size(document.file, ec);
+  if (!file || ec) return absl::NotFoundError(absl::StrCat("cannot read ", document.file.string()));
+  if (document.file_offset > file_size ||
+      (document.file_size >= 0 &&
+       document.file_offset + static_cast<std::uint64_t>(document.file_size) > file_size)) {
+    return absl::DataLossError(absl::StrCat(document.file.string(), " is shorter than the ",
+                                            "document \"", document.title, "\" it should hold"));
+  }
+  if (fseeko(file.get(), static_cast<off_t>(document.file_offset), SEEK_SET) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot seek in ", document.file.string()));
+  }
+  *size = document.file_size >= 0 ? static_cast<std::uint64_t>(document.file_size)
+                                  : file_size - document.file_offset;
+  return file;
 }
 
 // One request with libcurl. `upload` (may be null) streams a file as the body.
 absl::StatusOr<HttpResponse> Send(const std::string& method, const std::string& url,
                                   const std::vector<std::string>& headers,
-                                  const std::string& body, const std::filesystem::path* upload,
+                                  const std::string& body, const CoreDocument* upload,
                                   const std::string& ca_file, absl::Duration timeout) {
   static const bool initialised = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == 0; }();
   if (!initialised) return absl::InternalError("libcurl could not be initialised");
@@ -56,14 +90,14 @@ absl::StatusOr<HttpResponse> Send(const std::string& method, const std::string& 
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   if (!ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca_file.c_str());
   std::unique_ptr<FILE, decltype(&std::fclose)> file(nullptr, std::fclose);
+  FileRange range;
   if (upload != nullptr) {
-    file.reset(std::fopen(upload->c_str(), "rb"));
-    if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", upload->string()));
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(*upload, ec);
+    std::uint64_t size = 0;
+    ASSIGN_OR_RETURN(file, OpenDocument(*upload, &size));
+    range = FileRange{file.get(), size};
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadFile);
-    curl_easy_setopt(c, CURLOPT_READDATA, file.get());
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadRange);
+    curl_easy_setopt(c, CURLOPT_READDATA, &range);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
   } else if (method == "POST") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
@@ -148,7 +182,7 @@ class Session {
                                                  : document.media_type),
         absl::StrCat("Accept: ", kNoark5MediaType), "Expect:"};
     ASSIGN_OR_RETURN(HttpResponse response,
-                     Send("POST", url, headers, "", &document.file, options_.ca_file,
+                     Send("POST", url, headers, "", &document, options_.ca_file,
                           options_.timeout));
     if (response.status < 200 || response.status >= 300) {
       return Refused(response, "POST", url, absl::StrCat("the file of ", document.title));
@@ -214,20 +248,20 @@ std::string IdOf(const json& object) {
   return LinkOf(object, "self");
 }
 
-absl::StatusOr<std::pair<std::string, int64_t>> HashFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path.string()));
+absl::StatusOr<std::pair<std::string, int64_t>> HashFile(const CoreDocument& document) {
+  std::uint64_t size = 0;
+  ASSIGN_OR_RETURN(auto file, OpenDocument(document, &size));
+  FileRange range{file.get(), size};
   noark5::Sha256 hash;
-  std::string buffer;
-  int64_t size = 0;
-  while (in) {
-    buffer.resize(1 << 20);
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    buffer.resize(static_cast<size_t>(in.gcount()));
-    size += static_cast<int64_t>(buffer.size());
-    hash.Update(buffer);
+  std::string buffer(1 << 20, '\0');
+  while (range.remaining > 0) {
+    const size_t got = ReadRange(buffer.data(), 1, buffer.size(), &range);
+    if (got == 0) {
+      return absl::DataLossError(absl::StrCat("cannot read ", document.file.string()));
+    }
+    hash.Update(absl::string_view(buffer.data(), got));
   }
-  return std::make_pair(hash.FinishHex(), size);
+  return std::make_pair(hash.FinishHex(), static_cast<int64_t>(size));
 }
 
 }  // namespace
@@ -285,7 +319,7 @@ absl::StatusOr<PushedCaseFile> Noark5CoreClient::PushCaseFile(const CoreCaseFile
                                     absl::StrCat("the journalpost \"", entry.title, "\"")));
     pushed.registry_entries.push_back(IdOf(created_entry));
     for (const CoreDocument& document : entry.documents) {
-      ASSIGN_OR_RETURN(auto digest, HashFile(document.file));
+      ASSIGN_OR_RETURN(auto digest, HashFile(document));
       ASSIGN_OR_RETURN(std::string new_description_url,
                        Follow(created_entry, kRelNyDokumentbeskrivelse, "the new journalpost"));
       json description_body = {

@@ -50,6 +50,10 @@ struct CoreDocument {
   std::filesystem::path file;         // the bytes to upload
   std::string media_type;             // Content-Type of the upload, e.g. "text/csv"
   std::string format;                 // dokumentobjekt/format, e.g. "x-fmt/18"
+  // The part of `file` to upload (e.g. a member of a TAR): from file_offset, file_size bytes;
+  // file_size < 0: to the end of the file.
+  std::uint64_t file_offset = 0;
+  std::int64_t file_size = -1;
 };
 
 struct CoreRegistryEntry {

@@ -84,6 +84,42 @@ TEST_P(ExportJobStoreTest, UpdateReplacesStateAndDocument) {
   EXPECT_TRUE(unfinished->empty());
 }
 
+TEST_P(ExportJobStoreTest, PushRecordIsKeptThroughFailureAndRetry) {
+  ASSERT_TRUE(store_->Create(Job("a", 100, v1::EXPORT_STATE_SUCCEEDED)).ok());
+  v1::ExportJob failed = Job("a", 100, v1::EXPORT_STATE_SUCCEEDED);
+  v1::CorePush* push = failed.mutable_push();
+  push->set_state(v1::PUSH_STATE_FAILED);
+  push->set_core_url("https://arkiv.example.no/noark5v5/");
+  push->set_attempts(1);
+  push->set_error("POST https://arkiv.example.no/: connection refused");
+  v1::PushedCaseFile* first = push->add_case_files();
+  first->set_mappe_id("badetemperatur");
+  first->set_system_id("3f1b6f2c-0000-4f7e-8d43-000000000001");
+  first->add_document_objects("3f1b6f2c-0000-4f7e-8d43-000000000002");
+  ASSERT_TRUE(store_->Update(failed).ok());
+  auto read = store_->Get("a");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->SerializeAsString(), failed.SerializeAsString());
+
+  v1::ExportJob pushed = *read;
+  pushed.mutable_push()->set_state(v1::PUSH_STATE_PUSHED);
+  pushed.mutable_push()->set_attempts(2);
+  pushed.mutable_push()->clear_error();
+  pushed.mutable_push()->mutable_pushed_at()->set_seconds(500);
+  ASSERT_TRUE(store_->Update(pushed).ok());
+  read = store_->Get("a");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->push().state(), v1::PUSH_STATE_PUSHED);
+  EXPECT_EQ(read->push().attempts(), 2);
+  EXPECT_EQ(read->push().pushed_at().seconds(), 500);
+  EXPECT_EQ(read->push().case_files(0).system_id(), "3f1b6f2c-0000-4f7e-8d43-000000000001");
+  EXPECT_TRUE(read->push().error().empty());
+  auto listed = store_->List(std::nullopt, 10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().push().state(), v1::PUSH_STATE_PUSHED);
+}
+
 TEST_P(ExportJobStoreTest, ListsNewestFirstInPages) {
   ASSERT_TRUE(store_->Create(Job("a", 100)).ok());
   ASSERT_TRUE(store_->Create(Job("c", 300)).ok());

@@ -6,6 +6,10 @@
 // endringslogg the dataset's audit trail. A reader or a data steward is PERMISSION_DENIED; an
 // archivist whose clearance is below the dataset's class too; a running export can be cancelled
 // and leaves nothing behind; smartctl's archive commands do the same from the command line.
+// A succeeded export is pushed into FakeNoark5Core (tests/support/fake_noark5_core.h: a small
+// HTTP server standing in for a municipality's Noark 5 core, since none runs here), which checks
+// the relations followed, the OIDC bearer token and every file against its checksum; a core that
+// is down makes the push UNAVAILABLE, recorded on the job, and the retry succeeds.
 //
 // The archive's own database is SQLite, or a fresh PostgreSQL database when
 // SMARTBY_TEST_POSTGRES_URL is set (scripts/with-postgres.sh, as `make test` runs it).
@@ -13,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,6 +42,7 @@
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
+#include "tests/support/fake_noark5_core.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_tokens.h"
 
@@ -52,6 +58,7 @@ namespace common = ::smartcity::common::v1;
 using google::protobuf::util::TimeUtil;
 using testing::BinaryPath;
 using testing::CommandResult;
+using testing::FakeNoark5Core;
 using testing::RunCommand;
 using testing::ServiceProcess;
 using testing::TempDir;
@@ -182,6 +189,8 @@ class ArchiveIntegrationTest : public ::testing::Test {
                                               grpc::InsecureChannelCredentials()))
                           .release();
 
+    core_ = new FakeNoark5Core();
+    std::ofstream(d + "/noark5-core.secret") << FakeNoark5Core::kClientSecret << "\n";
     database_ = new std::string(FreshPostgresDatabase());
     if (database_->empty()) *database_ = absl::StrCat("sqlite://", d, "/archive.db");
     package_dir_ = new std::string(d + "/packages");
@@ -208,7 +217,10 @@ class ArchiveIntegrationTest : public ::testing::Test {
          "--ingestion_service=grpc://" + ingestion_->grpc_address(),
          "--audit_service=grpc://" + audit_->grpc_address(), "--package_dir=" + *package_dir_,
          "--archive_creator_id=964965137", "--archive_creator_name=Stavanger kommune",
-         "--readings_page_size=50"});
+         "--readings_page_size=50", "--noark5_core_url=" + core_->root_url(),
+         "--noark5_arkivdel=Sensordata", "--noark5_token_url=" + core_->token_url(),
+         std::string("--noark5_client_id=") + FakeNoark5Core::kClientId,
+         "--noark5_client_secret_file=" + d + "/noark5-core.secret", "--noark5_timeout=20s"});
     ASSERT_TRUE(archive.ok()) << archive.status();
     archive_ = archive->release();
     delete stub_;
@@ -226,6 +238,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
     delete catalogue_;
     delete audit_;
     delete auth_;
+    delete core_;
     delete issuer_;
     delete admin_token_;
     delete database_;
@@ -326,6 +339,21 @@ class ArchiveIntegrationTest : public ::testing::Test {
     return request;
   }
 
+  static grpc::Status Push(const std::string& token, const std::string& id, arv1::ExportJob* job) {
+    arv1::PushExportRequest request;
+    request.set_id(id);
+    return stub_->PushExport(Context(token, absl::Minutes(2)).get(), request, job);
+  }
+
+  static arv1::ExportJob Get(const std::string& id) {
+    arv1::GetExportRequest get;
+    get.set_id(id);
+    arv1::ExportJob job;
+    const grpc::Status status = stub_->GetExport(Context(ArchivistToken()).get(), get, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job;
+  }
+
   static grpc::Status Start(const std::string& token, const arv1::StartExportRequest& request,
                             arv1::ExportJob* job) {
     return stub_->StartExport(Context(token).get(), request, job);
@@ -403,6 +431,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
   static inline ServiceProcess* catalogue_ = nullptr;
   static inline ServiceProcess* ingestion_ = nullptr;
   static inline ServiceProcess* archive_ = nullptr;
+  static inline FakeNoark5Core* core_ = nullptr;
   static inline TestTokenIssuer* issuer_ = nullptr;
   static inline std::string* admin_token_ = nullptr;
   static inline std::string* database_ = nullptr;
@@ -656,6 +685,129 @@ TEST_F(ArchiveIntegrationTest, ExportInterruptedByARestartIsRunAgainToTheEnd) {
   EXPECT_EQ(seen.back().state(), arv1::EXPORT_STATE_SUCCEEDED) << seen.back().error();
   EXPECT_EQ(seen.back().attempts(), 2);
   EXPECT_EQ(seen.back().progress().readings_written(), kSlowReadings);
+}
+
+TEST_F(ArchiveIntegrationTest, SucceededExportIsPushedToTheNoark5CoreOnceAndRetriedAfterFailure) {
+  arv1::ExportJob job;
+  ASSERT_TRUE(Start(ArchivistToken(), ExportOf("vannstand"), &job).ok());
+  grpc::Status status;
+  const std::vector<arv1::ExportJob> seen = WatchToEnd(ArchivistToken(), job.id(), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(seen.back().state(), arv1::EXPORT_STATE_SUCCEEDED) << seen.back().error();
+
+  // Only an archivist (cleared for the class) may push.
+  arv1::ExportJob refused;
+  status = Push(Token("user:leser", {"reader"}, "strictly-protected", true), job.id(), &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  status = Push(Token("user:arkivar-aapen", {"archivist"}, "open", false), job.id(), &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_TRUE(core_->requests().empty()) << "a refused push must not reach the core";
+
+  // The core is down: UNAVAILABLE, and the job says why.
+  core_->Stop();
+  arv1::ExportJob failed;
+  status = Push(ArchivistToken(), job.id(), &failed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  arv1::ExportJob recorded = Get(job.id());
+  EXPECT_EQ(recorded.push().state(), arv1::PUSH_STATE_FAILED);
+  EXPECT_FALSE(recorded.push().error().empty());
+  EXPECT_EQ(recorded.push().core_url(), core_->root_url());
+  EXPECT_EQ(recorded.state(), arv1::EXPORT_STATE_SUCCEEDED) << "a failed push leaves the export";
+
+  // Up again: the retry (from smartctl) creates the whole case file.
+  core_->Start();
+  CommandResult pushed = Ctl(ArchivistToken(), {"archive", "push", job.id()});
+  ASSERT_EQ(pushed.exit_code, 0) << Describe(pushed);
+  EXPECT_TRUE(absl::StrContains(pushed.out, "saksmappe vannstand")) << pushed.out;
+  recorded = Get(job.id());
+  EXPECT_EQ(recorded.push().state(), arv1::PUSH_STATE_PUSHED) << recorded.push().error();
+  EXPECT_EQ(recorded.push().attempts(), 2);
+  EXPECT_TRUE(recorded.push().has_pushed_at());
+  EXPECT_TRUE(recorded.push().error().empty());
+  EXPECT_EQ(recorded.push().pushed_by(), "user:arkivar");
+  ASSERT_EQ(recorded.push().case_files_size(), 1);
+  EXPECT_EQ(recorded.push().case_files(0).mappe_id(), "vannstand");
+  EXPECT_FALSE(recorded.push().case_files(0).system_id().empty());
+
+  // What the core received: the published relations followed from its root, with the bearer
+  // token (the fake refuses and lists anything else), one saksmappe, and the package's files.
+  EXPECT_TRUE(core_->problems().empty()) << core_->problems().front();
+  EXPECT_GE(core_->token_requests(), 1);
+  const std::vector<std::string> requests = core_->requests();
+  const std::vector<std::string> discovery = {
+      "GET /noark5v5/", "GET /noark5v5/api/arkivstruktur/",
+      "GET /noark5v5/api/arkivstruktur/arkivdel/",
+      "POST /noark5v5/api/arkivstruktur/arkivdel/ad-2/ny-saksmappe/"};
+  auto first = std::find(requests.begin(), requests.end(), discovery[0]);
+  ASSERT_NE(first, requests.end());
+  ASSERT_GE(requests.end() - first, 4);
+  EXPECT_EQ(std::vector<std::string>(first, first + 4), discovery);
+  int case_files = 0, entries = 0;
+  for (const auto& created : core_->created()) {
+    if (created.kind == "saksmappe") {
+      ++case_files;
+      EXPECT_EQ(created.body["saksansvarlig"], "Kari Nordmann");
+      EXPECT_EQ(created.body["administrativEnhet"], "Bymiljø og utbygging");
+    }
+    entries += created.kind == "journalpost";
+  }
+  EXPECT_EQ(case_files, 1);
+  EXPECT_GE(entries, 3) << "the metadata, the published versions and the risk assessment";
+
+  const std::string tar = work_.path() + "/pushed.tar";
+  std::string sha256;
+  ASSERT_TRUE(Fetch(ArchivistToken(), job.id(), tar, &sha256).ok());
+  const std::string unpacked = work_.path() + "/pushed";
+  std::filesystem::create_directories(unpacked);
+  ASSERT_EQ(RunCommand({"/usr/bin/tar", "-xf", tar, "-C", unpacked}).exit_code, 0);
+  std::string structure;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(unpacked)) {
+    if (entry.path().filename() == "arkivstruktur.xml") structure = ReadFile(entry.path());
+  }
+  ASSERT_FALSE(structure.empty());
+  int csv_uploads = 0;
+  for (const auto& upload : core_->uploads()) {
+    noark5::Sha256 hash;
+    hash.Update(upload.bytes);
+    EXPECT_EQ(hash.FinishHex(), upload.sjekksum) << upload.title;
+    EXPECT_TRUE(absl::StrContains(structure, upload.sjekksum))
+        << upload.title << ": the core got bytes the package does not hold";
+    if (upload.content_type == "text/csv") {
+      ++csv_uploads;
+      EXPECT_EQ(std::count(upload.bytes.begin(), upload.bytes.end(), '\n'), kReadings + 1);
+    }
+  }
+  EXPECT_EQ(csv_uploads, 1) << "the readings CSV";
+
+  // Never twice.
+  const size_t created_before = core_->created().size();
+  arv1::ExportJob again;
+  status = Push(ArchivistToken(), job.id(), &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_EQ(core_->created().size(), created_before);
+  CommandResult twice = Ctl(ArchivistToken(), {"archive", "push", job.id()});
+  EXPECT_EQ(twice.exit_code, 1) << Describe(twice);
+  EXPECT_TRUE(absl::StrContains(twice.err, "already pushed")) << twice.err;
+
+  // smartctl archive status shows the push.
+  CommandResult shown = Ctl(ArchivistToken(), {"archive", "status", job.id()});
+  EXPECT_EQ(shown.exit_code, 0) << Describe(shown);
+  EXPECT_TRUE(absl::StrContains(shown.out, recorded.push().case_files(0).system_id())) << shown.out;
+}
+
+TEST_F(ArchiveIntegrationTest, OnlyASucceededExportCanBePushed) {
+  arv1::ExportJob job;
+  ASSERT_TRUE(Start(ArchivistToken(), ExportOf("vannstand-stor"), &job).ok());
+  arv1::CancelExportRequest cancel;
+  cancel.set_id(job.id());
+  arv1::ExportJob cancelled;
+  ASSERT_TRUE(stub_->CancelExport(Context(ArchivistToken()).get(), cancel, &cancelled).ok());
+  arv1::ExportJob pushed;
+  grpc::Status status = Push(ArchivistToken(), job.id(), &pushed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "SUCCEEDED")) << status.error_message();
+  status = Push(ArchivistToken(), "00000000-0000-4000-8000-000000000000", &pushed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
 }
 
 }  // namespace
