@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { renderOk, flowTable } = require('./lib/context');
 const { checkNetworkPolicies } = require('./lib/networkpolicy');
-const { umbrellaRequired } = require('./lib/combos');
+const { umbrellaRequired, required, NOARK5_CORE } = require('./lib/combos');
 
 const TABLE = flowTable();
 
@@ -64,4 +64,35 @@ test('restricting an outside endpoint to an ipBlock stays within the table', () 
   const policy = renderedPolicy('catalogue', { networkPolicy: { peers: { postgresql: [{ ipBlock: { cidr: '10.20.0.0/24' } }] } } });
   assert.deepEqual(checkNetworkPolicies(TABLE, [policy]), []);
   assert.ok(JSON.stringify(policy.spec.egress).includes('10.20.0.0/24'));
+});
+
+// The push to the Noark 5 core: a flow with "when", opened only while noark5Core.url is set.
+const pushing = { ...required('archive'), existingSecret: 'smartby-archive', noark5Core: NOARK5_CORE };
+const archiveValues = (values) => (service) => (service === 'archive' ? values : {});
+const toPort443 = (rule) => (rule.ports || []).some((p) => p.port === 443);
+
+test('archive reaches the Noark 5 core and its identity provider on 443 only while the push is configured', () => {
+  const off = renderedPolicy('archive', required('archive'));
+  assert.ok(!off.spec.egress.some(toPort443), 'no egress on 443 without noark5Core.url');
+  assert.deepEqual(checkNetworkPolicies(TABLE, [off], archiveValues(required('archive'))), []);
+  const on = renderedPolicy('archive', pushing);
+  assert.equal(on.spec.egress.filter(toPort443).length, 2, 'one rule for the core, one for its identity provider');
+  assert.deepEqual(checkNetworkPolicies(TABLE, [on], archiveValues(pushing)), []);
+});
+
+test('the check fails when the push\'s flow is opened without the push, or left out with it', () => {
+  const on = renderedPolicy('archive', pushing);
+  assert.ok(checkNetworkPolicies(TABLE, [on], archiveValues(required('archive')))
+    .some((p) => /allows archive -> outside on 443\/TCP, which helm\/flows.yaml does not list/.test(p)));
+  const dropped = structuredClone(on);
+  dropped.spec.egress = dropped.spec.egress.filter((rule) => !toPort443(rule));
+  assert.ok(checkNetworkPolicies(TABLE, [dropped], archiveValues(pushing))
+    .some((p) => /flow archive->noark5-core:443\/TCP of helm\/flows.yaml is not allowed out of archive/.test(p)));
+});
+
+test('the Noark 5 core can be narrowed to an ipBlock', () => {
+  const values = { ...pushing, networkPolicy: { peers: { 'noark5-core': [{ ipBlock: { cidr: '10.30.0.10/32' } }] } } };
+  const policy = renderedPolicy('archive', values);
+  assert.deepEqual(checkNetworkPolicies(TABLE, [policy], archiveValues(values)), []);
+  assert.ok(JSON.stringify(policy.spec.egress).includes('10.30.0.10/32'));
 });

@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { SERVICES, render } = require('./lib/context');
+const { NOARK5_CORE } = require('./lib/combos');
 
 function refused(chart, values, expected) {
   const result = render(chart, values);
@@ -90,4 +91,21 @@ test('archive refuses a second replica and autoscaling (one process owns the exp
     /autoscaling.enabled/);
   refused('archive', { config: { ...creator, readings_page_size: 20000 } }, /config.readings_page_size: Must be less than or equal to 10000/);
   refused('archive', { config: { ...creator, package_dir: '/tmp' } }, /config: Additional property package_dir is not allowed/);
+});
+
+test('archive refuses a push to the Noark 5 core without its credentials, or over plain http', () => {
+  const creator = { archive_creator_id: '964965226', archive_creator_name: 'Stavanger kommune' };
+  const complete = { ...NOARK5_CORE };
+  const missing = /archive: noark5Core.url is set, so noark5Core.tokenUrl .*noark5Core.clientId .*noark5Core.clientSecretKey/;
+  for (const key of ['tokenUrl', 'clientId', 'clientSecretKey']) {
+    refused('archive', { existingSecret: 's', config: creator, noark5Core: { ...complete, [key]: '' } }, missing);
+  }
+  refused('archive', { config: creator, noark5Core: complete }, missing);
+  refused('smartby', { archive: { existingSecret: 's', config: creator, noark5Core: { url: complete.url } } }, missing);
+  refused('archive', { existingSecret: 's', config: creator, noark5Core: { ...complete, url: 'http://arkiv.kommune.no/' } },
+    /noark5Core.url: Does not match pattern/);
+  refused('archive', { existingSecret: 's', config: creator, noark5Core: { ...complete, tokenUrl: 'http://login.kommune.no/token' } },
+    /noark5Core.tokenUrl: Does not match pattern/);
+  refused('archive', { existingSecret: 's', config: creator, noark5Core: { ...complete, clientSecret: 'x' } },
+    /noark5Core: Additional property clientSecret is not allowed/);
 });

@@ -50,6 +50,7 @@ environment (from a Secret, never in the pod spec).
 - --{{ $flag }}=/etc/smartby/{{ $flag | replace "_" "-" }}
 {{- end }}
 {{- end }}
+{{- include "smartby-lib.noark5CoreArgs" . }}
 {{- range $flag, $value := .Values.config }}
 {{- if not (kindIs "invalid" $value) }}
 {{- if ne (toString $value) "" }}
@@ -105,6 +106,12 @@ environment (from a Secret, never in the pod spec).
     defaultMode: 0440
 {{- end }}
 {{- end }}
+{{- with include "smartby-lib.noark5CaSecret" . }}
+- name: noark5-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -140,6 +147,11 @@ environment (from a Secret, never in the pod spec).
   mountPath: /etc/smartby/{{ $flag | replace "_" "-" }}
   readOnly: true
 {{- end }}
+{{- end }}
+{{- if include "smartby-lib.noark5CaSecret" . }}
+- name: noark5-ca
+  mountPath: {{ include "smartby-lib.noark5CaDir" . }}
+  readOnly: true
 {{- end }}
 {{- with .Values.extraVolumeMounts }}
 {{ toYaml . }}
@@ -331,4 +343,41 @@ spec:
     requests:
       storage: {{ .Values.packages.size }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The archive's push to the municipality's Noark 5 core (values `noark5Core`, only in the archive
+chart): its flags when url is set. The client secret is a key of existingSecret (mounted
+read-only with the other secrets); the CA, if any, a Secret of its own.
+*/}}
+{{- define "smartby-lib.noark5CaDir" -}}/etc/smartby/noark5-ca{{- end -}}
+
+{{/* The Secret of the core's CA certificate, when the push is on and one is named. */}}
+{{- define "smartby-lib.noark5CaSecret" -}}
+{{- with .Values.noark5Core -}}
+{{- if and .url .caSecret -}}{{ .caSecret }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "smartby-lib.noark5CoreArgs" -}}
+{{- with .Values.noark5Core }}
+{{- if .url }}
+- {{ printf "--noark5_core_url=%s" .url | quote }}
+- {{ printf "--noark5_token_url=%s" .tokenUrl | quote }}
+- {{ printf "--noark5_client_id=%s" .clientId | quote }}
+- --noark5_client_secret_file={{ include "smartby-lib.secretsDir" $ }}/{{ .clientSecretKey }}
+{{- with .arkivdel }}
+- {{ printf "--noark5_arkivdel=%s" . | quote }}
+{{- end }}
+{{- with .scope }}
+- {{ printf "--noark5_scope=%s" . | quote }}
+{{- end }}
+{{- with .timeout }}
+- --noark5_timeout={{ . }}
+{{- end }}
+{{- with include "smartby-lib.noark5CaSecret" $ }}
+- --noark5_ca={{ include "smartby-lib.noark5CaDir" $ }}/{{ $.Values.noark5Core.caKey }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end -}}

@@ -1,7 +1,8 @@
 {{/*
 This service's NetworkPolicy: it selects the service's pods for Ingress and Egress, so anything
 not listed is denied, and lists exactly the flows of files/flows.yaml whose "to" (ingress) or
-"from" (egress) names this service. Nothing here names a flow of its own.
+"from" (egress) names this service. Nothing here names a flow of its own; a flow with "when" is left out
+while the value it names is unset.
 */}}
 
 {{/* A NetworkPolicy peer for a flow endpoint, as a YAML list item (or nothing: anywhere). */}}
@@ -47,6 +48,21 @@ not listed is denied, and lists exactly the flows of files/flows.yaml whose "to"
 {{- end }}
 {{- end -}}
 
+{{/* "true" (or nothing) when a flow applies: it has no "when", or the value "when" names is set. */}}
+{{- define "smartby-lib.flowApplies" -}}
+{{- $root := index . 0 -}}
+{{- $flow := index . 1 -}}
+{{- if not $flow.when -}}
+true
+{{- else -}}
+{{- $value := $root.Values -}}
+{{- range $key := splitList "." $flow.when -}}
+{{- $value = and (kindIs "map" $value) (index $value $key) -}}
+{{- end -}}
+{{- if $value -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "smartby-lib.networkpolicy" -}}
 {{- if .Values.networkPolicy.enabled -}}
 {{- $root := . -}}
@@ -65,7 +81,7 @@ spec:
   policyTypes: [Ingress, Egress]
   ingress:
   {{- range $flow := $flows.flows }}
-  {{- if has $service $flow.to }}
+  {{- if and (has $service $flow.to) (include "smartby-lib.flowApplies" (list $root $flow)) }}
   {{- range $source := $flow.from }}
     - from:
         {{- include "smartby-lib.networkPolicyPeers" (list $root $flows $source) | trim | nindent 8 }}
@@ -76,7 +92,7 @@ spec:
   {{- end }}
   egress:
   {{- range $flow := $flows.flows }}
-  {{- if has $service $flow.from }}
+  {{- if and (has $service $flow.from) (include "smartby-lib.flowApplies" (list $root $flow)) }}
   {{- range $destination := $flow.to }}
   {{- if ne $destination $service }}
     - ports:

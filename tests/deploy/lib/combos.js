@@ -40,6 +40,14 @@ const ALL_CONFIG = {
   },
 };
 const ALL_SECRET_DIRECTORIES = { auth: { signing_key_file: 'smartby-auth-signing-keys' } };
+// The archive's push to the municipality's Noark 5 core, every value set (client secret from
+// existingSecret, the core's CA from a Secret of its own).
+const NOARK5_CORE = {
+  url: 'https://arkiv.kommune.no/noark5v5/', arkivdel: 'Sensordata 2026',
+  tokenUrl: 'https://login.kommune.no/realms/arkiv/protocol/openid-connect/token',
+  clientId: 'smartby-archive', clientSecretKey: 'noark5-client-secret', scope: 'noark5',
+  timeout: '5m', caSecret: 'noark5-core-ca', caKey: 'ca.crt',
+};
 
 // The audit log runs one replica per database (one sequencer), and one archive process owns the
 // export jobs; their charts refuse more.
@@ -57,6 +65,7 @@ const COMBOS = {
     secretFiles: ALL_SECRET_FILES[service],
     config: ALL_CONFIG[service],
     secretDirectories: ALL_SECRET_DIRECTORIES[service] || {},
+    ...(service === 'archive' ? { noark5Core: NOARK5_CORE } : {}),
   }),
   'openshift, postgres, route passthrough, monitoring, autoscaling': (service) => ({
     global: { openshift: true },
@@ -98,4 +107,4 @@ function forUmbrella(combo) {
 // The umbrella's values with every service's defaults plus what it requires.
 const umbrellaRequired = () => Object.fromEntries(SERVICES.filter((s) => REQUIRED_CONFIG[s]).map((s) => [s, required(s)]));
 
-module.exports = { COMBOS, forUmbrella, required, umbrellaRequired };
+module.exports = { COMBOS, NOARK5_CORE, forUmbrella, required, umbrellaRequired };

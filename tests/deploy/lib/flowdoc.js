@@ -9,9 +9,12 @@ function destinations(table, flow) {
   }).join('<br>');
 }
 
+// A flow with "when" exists only while the chart value it names is set.
+const onlyWhen = (flow) => (flow.when ? ` (only while \`${flow.when}\` is set)` : '');
+
 function flowMarkdown(table) {
   const rows = table.flows.map((flow) =>
-    `| ${flow.from.join(', ')} | ${destinations(table, flow)} | ${flow.protocol} | ${flow.purpose} |`);
+    `| ${flow.from.join(', ')} | ${destinations(table, flow)} | ${flow.protocol} | ${flow.purpose}${onlyWhen(flow)} |`);
   return ['| from | to (port/transport) | protocol | what for |', '|---|---|---|---|', ...rows].join('\n');
 }
 

@@ -2,7 +2,8 @@
 //   - every flow a policy allows must be in the table (source, destination, port, transport);
 //   - every flow of the table that touches a rendered service must be allowed (so the policies
 //     are exactly the table: nothing more, nothing missing);
-//   - each service's pods are selected for both Ingress and Egress (default deny).
+//   - each service's pods are selected for both Ingress and Egress (default deny);
+//   - a flow with "when" counts only while the chart value it names is set.
 // A peer is named by matching it against the table: a pod selector naming a service, or one of
 // the selectors the table gives for ingress, monitoring and DNS; a rule without peers, or an
 // ipBlock, reaches "outside", allowed only towards endpoints the table gives no selector.
@@ -20,13 +21,24 @@ function sortKeys(value) {
   return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys(value[k])]));
 }
 
-// "from->to:port/transport" for every flow of the table.
-function allowedFlows(table) {
+// The value at a dotted path ("noark5Core.url") of a chart's values, or undefined.
+function valueAt(values, dotted) {
+  return dotted.split('.').reduce((v, key) => (v && typeof v === 'object' ? v[key] : undefined), values);
+}
+
+// A flow with "when" exists only while the chart value it names is set in the values of the
+// chart of one of its two ends (valuesOf(service): the values that chart was rendered with).
+function flowApplies(flow, from, to, valuesOf) {
+  return !flow.when || [from, to].some((service) => Boolean(valueAt(valuesOf(service) || {}, flow.when)));
+}
+
+// "from->to:port/transport" for every flow of the table that applies with these values.
+function allowedFlows(table, valuesOf = () => ({})) {
   const allowed = new Set();
   for (const flow of table.flows) {
     for (const from of flow.from) {
       for (const to of flow.to) {
-        if (from === to) continue;
+        if (from === to || !flowApplies(flow, from, to, valuesOf)) continue;
         const ports = typeof flow.port === 'string' ? [table.services[to][flow.port]] : flow.port;
         for (const transport of flow.transport || ['TCP']) {
           for (const port of ports) allowed.add(`${from}->${to}:${port}/${transport}`);
@@ -106,10 +118,11 @@ function isAllowed(table, allowed, flow) {
   return allowed.has(key(flow.from, flow.to));
 }
 
-// Problems of the rendered objects' NetworkPolicies, as plain-language strings.
-function checkNetworkPolicies(table, objects) {
+// Problems of the rendered objects' NetworkPolicies, as plain-language strings. valuesOf(service)
+// gives the values a service's chart was rendered with (for flows with "when"; default: none set).
+function checkNetworkPolicies(table, objects, valuesOf = () => ({})) {
   const problems = [];
-  const allowed = allowedFlows(table);
+  const allowed = allowedFlows(table, valuesOf);
   // What the policies grant, per side: a flow between two services needs both the caller's
   // egress and the callee's ingress.
   const granted = { ingress: new Set(), egress: new Set() };
