@@ -444,6 +444,11 @@ absl::StatusOr<v1::ExportJob> Archive::StartExport(const auth::Caller& caller,
       highest = smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;  // fail closed
     }
     earliest = std::min(earliest, TimeOf(dataset->create_time()));
+    if (!request.has_start_time()) {
+      absl::StatusOr<std::optional<absl::Time>> oldest = datasets_->OldestReading(name);
+      if (!oldest.ok()) return oldest.status();
+      if (oldest->has_value()) earliest = std::min(earliest, **oldest);
+    }
     if (config.responsible_unit().empty()) {
       config.set_responsible_unit(dataset->owner().department().empty()
                                       ? dataset->owner().organization()
@@ -476,8 +481,8 @@ absl::StatusOr<v1::ExportJob> Archive::StartExport(const auth::Caller& caller,
   }
   if (TimeOf(job.end_time()) <= TimeOf(job.start_time())) {
     return absl::InvalidArgumentError(
-        "end_time: must be after the start of the period (by default, the oldest dataset's "
-        "creation)");
+        "end_time: must be after the start of the period (by default, the oldest reading or "
+        "dataset's creation)");
   }
   job.set_state(v1::EXPORT_STATE_QUEUED);
   job.mutable_progress()->set_phase("queued");

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -56,6 +57,10 @@ class DatasetLookup {
   virtual ~DatasetLookup() = default;
   // NOT_FOUND naming the dataset when the catalogue does not have it.
   virtual absl::StatusOr<smartcity::catalogue::v1::Dataset> GetDataset(const std::string& name) = 0;
+  // When the dataset's oldest reading was measured; nullopt when it has none. Readings are often
+  // older than the dataset's entry in the catalogue (backfilled, or imported from a
+  // line-of-business system), and an export's default period must include them.
+  virtual absl::StatusOr<std::optional<absl::Time>> OldestReading(const std::string& name) = 0;
 };
 
 // Paths one export writes to.

@@ -43,9 +43,16 @@ class MapDatasets : public DatasetLookup {
     if (it == datasets_.end()) return absl::NotFoundError(name);
     return it->second;
   }
+  void SetOldestReading(const std::string& name, absl::Time when) { oldest_[name] = when; }
+  absl::StatusOr<std::optional<absl::Time>> OldestReading(const std::string& name) override {
+    auto it = oldest_.find(name);
+    if (it == oldest_.end()) return std::optional<absl::Time>();
+    return std::optional<absl::Time>(it->second);
+  }
 
  private:
   std::map<std::string, cv1::Dataset> datasets_;
+  std::map<std::string, absl::Time> oldest_;
 };
 
 // Writes a small package, fails, or waits to be cancelled, as the test says.
@@ -206,6 +213,19 @@ TEST_F(ArchiveTest, ArchivistExportRunsToSucceededAndKeepsOnlyThePackage) {
   ASSERT_TRUE(package.ok()) << package.status();
   EXPECT_EQ(package->path, dir_ / absl::StrCat(job->id(), ".tar"));
   EXPECT_THAT(auditor_.steps(), ::testing::ElementsAre("export.started", "export.succeeded"));
+}
+
+// By default the period starts at the oldest reading, which may be older than the dataset's
+// entry in the catalogue (readings imported from a line-of-business system).
+TEST_F(ArchiveTest, DefaultPeriodStartsAtTheOldestReadingOrTheDatasetsCreation) {
+  StartArchive();
+  datasets_.SetOldestReading("badetemperatur", absl::FromUnixSeconds(1'500'000'000));
+  auto backfilled = archive_->StartExport(Archivist(), Request("badetemperatur"));
+  ASSERT_TRUE(backfilled.ok()) << backfilled.status();
+  EXPECT_EQ(backfilled->start_time().seconds(), 1'500'000'000);
+  auto without_readings = archive_->StartExport(Archivist(), Request("intern-data"));
+  ASSERT_TRUE(without_readings.ok()) << without_readings.status();
+  EXPECT_EQ(without_readings->start_time().seconds(), 1'600'000'000);  // the dataset's creation
 }
 
 TEST_F(ArchiveTest, ReaderAndDataStewardAreRefused) {

@@ -58,6 +58,9 @@ class MemoryPlatform : public PlatformReader {
     if (name != dataset.name()) return absl::NotFoundError(name);
     return dataset;
   }
+  absl::StatusOr<std::optional<absl::Time>> OldestReading(const std::string&) override {
+    return std::optional<absl::Time>();
+  }
   absl::Status ForEachHistoryChange(
       const std::string&, const std::function<absl::Status(const cv1::DatasetChange&)>& visit)
       override {

@@ -57,6 +57,23 @@ absl::StatusOr<cv1::Dataset> GrpcPlatformReader::GetDataset(const std::string& n
   return dataset;
 }
 
+absl::StatusOr<std::optional<absl::Time>> GrpcPlatformReader::OldestReading(
+    const std::string& name) {
+  // Readings come oldest first: the first of one page of one.
+  grpc::ClientContext context;
+  RETURN_IF_ERROR(Prepare(context));
+  iv1::QueryReadingsRequest request;
+  request.set_dataset(name);
+  request.set_page_size(1);
+  iv1::QueryReadingsResponse response;
+  const grpc::Status status = ingestion_->QueryReadings(&context, request, &response);
+  if (!status.ok()) return Failed(status, "ingestion");
+  if (response.readings().empty()) return std::optional<absl::Time>();
+  const google::protobuf::Timestamp& t = response.readings(0).time();
+  return std::optional<absl::Time>(absl::FromUnixSeconds(t.seconds()) +
+                                   absl::Nanoseconds(t.nanos()));
+}
+
 absl::Status GrpcPlatformReader::ForEachHistoryChange(
     const std::string& dataset,
     const std::function<absl::Status(const cv1::DatasetChange&)>& visit) {

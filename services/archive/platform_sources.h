@@ -36,6 +36,7 @@ class GrpcPlatformReader : public PlatformReader {
                      int readings_page_size = 5000);
 
   absl::StatusOr<smartcity::catalogue::v1::Dataset> GetDataset(const std::string& name) override;
+  absl::StatusOr<std::optional<absl::Time>> OldestReading(const std::string& name) override;
   absl::Status ForEachHistoryChange(
       const std::string& dataset,
       const std::function<absl::Status(const smartcity::catalogue::v1::DatasetChange&)>& visit)
