@@ -22,6 +22,16 @@ function(smartby_service name)
   endif()
 endfunction()
 
+# The team's shared folder (design docs, the official Noark 5 XSDs, test vectors): beside the
+# checkout as ../shared, else where the development machines keep it. Tests get it as
+# SMARTBY_SHARED_DIR.
+if(EXISTS "${PROJECT_SOURCE_DIR}/../shared")
+  get_filename_component(default_shared "${PROJECT_SOURCE_DIR}/../shared" ABSOLUTE)
+else()
+  set(default_shared "/work/shared")
+endif()
+set(SMARTBY_SHARED_DIR "${default_shared}" CACHE PATH "the team's shared folder (../shared)")
+
 # smartby_test(NAME SOURCES ... DEPS ... LABELS unit|integration|e2e): one gtest binary, one ctest
 # entry (per binary, not per case: integration suites start their service once).
 function(smartby_test name)
@@ -31,7 +41,7 @@ function(smartby_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 600
-    ENVIRONMENT "SMARTBY_BUILD_DIR=${PROJECT_BINARY_DIR};SMARTBY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "SMARTBY_BUILD_DIR=${PROJECT_BINARY_DIR};SMARTBY_SOURCE_DIR=${PROJECT_SOURCE_DIR};SMARTBY_SHARED_DIR=${SMARTBY_SHARED_DIR}")
 endfunction()
 
 # smartby_proto_library(NAME ROOT dir): C++ messages and gRPC stubs for every .proto under ROOT

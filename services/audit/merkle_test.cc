@@ -100,6 +100,10 @@ TEST(MerkleHashes, HashFromBytesRefusesWrongLength) {
 // The RFC 6962 vectors (transparency-dev/merkle testdata), every file.
 
 fs::path VectorDir() {
+  if (const char* shared = std::getenv("SMARTBY_SHARED_DIR"); shared != nullptr && *shared != '\0') {
+    fs::path p = fs::path(shared) / "testvectors" / "merkle";
+    if (fs::is_directory(p)) return p;
+  }
   if (const char* src = std::getenv("SMARTBY_SOURCE_DIR"); src != nullptr && *src != '\0') {
     fs::path p = fs::path(src) / ".." / "shared" / "testvectors" / "merkle";
     if (fs::is_directory(p)) return p;

@@ -78,7 +78,11 @@ std::string SourceDir() {
   return dir != nullptr ? dir : ".";
 }
 
-std::string SharedXsdDir() { return SourceDir() + "/../shared/noark5/xsd"; }
+// The official XSDs in the team's shared folder (SMARTBY_SHARED_DIR, set by CMake).
+std::string SharedXsdDir() {
+  const char* dir = std::getenv("SMARTBY_SHARED_DIR");
+  return std::string(dir != nullptr ? dir : SourceDir() + "/../shared") + "/noark5/xsd";
+}
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
