@@ -71,15 +71,6 @@ bool FromHex(absl::string_view text, std::string* out) {
   return true;
 }
 
-std::string CompactJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  options.preserve_proto_field_names = true;
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
-
 // Prints a JSON document as -o json or -o yaml ask.
 void PrintJson(const nlohmann::json& doc, OutputFormat format, std::ostream& out) {
   const std::string text = doc.dump(2);
@@ -469,7 +460,7 @@ std::string ExportLine(int64_t index, const std::string& entry_bytes) {
   line["entry_bytes"] = absl::Base64Escape(entry_bytes);
   v1::AuditEntry entry;
   if (entry.ParseFromString(entry_bytes)) {
-    line["entry"] = nlohmann::ordered_json::parse(CompactJson(entry), nullptr, false);
+    line["entry"] = nlohmann::ordered_json::parse(MessageToCompactJson(entry), nullptr, false);
   }
   return line.dump();
 }
@@ -919,7 +910,7 @@ absl::Status TailCommand(CommandContext& context) {
   while (reader->Read(&entry)) {
     switch (context.output()) {
       case OutputFormat::kJson:
-        out << CompactJson(entry) << "\n";
+        out << MessageToCompactJson(entry) << "\n";
         break;
       case OutputFormat::kYaml:
         out << "---\n" << JsonToYaml(MessageToJson(entry));
