@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -327,6 +328,35 @@ TEST(SqliteDatabase, CommitsAreSyncedToDiskWhenAsked) {
   EXPECT_EQ(SqliteSynchronous(**full), 2) << "FULL: every commit synced (power-loss safe)";
   normal->reset();
   full->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Commits leave the WAL to a checkpointer thread; the database file itself must still receive
+// the data while the database stays open (SQLite would otherwise copy it only at close).
+TEST(SqliteDatabase, WalIsCheckpointedIntoTheDatabaseWhileOpen) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "smartby-wal-", getpid());
+  const std::string path = absl::StrCat(dir, "/wal.db");
+  auto db = OpenDatabase(absl::StrCat("sqlite://", path));
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->InTransaction([](Transaction& tx) {
+                     return tx.Execute("CREATE TABLE blobs (b BLOB)").status();
+                   }).ok());
+  const std::string megabyte(1 << 20, 'x');
+  constexpr int kMegabytes = 24;  // about 6,000 pages: past the checkpoint threshold
+  for (int i = 0; i < kMegabytes; ++i) {
+    ASSERT_TRUE((*db)->InTransaction([&](Transaction& tx) {
+                       return tx.Execute("INSERT INTO blobs (b) VALUES ($1)", {megabyte}).status();
+                     }).ok());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uintmax_t size = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    size = std::filesystem::file_size(path);
+    if (size >= 12u << 20) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling, with a deadline
+  }
+  EXPECT_GE(size, 12u << 20) << "the database file did not receive the WAL's pages";
+  db->reset();
   std::filesystem::remove_all(dir);
 }
 
