@@ -135,7 +135,9 @@ Pods run as restricted-v2 / Pod Security "restricted" asks: non-root (no fixed U
 RuntimeDefault seccomp, no privilege escalation, all capabilities dropped, read-only root
 filesystem (writable: \`/tmp\` and \`/var/lib/smartby\`${schema.properties.packages
     ? ', and the packages volume \`/var/lib/smartby-packages\`' : ''}). Probes are native gRPC
-(\`grpc.health.v1\`).
+(\`grpc.health.v1\`). Each pod records its audit events as producer
+\`<service account>/<pod name>\` (\`SMARTBY_AUDIT_INSTANCE\` from the pod's name), so replicas,
+each with its own audit outbox, are told apart in the audit log.
 
 ## Values
 

@@ -222,13 +222,8 @@ class TailReactor : public grpc::ServerWriteReactor<v1::LogEntry> {
 
 // ---- The service ----
 
-AuditService::AuditService(AuditLog* log, CallRunner calls, WorkerPool* pool,
-                           std::shared_ptr<const auth::TokenVerifier> verifier, TailOptions tail)
-    : log_(log),
-      calls_(std::move(calls)),
-      pool_(pool),
-      verifier_(std::move(verifier)),
-      tail_options_(tail) {
+AuditService::AuditService(AuditLog* log, CallRunner calls, WorkerPool* pool, TailOptions tail)
+    : log_(log), calls_(std::move(calls)), pool_(pool), tail_options_(tail) {
   stall_watch_ = std::thread([this] { StallWatch(); });
 }
 
@@ -292,15 +287,18 @@ AuditService::Reactor* AuditService::Append(Ctx* ctx, const v1::AppendRequest* r
     absl::Status status = [&]() -> absl::Status {
       RETURN_IF_ERROR(ValidateAppend(request->events()));
       // A service writes its own events only: the producer must be the token's service account
-      // (platform-admin may write any producer, e.g. to import an old log).
+      // or one of its instances, "<account>/<instance>" (replicas of a service share an account
+      // but each numbers its events itself). platform-admin may write any producer, e.g. to
+      // import an old log.
       const auth::Principal* principal = caller.principal();
       if (principal != nullptr && !principal->Has(auth::Role::kPlatformAdmin)) {
-        const std::string own = ProducerOfCaller(principal->subject, principal->client_id);
+        const std::string own = AccountOfCaller(principal->subject, principal->client_id);
         for (int i = 0; i < request->events_size(); ++i) {
-          if (request->events(i).producer() != own) {
+          if (!ProducerOfAccount(request->events(i).producer(), own)) {
             return absl::PermissionDeniedError(absl::StrCat(
                 "events[", i, "].producer: this token may append events of producer \"", own,
-                "\" only, not \"", request->events(i).producer(), "\""));
+                "\" or \"", own, "/<instance>\" only, not \"", request->events(i).producer(),
+                "\""));
           }
         }
       }

@@ -26,7 +26,6 @@
 
 #include "absl/time/time.h"
 #include "services/audit/audit_log.h"
-#include "services/runtime/auth/token_verifier.h"
 #include "services/runtime/call.h"
 #include "services/runtime/worker_pool.h"
 #include "smartcity/audit/v1/audit.grpc.pb.h"
@@ -48,10 +47,8 @@ class TailReactor;
 class AuditService final : public v1::AuditService::CallbackService {
  public:
   // `log` and `pool` must outlive the service; `calls` comes from NewCallRunner with
-  // AuditServicePolicy(); `verifier` is the runtime's token_verifier() (null: every token is
-  // refused).
-  AuditService(AuditLog* log, CallRunner calls, WorkerPool* pool,
-               std::shared_ptr<const auth::TokenVerifier> verifier, TailOptions tail = {});
+  // AuditServicePolicy() (its guards authenticate every call, Append and TailEntries included).
+  AuditService(AuditLog* log, CallRunner calls, WorkerPool* pool, TailOptions tail = {});
   ~AuditService() override;
 
   CallRunner& calls() { return calls_; }
@@ -92,7 +89,6 @@ class AuditService final : public v1::AuditService::CallbackService {
   AuditLog* const log_;
   CallRunner calls_;
   WorkerPool* const pool_;
-  const std::shared_ptr<const auth::TokenVerifier> verifier_;
   const TailOptions tail_options_;
 
   std::mutex tails_mu_;

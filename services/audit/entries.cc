@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/runtime/audit_guard.h"
 
 namespace smartby::audit {
 namespace {
@@ -25,8 +26,8 @@ absl::Status CheckLength(int position, absl::string_view field, const std::strin
   return absl::OkStatus();
 }
 
-bool ValidProducerName(const std::string& name) {
-  if (name.empty() || name.size() > kMaxProducerBytes) return false;
+bool ValidAccountName(absl::string_view name) {
+  if (name.empty() || name.size() > kMaxProducerAccountBytes) return false;
   for (char c : name) {
     if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
         !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
@@ -36,6 +37,20 @@ bool ValidProducerName(const std::string& name) {
   return true;
 }
 
+// "<account>" or "<account>/<instance>" (runtime/audit_guard.h: producer names).
+absl::Status CheckProducer(const std::string& producer, int position) {
+  const size_t slash = producer.find('/');
+  if (!ValidAccountName(absl::string_view(producer).substr(0, slash))) {
+    return Invalid(position, "producer",
+                   absl::StrCat("required: the service's account, 1 to ", kMaxProducerAccountBytes,
+                                " characters of a-z, 0-9, '-', '_', '.', optionally followed by "
+                                "/<instance>"));
+  }
+  if (slash == std::string::npos) return absl::OkStatus();
+  return CheckAuditInstance(absl::string_view(producer).substr(slash + 1),
+                            absl::StrCat("events[", position, "].producer"));
+}
+
 // Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the Timestamp's documented range.
 constexpr int64_t kMinTimestampSeconds = -62135596800;
 constexpr int64_t kMaxTimestampSeconds = 253402300799;
@@ -43,10 +58,7 @@ constexpr int64_t kMaxTimestampSeconds = 253402300799;
 }  // namespace
 
 absl::Status ValidateEvent(const v1::AuditEvent& e, int i) {
-  if (!ValidProducerName(e.producer())) {
-    return Invalid(i, "producer",
-                   "required: the service's name, 1 to 64 characters of a-z, 0-9, '-', '_', '.'");
-  }
+  if (absl::Status s = CheckProducer(e.producer(), i); !s.ok()) return s;
   if (e.producer_sequence() < 1) {
     return Invalid(i, "producer_sequence", "must be 1 or more (the producer's own counter)");
   }
@@ -77,7 +89,8 @@ absl::Status ValidateEvent(const v1::AuditEvent& e, int i) {
   }
   if (e.action().empty()) return Invalid(i, "action", "required (the RPC method or a verb)");
   if (auto s = CheckLength(i, "action", e.action(), kMaxShortStringBytes); !s.ok()) return s;
-  if (auto s = CheckLength(i, "resource.type", e.resource().type(), kMaxProducerBytes); !s.ok()) {
+  if (auto s = CheckLength(i, "resource.type", e.resource().type(), kMaxResourceTypeBytes);
+      !s.ok()) {
     return s;
   }
   if (auto s = CheckLength(i, "resource.id", e.resource().id(), kMaxResourceIdBytes); !s.ok()) {
@@ -123,10 +136,19 @@ absl::Status ValidateAppend(const google::protobuf::RepeatedPtrField<v1::AuditEv
   return absl::OkStatus();
 }
 
-std::string ProducerOfCaller(const std::string& subject, const std::string& client_id) {
+std::string AccountOfCaller(const std::string& subject, const std::string& client_id) {
   if (!client_id.empty()) return client_id;
   if (absl::StartsWith(subject, "service:")) return subject.substr(8);
   return "";
+}
+
+bool ProducerOfAccount(absl::string_view producer, absl::string_view account) {
+  // Account names (auth: 1-64 of a-z 0-9 . - _) never hold a '/'; a token claiming one must not
+  // pass for an instance of another account.
+  if (account.empty() || absl::StrContains(account, '/')) return false;
+  return producer == account ||
+         (absl::StartsWith(producer, account) && producer.size() > account.size() &&
+          producer[account.size()] == '/');
 }
 
 namespace {

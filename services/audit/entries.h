@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "services/audit/audit_store.h"
 #include "smartcity/audit/v1/audit.pb.h"
@@ -22,7 +23,9 @@ namespace v1 = ::smartcity::audit::v1;
 // Limits on what one event may carry (README.md, "Limits").
 inline constexpr int kMaxEventsPerAppend = 1000;
 inline constexpr size_t kMaxDetailsJsonBytes = 4096;
-inline constexpr size_t kMaxProducerBytes = 64;
+// A producer is "<account>" or "<account>/<instance>" (an instance name: audit_guard.h).
+inline constexpr size_t kMaxProducerAccountBytes = 64;
+inline constexpr size_t kMaxResourceTypeBytes = 64;
 inline constexpr size_t kMaxShortStringBytes = 256;  // subject, actor, client id, action, ...
 inline constexpr size_t kMaxResourceIdBytes = 512;
 inline constexpr size_t kMaxRequestIdBytes = 128;
@@ -33,9 +36,13 @@ absl::Status ValidateEvent(const v1::AuditEvent& event, int position);
 // The whole request: 1..1000 events, each valid.
 absl::Status ValidateAppend(const google::protobuf::RepeatedPtrField<v1::AuditEvent>& events);
 
-// The producer a caller's token lets it write for: its client_id, or the name in a
+// The service account a caller's token speaks for: its client_id, or the name in a
 // "service:<name>" subject; "" when neither (then only platform-admin may append).
-std::string ProducerOfCaller(const std::string& subject, const std::string& client_id);
+std::string AccountOfCaller(const std::string& subject, const std::string& client_id);
+
+// Whether `producer` is `account` itself or one of its instances ("<account>/<instance>"), i.e.
+// events a token of `account` may append. False for an empty account or one holding a '/'.
+bool ProducerOfAccount(absl::string_view producer, absl::string_view account);
 
 // The deterministic serialization of `entry`.
 std::string SerializeEntry(const v1::AuditEntry& entry);

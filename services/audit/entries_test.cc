@@ -73,6 +73,30 @@ TEST(ValidateTest, RequiresProducerSequenceSubjectAndAction) {
   EXPECT_THAT(std::string(ValidateOne(e).message()), HasSubstr("events[1].claimed_time"));
 }
 
+TEST(ValidateTest, AProducerIsAnAccountOptionallyFollowedByAnInstance) {
+  v1::AuditEvent e = Event();
+  for (const char* good : {"catalogue", "catalogue/a", "catalogue/smartby-catalogue-7d9f-x2k4q",
+                           "catalogue/node-1.example"}) {
+    e.set_producer(good);
+    EXPECT_TRUE(ValidateOne(e).ok()) << good;
+  }
+  e.set_producer(std::string("catalogue/") + std::string(63, 'a'));
+  EXPECT_TRUE(ValidateOne(e).ok());
+  for (const char* bad : {"catalogue/", "catalogue/A", "catalogue/a_b", "catalogue/a/b",
+                          "/a", "catalogue/a b"}) {
+    e.set_producer(bad);
+    absl::Status s = ValidateOne(e);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("events[1].producer")) << bad;
+  }
+  e.set_producer(std::string("catalogue/") + std::string(64, 'a'));
+  EXPECT_THAT(std::string(ValidateOne(e).message()),
+              HasSubstr("events[1].producer: an instance name must be 1 to 63 characters"));
+  e.set_producer(std::string(65, 'c') + "/a");
+  EXPECT_THAT(std::string(ValidateOne(e).message()),
+              HasSubstr("events[1].producer: required: the service's account, 1 to 64"));
+}
+
 TEST(ValidateTest, BoundsTheBatch) {
   google::protobuf::RepeatedPtrField<v1::AuditEvent> events;
   EXPECT_EQ(ValidateAppend(events).code(), absl::StatusCode::kInvalidArgument);
@@ -95,10 +119,24 @@ TEST(EntriesTest, EntryBytesAreDeterministicAndRoundTrip) {
   EXPECT_EQ(a.resource_id, "badetemperatur");
 }
 
-TEST(EntriesTest, ProducerOfCaller) {
-  EXPECT_EQ(ProducerOfCaller("service:catalogue", "catalogue"), "catalogue");
-  EXPECT_EQ(ProducerOfCaller("service:feed", ""), "feed");
-  EXPECT_EQ(ProducerOfCaller("user:kari", ""), "");
+TEST(EntriesTest, AccountOfCaller) {
+  EXPECT_EQ(AccountOfCaller("service:catalogue", "catalogue"), "catalogue");
+  EXPECT_EQ(AccountOfCaller("service:feed", ""), "feed");
+  EXPECT_EQ(AccountOfCaller("user:kari", ""), "");
+}
+
+TEST(EntriesTest, AnAccountOwnsItselfAndItsInstancesOnly) {
+  EXPECT_TRUE(ProducerOfAccount("catalogue", "catalogue"));
+  EXPECT_TRUE(ProducerOfAccount("catalogue/a", "catalogue"));
+  EXPECT_TRUE(ProducerOfAccount("catalogue/smartby-catalogue-7d9f-x2k4q", "catalogue"));
+  EXPECT_FALSE(ProducerOfAccount("feed", "catalogue"));
+  EXPECT_FALSE(ProducerOfAccount("feed/a", "catalogue"));
+  EXPECT_FALSE(ProducerOfAccount("catalogue2", "catalogue"));  // another account's name
+  EXPECT_FALSE(ProducerOfAccount("catalogue.a", "catalogue"));
+  EXPECT_FALSE(ProducerOfAccount("catalog/a", "catalogue"));
+  EXPECT_FALSE(ProducerOfAccount("catalogue/a", "catalogue/a"));  // an instance is no account
+  EXPECT_FALSE(ProducerOfAccount("catalogue/a", ""));
+  EXPECT_FALSE(ProducerOfAccount("/a", ""));
 }
 
 TEST(EntriesTest, MicrosConversionsHandleNegativeTimes) {

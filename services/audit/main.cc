@@ -133,8 +133,7 @@ int main(int argc, char** argv) {
   int code = 0;
   {
     smartby::CallRunner calls = runtime.NewCallRunner(&smartby::audit::AuditServicePolicy());
-    smartby::audit::AuditService service(log->get(), std::move(calls), &runtime.pool(),
-                                         runtime.token_verifier(), tail);
+    smartby::audit::AuditService service(log->get(), std::move(calls), &runtime.pool(), tail);
     runtime.AddService(&service, &service.calls().policy());
     code = runtime.Run();
   }

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/runtime/log.h"
@@ -69,6 +70,27 @@ void AddDetail(CallContext& call, absl::string_view key, Value&& value) {
 }
 
 }  // namespace
+
+absl::Status CheckAuditInstance(absl::string_view instance, absl::string_view field) {
+  const bool valid_characters = std::all_of(instance.begin(), instance.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+  if (!instance.empty() && instance.size() <= kMaxAuditInstanceBytes && valid_characters) {
+    return absl::OkStatus();
+  }
+  // Short enough to quote (escaped: it may come from anyone), else only its length.
+  const std::string got = instance.size() <= kMaxAuditInstanceBytes
+                              ? absl::StrCat("\"", absl::CHexEscape(instance), "\"")
+                              : absl::StrCat(instance.size(), " characters");
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": an instance name must be 1 to ", kMaxAuditInstanceBytes,
+                   " characters of a-z, 0-9, '-' and '.', such as a pod name (got ", got, ")"));
+}
+
+std::string AuditProducerName(absl::string_view account, absl::string_view instance) {
+  if (instance.empty()) return std::string(account);
+  return absl::StrCat(account, "/", instance);
+}
 
 std::vector<AuditEvent> AuditEventsFor(const CallContext& call, const absl::Status& outcome,
                                        const AuditGuardOptions& options, absl::Time now) {

@@ -54,8 +54,27 @@ inline constexpr char kAuditRefusal[] =
     "the audit log cannot be reached; changes are refused until it can, so nothing runs "
     "unaudited";
 
+// Producer names. The audit log tells producers apart by name, deduplicates on (producer,
+// producer_sequence) and shows lost events as gaps in a producer's sequence, so every process
+// with an outbox of its own needs a name of its own: two replicas of one service share a service
+// account but not an outbox (each numbers its events itself). A process's producer is its
+// account ("catalogue"), or "<account>/<instance>" when it has an instance name (--audit_instance;
+// the charts pass the pod's name). The log takes from a service token the events of its account
+// and of any "<account>/<instance>".
+//
+// An instance name: 1 to 63 characters of a-z, 0-9, '-' and '.' (a Kubernetes pod name of a
+// Deployment or StatefulSet fits: they are at most 63 characters).
+inline constexpr size_t kMaxAuditInstanceBytes = 63;
+
+// OK, or INVALID_ARGUMENT starting with `field` and saying what an instance name must be.
+absl::Status CheckAuditInstance(absl::string_view instance, absl::string_view field);
+
+// "<account>/<instance>", or `account` when `instance` is empty.
+std::string AuditProducerName(absl::string_view account, absl::string_view instance);
+
 struct AuditGuardOptions {
-  std::string producer;  // the service name ("catalogue"), or --audit_producer
+  // Put on every event: the account ("catalogue"), or AuditProducerName(account, instance).
+  std::string producer;
   int64_t max_events = 100000;
   // Zero or infinite: no age limit.
   absl::Duration max_age = absl::Hours(1);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
+#include "services/runtime/server.h"
 
 namespace smartby {
 namespace {
@@ -97,6 +98,61 @@ TEST(AuditRules, AMutationIsRecordedWithPrincipalDatasetOutcomeAndRequest) {
   EXPECT_EQ(e.resource().classification(), common::CLASSIFICATION_INTERNAL);
   EXPECT_EQ(e.outcome_code(), 0);
   EXPECT_EQ(e.request_id(), "req-1");
+}
+
+// --- producer names ---------------------------------------------------------------------------
+
+TEST(AuditProducer, AnInstanceIsAppendedToTheAccount) {
+  EXPECT_EQ(AuditProducerName("catalogue", ""), "catalogue");
+  EXPECT_EQ(AuditProducerName("catalogue", "smartby-catalogue-7d9f8-x2k4q"),
+            "catalogue/smartby-catalogue-7d9f8-x2k4q");
+}
+
+TEST(AuditProducer, InstanceNamesAreBoundedPodNames) {
+  for (const char* good : {"a", "smartby-catalogue-7d9f8-x2k4q", "node-1.example", "0"}) {
+    EXPECT_TRUE(CheckAuditInstance(good, "--audit_instance").ok()) << good;
+  }
+  EXPECT_TRUE(CheckAuditInstance(std::string(63, 'a'), "--audit_instance").ok());
+  for (const char* bad : {"", "Catalogue-0", "a_b", "a/b", "a b", "pod\n"}) {
+    absl::Status s = CheckAuditInstance(bad, "--audit_instance");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "--audit_instance: an instance name must be 1 to "
+                                              "63 characters of a-z, 0-9, '-' and '.'"))
+        << s.message();
+  }
+  EXPECT_TRUE(absl::StrContains(CheckAuditInstance("a/b", "f").message(), "(got \"a/b\")"));
+  absl::Status long_name = CheckAuditInstance(std::string(64, 'a'), "--audit_instance");
+  EXPECT_EQ(long_name.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(long_name.message(), "(got 64 characters)")) << long_name;
+}
+
+TEST(AuditProducer, TheServerRefusesABadInstanceOrAProducerThatAlreadyNamesOne) {
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.audit.producer = "catalogue";
+  options.audit.instance = "smartby-catalogue-7d9f8-x2k4q";
+  EXPECT_TRUE(CheckServerOptions(options).ok());
+  options.audit.instance = "Pod_1";
+  absl::Status bad = CheckServerOptions(options);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(bad.message(), "--audit_instance (or SMARTBY_AUDIT_INSTANCE): "))
+      << bad;
+  options.audit.instance = "b";
+  options.audit.producer = "catalogue/a";
+  bad = CheckServerOptions(options);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(bad.message(), "--audit_producer: \"catalogue/a\" already names"))
+      << bad;
+}
+
+TEST(AuditProducer, EventsCarryTheConfiguredProducer) {
+  AuditGuardOptions options = Options();
+  options.producer = AuditProducerName("catalogue", "pod-b");
+  auto call = Call(kUpdate, kMutation);
+  std::vector<AuditEvent> events =
+      AuditEventsFor(*call, absl::UnauthenticatedError("sign in first"), options, kNow);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].producer(), "catalogue/pod-b");
 }
 
 TEST(AuditRules, RefusedMutationsAreRecordedToo) {

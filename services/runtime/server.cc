@@ -80,8 +80,14 @@ ABSL_FLAG(std::string, audit_service, "grpc://127.0.0.1:7005",
           "refused once it is full (auditing itself cannot be turned off)");
 ABSL_FLAG(std::string, audit_producer, "",
           "the producer name on this process's audit events (default: --service_client_id, else "
-          "the service name); the audit log takes from a service token only events of its own "
-          "service account");
+          "the service name), followed by /<instance> when --audit_instance is set; the audit "
+          "log takes from a service token only events of its own service account and its "
+          "instances");
+ABSL_FLAG(std::string, audit_instance, "",
+          "this process among several replicas of the service (the charts pass the pod name): "
+          "its audit events' producer becomes <producer>/<instance>, so that replicas, each with "
+          "its own outbox and sequence, are told apart. 1 to 63 of a-z, 0-9, '-', '.'; empty: "
+          "the process runs alone");
 ABSL_FLAG(int64_t, audit_outbox_max, 100000,
           "audit events the outbox may hold before new mutations are refused (UNAVAILABLE)");
 ABSL_FLAG(absl::Duration, audit_outbox_max_age, absl::Hours(1),
@@ -159,7 +165,9 @@ ServerOptions OptionsFromFlags(const ServiceIdentity& identity) {
   }
   o.audit.service = absl::GetFlag(FLAGS_audit_service);
   o.audit.producer = absl::GetFlag(FLAGS_audit_producer);
-  // The log accepts from a service token only events whose producer is its service account.
+  o.audit.instance = absl::GetFlag(FLAGS_audit_instance);
+  // The log accepts from a service token only events whose producer is its service account
+  // (or "<account>/<instance>").
   if (o.audit.producer.empty()) o.audit.producer = o.authentication.client_id;
   if (o.audit.producer.empty()) o.audit.producer = identity.name;
   o.audit.max_events = absl::GetFlag(FLAGS_audit_outbox_max);
@@ -226,6 +234,15 @@ absl::Status CheckServerOptions(const ServerOptions& o) {
   }
   if (o.audit.max_age < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--audit_outbox_max_age: must not be negative");
+  }
+  if (!o.audit.instance.empty()) {
+    RETURN_IF_ERROR(
+        CheckAuditInstance(o.audit.instance, "--audit_instance (or SMARTBY_AUDIT_INSTANCE)"));
+    if (absl::StrContains(o.audit.producer, '/')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--audit_producer: \"", o.audit.producer, "\" already names an instance; with "
+          "--audit_instance give the account alone (the instance is appended after a '/')"));
+    }
   }
   return absl::OkStatus();
 }
@@ -316,7 +333,7 @@ std::shared_ptr<AuditGuard> ServerRuntime::AuditGuardForRunners() {
   audit_metrics_ = std::make_unique<AuditMetrics>(*registry_);
   audit_metrics_->Observe(*audit_outbox_, clock_.Now());
   AuditGuardOptions guard_options;
-  guard_options.producer = o.producer;
+  guard_options.producer = AuditProducerName(o.producer, o.instance);
   guard_options.max_events = o.max_events;
   guard_options.max_age = o.max_age;
   audit_guard_ = std::make_shared<AuditGuard>(

@@ -57,6 +57,9 @@ struct AuditOptions {
   std::string outbox_path;
   std::string service = "grpc://127.0.0.1:7005";  // --audit_service; "": do not ship
   std::string producer;  // --audit_producer (default: --service_client_id, else service name)
+  // --audit_instance: this process among the replicas of its service (the pod name); "" when it
+  // runs alone. The events' producer is then AuditProducerName(producer, instance).
+  std::string instance;
   int64_t max_events = 100000;                    // --audit_outbox_max
   absl::Duration max_age = absl::Hours(1);        // --audit_outbox_max_age; 0: no age limit
 };

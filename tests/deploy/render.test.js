@@ -109,6 +109,9 @@ function checkService(objects, service, values) {
     assert.ok(pod.volumes.some((v) => v.persistentVolumeClaim && v.persistentVolumeClaim.claimName === claim.metadata.name));
     assert.equal(deployment.spec.strategy.type, 'Recreate');
   }
+  const instance = (container.env || []).find((e) => e.name === 'SMARTBY_AUDIT_INSTANCE');
+  assert.deepEqual(instance && instance.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } },
+    'each pod is an audit producer of its own');
   if (service === 'archive') checkArchive(objects, values);
   if (values.existingSecret) {
     const mount = container.volumeMounts.find((m) => m.mountPath === '/etc/smartby/secrets');

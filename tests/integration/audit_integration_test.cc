@@ -1,6 +1,8 @@
 // Starts the real smartby-audit binary on free loopback ports and calls it over real gRPC:
 // append, query, proofs verified with merkle.h and the checkpoint with VerifyNote; who may call
-// what; the streaming tail; a kill -9 in the middle of a load; tampering with the SQLite file.
+// what; replicas of one account as producers of their own ("<account>/<instance>", also as the
+// runtime names them with --audit_instance); the streaming tail; a kill -9 in the middle of a
+// load; tampering with the SQLite file.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <string>
 #include <thread>
@@ -45,10 +48,11 @@ std::vector<std::string> Args(const std::string& dir, const TestTokenIssuer& iss
           "--audit_service=", "--checkpoint_interval=200ms"};
 }
 
-std::string WriterToken(const TestTokenIssuer& issuer) {
+// A service account's token, as the runtime's shipper gets it from auth.
+std::string WriterToken(const TestTokenIssuer& issuer, const std::string& account = "catalogue") {
   TokenSpec spec;
-  spec.subject = "service:catalogue";
-  spec.client_id = "catalogue";
+  spec.subject = "service:" + account;
+  spec.client_id = account;
   spec.roles = {"audit-writer"};
   spec.lifetime = absl::Minutes(30);
   return issuer.Token(spec);
@@ -70,9 +74,10 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token,
   return ctx;
 }
 
-v1::AuditEvent Event(int64_t sequence, const std::string& subject = "user:kari") {
+v1::AuditEvent Event(int64_t sequence, const std::string& subject = "user:kari",
+                     const std::string& producer = "catalogue") {
   v1::AuditEvent e;
-  e.set_producer("catalogue");
+  e.set_producer(producer);
   e.set_producer_sequence(sequence);
   e.mutable_claimed_time()->set_seconds(1700000000 + sequence);
   e.mutable_actor()->set_subject(subject);
@@ -172,6 +177,36 @@ merkle::Hash RootOf(const std::vector<v1::LogEntry>& entries) {
   for (const auto& e : entries) range.Append(merkle::LeafHash(e.entry_bytes()));
   return range.Root();
 }
+
+// What waits in a service's runtime outbox (the SQLite file of audit_outbox.h), oldest first.
+std::vector<v1::AuditEvent> OutboxEvents(const std::string& path) {
+  std::vector<v1::AuditEvent> events;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot open the outbox " << path;
+    sqlite3_close(db);
+    return events;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT event FROM audit_outbox ORDER BY seq", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot read the outbox " << path << ": " << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return events;
+  }
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    v1::AuditEvent event;
+    EXPECT_TRUE(
+        event.ParseFromArray(sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0)));
+    events.push_back(std::move(event));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return events;
+}
+
+constexpr char kAppendMethod[] = "/smartcity.audit.v1.AuditService/Append";
 
 class AuditIntegrationTest : public ::testing::Test {
  protected:
@@ -294,28 +329,154 @@ TEST_F(AuditIntegrationTest, OnlyAuditorsReadAndOnlyWritersAppendTheirOwnEvents)
 
   // The refused Appends are recorded like any refused call, in the service's own outbox (on
   // their way to the log): anonymous, a reader, a forged producer, a bad event.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(absl::StrCat(dir_.path(), "/audit-audit-outbox.db").c_str(), &db),
-            SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT event FROM audit_outbox", -1, &stmt, nullptr),
-            SQLITE_OK);
   std::multiset<int> refused_append_codes;
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
-    v1::AuditEvent event;
-    ASSERT_TRUE(event.ParseFromArray(sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0)));
-    if (event.action() == "/smartcity.audit.v1.AuditService/Append") {
+  const std::string outbox = absl::StrCat(dir_.path(), "/audit-audit-outbox.db");
+  for (const v1::AuditEvent& event : OutboxEvents(outbox)) {
+    if (event.action() == kAppendMethod) {
       refused_append_codes.insert(event.outcome_code());
+      // Without --audit_instance the producer is the service's name, as before instances.
+      EXPECT_EQ(event.producer(), "audit");
     }
   }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
   EXPECT_EQ(refused_append_codes,
             (std::multiset<int>{grpc::StatusCode::INVALID_ARGUMENT,
                                 grpc::StatusCode::PERMISSION_DENIED,
                                 grpc::StatusCode::PERMISSION_DENIED,
                                 grpc::StatusCode::UNAUTHENTICATED}))
       << "successful Appends are not recorded (the entries are the record); refused ones are";
+}
+
+// Two replicas of one service share its account (and token) but each numbers its events in its
+// own outbox: as "catalogue/a" and "catalogue/b" the same sequence numbers are two producers'
+// events, not one producer's re-send or conflict.
+TEST_F(AuditIntegrationTest, ReplicasOfOneAccountAppendTheSameSequencesConcurrently) {
+  constexpr int kPerReplica = 200;
+  constexpr int kBatch = 4;
+  const std::vector<std::pair<std::string, std::string>> replicas = {
+      {"catalogue/a", "user:kari"}, {"catalogue/b", "user:ola"}};  // different content, too
+  std::vector<grpc::Status> failures[2];
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      AuditClient client(service_->grpc_address(), writer_->token());  // the one shared token
+      for (int first = 1; first <= kPerReplica; first += kBatch) {
+        std::vector<v1::AuditEvent> events;
+        for (int seq = first; seq < first + kBatch; ++seq) {
+          events.push_back(Event(seq, replicas[r].second, replicas[r].first));
+        }
+        if (grpc::Status s = client.Append(events, nullptr); !s.ok()) failures[r].push_back(s);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 2; ++r) {
+    for (const grpc::Status& s : failures[r]) {
+      ADD_FAILURE() << replicas[r].first << ": " << s.error_code() << " " << s.error_message();
+    }
+  }
+
+  std::vector<v1::LogEntry> entries;
+  ASSERT_TRUE(auditor_->Entries(0, 2 * kPerReplica + 1, &entries).ok());
+  ASSERT_EQ(entries.size(), 2u * kPerReplica) << "every event of both replicas, nothing more";
+  std::map<std::string, std::vector<int64_t>> sequences;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const v1::AuditEvent& e = entries[i].entry().event();
+    ASSERT_EQ(entries[i].entry().index(), static_cast<int64_t>(i));
+    sequences[e.producer()].push_back(e.producer_sequence());
+    EXPECT_EQ(e.actor().subject(), e.producer() == "catalogue/a" ? "user:kari" : "user:ola");
+  }
+  ASSERT_EQ(sequences.size(), 2u);
+  for (auto& [producer, seqs] : sequences) {
+    std::vector<int64_t> want(kPerReplica);
+    std::iota(want.begin(), want.end(), 1);
+    EXPECT_EQ(seqs, want) << producer << ": each replica's own sequence, in order, no gaps";
+  }
+
+  // A re-send is still recognised per producer: it gets the index it already has.
+  std::vector<int64_t> again;
+  ASSERT_TRUE(writer_->Append({Event(7, "user:ola", "catalogue/b")}, &again).ok());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(entries[again[0]].entry().event().producer(), "catalogue/b");
+  EXPECT_EQ(entries[again[0]].entry().event().producer_sequence(), 7);
+  // ...and one producer reusing a number with other content is still refused.
+  grpc::Status reused = writer_->Append({Event(7, "user:kari", "catalogue/b")}, nullptr);
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::ALREADY_EXISTS) << reused.error_message();
+  EXPECT_EQ(WaitForCheckpoint(*auditor_, 2 * kPerReplica).tree_size(), 2 * kPerReplica);
+}
+
+TEST_F(AuditIntegrationTest, AServiceTokenWritesOnlyItsOwnAccountAndItsInstances) {
+  AuditClient feed(service_->grpc_address(), WriterToken(*issuer_, "feed"));
+  EXPECT_TRUE(feed.Append({Event(1, "user:kari", "feed/smartby-feed-5c7b9-qx8zt")}, nullptr).ok());
+  EXPECT_TRUE(writer_->Append({Event(1, "user:kari", "catalogue/a")}, nullptr).ok());
+
+  // Another account's instance, or a name that merely starts like one's own account.
+  for (const char* forged : {"feed/a", "feed", "catalogue2/a", "catalogue.a"}) {
+    grpc::Status s = writer_->Append({Event(2, "user:kari", "catalogue/a"),
+                                      Event(1, "user:kari", forged)},
+                                     nullptr);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << forged;
+    EXPECT_NE(s.error_message().find(absl::StrCat(
+                  "events[1].producer: this token may append events of producer \"catalogue\" or "
+                  "\"catalogue/<instance>\" only, not \"", forged, "\"")),
+              std::string::npos)
+        << s.error_message();
+  }
+  EXPECT_EQ(feed.Append({Event(2, "user:kari", "catalogue/a")}, nullptr).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Its own account with an instance that is not an instance name.
+  const std::string too_long = "catalogue/" + std::string(64, 'a');
+  for (const std::string& bad : {std::string("catalogue/"), std::string("catalogue/Pod_1"),
+                                 std::string("catalogue/a/b"), too_long}) {
+    grpc::Status s = writer_->Append({Event(2, "user:kari", bad)}, nullptr);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.error_message().find("events[0].producer"), std::string::npos) << s.error_message();
+  }
+  // platform-admin may still write any producer (e.g. importing an old log).
+  AuditClient admin(service_->grpc_address(), issuer_->AdminToken());
+  EXPECT_TRUE(admin.Append({Event(1, "user:kari", "archive/old-1")}, nullptr).ok());
+
+  // Only the three accepted Appends reached the log.
+  std::vector<v1::LogEntry> entries;
+  ASSERT_TRUE(auditor_->Entries(0, 10, &entries).ok());
+  std::vector<std::string> producers;
+  for (const auto& e : entries) producers.push_back(e.entry().event().producer());
+  EXPECT_EQ(producers, (std::vector<std::string>{"feed/smartby-feed-5c7b9-qx8zt", "catalogue/a",
+                                                 "archive/old-1"}));
+}
+
+// The runtime side: --audit_instance (here through its environment twin, as the charts set it
+// from the pod name) makes a process's events "<account>/<instance>"; a bad name stops the start.
+TEST_F(AuditIntegrationTest, TheRuntimeNamesItsEventsAfterAccountAndInstance) {
+  TempDir dir;
+  std::vector<std::string> args = Args(dir.path(), *issuer_);
+  args.push_back("--service_client_id=audit-writer-account");
+  auto process = ServiceProcess::Start(BinaryPath("smartby-audit"), args,
+                                       {{"SMARTBY_AUDIT_INSTANCE", "smartby-audit-7d9f8-x2k4q"}});
+  ASSERT_TRUE(process.ok()) << process.status();
+  // A refused Append is recorded by the runtime's audit guard in the process's own outbox.
+  AuditClient anonymous((*process)->grpc_address(), "");
+  ASSERT_EQ(anonymous.Append({Event(1)}, nullptr).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::vector<std::string> producers;
+  for (const v1::AuditEvent& e : OutboxEvents(absl::StrCat(dir.path(), "/audit-audit-outbox.db"))) {
+    if (e.action() == kAppendMethod) producers.push_back(e.producer());
+  }
+  EXPECT_EQ(producers,
+            (std::vector<std::string>{"audit-writer-account/smartby-audit-7d9f8-x2k4q"}));
+  (*process)->Stop();
+
+  TempDir bad_dir;
+  for (const char* bad : {"--audit_instance=Pod_1", "--audit_instance=a/b"}) {
+    std::vector<std::string> argv = {BinaryPath("smartby-audit")};
+    for (const std::string& a : Args(bad_dir.path(), *issuer_)) argv.push_back(a);
+    argv.push_back(bad);
+    testing::CommandResult result = testing::RunCommand(argv, {}, "", absl::Seconds(30));
+    EXPECT_NE(result.exit_code, 0) << bad;
+    EXPECT_NE(result.err.find("--audit_instance (or SMARTBY_AUDIT_INSTANCE): an instance name "
+                              "must be 1 to 63 characters of a-z, 0-9, '-' and '.'"),
+              std::string::npos)
+        << bad << ": " << result.err;
+  }
 }
 
 TEST_F(AuditIntegrationTest, TailStreamsHistoryThenNewEntries) {

@@ -1,7 +1,8 @@
 {{/*
 The service's command-line flags. Every flag has an env twin, but flags show up in
-`kubectl describe`, so the chart passes flags; only the database URL comes through the
-environment (from a Secret, never in the pod spec).
+`kubectl describe`, so the chart passes flags; only the database URL (from a Secret, never in the
+pod spec) and the audit instance (the pod's name, known only once the pod exists) come through
+the environment.
 */}}
 {{- define "smartby-lib.args" -}}
 {{- $service := include "smartby-lib.service" . -}}
@@ -236,8 +237,15 @@ spec:
           imagePullPolicy: {{ $image.pullPolicy }}
           args:
             {{- include "smartby-lib.args" . | nindent 12 }}
-          {{- if or (eq .Values.database.type "postgres") .Values.extraEnv }}
           env:
+            # Every service records audit events through the runtime's outbox, one outbox per
+            # pod with its own sequence: the pod name makes each replica a producer of its own
+            # ("<account>/<pod>"), so the audit log neither merges nor refuses two replicas'
+            # events (services/audit/README.md, "Producers").
+            - name: SMARTBY_AUDIT_INSTANCE
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
             {{- if eq .Values.database.type "postgres" }}
             - name: SMARTBY_DATABASE
               valueFrom:
@@ -248,7 +256,6 @@ spec:
             {{- with .Values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          {{- end }}
           ports:
             - name: grpc
               containerPort: {{ $ports.grpc }}
