@@ -21,5 +21,6 @@ smartby_test(feed_notifier_test
   SOURCES ${feed_alarms_dir}/notifier_test.cc
     ${PROJECT_SOURCE_DIR}/tests/support/http_sink.cc
     ${PROJECT_SOURCE_DIR}/tests/support/smtp_sink.cc
+    ${PROJECT_SOURCE_DIR}/tests/support/test_pki.cc
     ${PROJECT_SOURCE_DIR}/services/runtime/storage/test_databases.cc
   DEPS smartby_feed_alarms LABELS unit)

@@ -32,38 +32,33 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
-namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 using google::protobuf::util::TimeUtil;
 using testing::BinaryPath;
 using testing::CommandResult;
+using testing::FreeLoopbackPort;
+using testing::ParkingFields;
+using testing::PlatformUnderTest;
 using testing::RunCommand;
-using testing::ServiceProcess;
+using testing::SchemaFieldSpec;
+using testing::SensorDataset;
 using testing::TempDir;
-using testing::TestTokenIssuer;
-using testing::TokenSpec;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-constexpr char kAdminPassword[] = "innsamling-e2e-passord-2026";
 
 std::string Describe(const CommandResult& r) {
   return absl::StrCat("exit ", r.exit_code, "\n--- stdout\n", r.out, "--- stderr\n", r.err);
@@ -197,105 +192,22 @@ TerminalRun RunWithTerminalStderr(const std::vector<std::string>& args,
   return result;
 }
 
-// A loopback port nothing listens on (bound, then released).
-int UnusedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-struct Field {
-  std::string name;
-  cv1::FieldType type;
-  double min = 0, max = 0;  // a range when min < max
-};
-
-const std::vector<Field>& ParkingFields() {
-  static const std::vector<Field> fields = {
-      {"free_spaces", cv1::FIELD_TYPE_INTEGER, 0, 2000},
-      {"temperature", cv1::FIELD_TYPE_DOUBLE, -40, 60},
-  };
-  return fields;
-}
-
 class SmartctlIngestionE2ETest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const std::string d = dir_->path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-
-    {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + AdminToken());
-      av1::CreateServiceAccountRequest request;
-      request.set_name("ingestion");
-      request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/ingestion.secret") << response.client_secret() << "\n";
-    }
-
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    catalogue_stub_ = cv1::CatalogueService::NewStub(
-                          grpc::CreateChannel(catalogue_->grpc_address(),
-                                              grpc::InsecureChannelCredentials()))
-                          .release();
+    platform_ = new PlatformUnderTest();
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
     for (const char* name : {"e2e-kilde", "e2e-fil", "e2e-sporring", "e2e-stor"}) {
       CreateDataset(name, ParkingFields());
     }
     CreateDataset("e2e-avfall", {{"fill_level", cv1::FIELD_TYPE_DOUBLE, 0, 100},
                                  {"position", cv1::FIELD_TYPE_GEOPOINT}});
-
-    auto ingestion = ServiceProcess::Start(
-        BinaryPath("smartby-ingestion"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
-         "--service_client_secret_file=" + d + "/ingestion.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--audit_service="});
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = ingestion->release();
-    stub_ = iv1::IngestionService::NewStub(
-                grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
-                .release();
+    ASSERT_EQ(platform_->Start("ingestion", {platform_->ServiceFlag("catalogue")}),
+              absl::OkStatus());
+    stub_ = iv1::IngestionService::NewStub(platform_->Channel("ingestion")).release();
 
     // Readings are placed on whole hours a day and more back: in the past (not rejected as
     // future), and far from now whatever the machine's load.
@@ -306,69 +218,25 @@ class SmartctlIngestionE2ETest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete stub_;
     stub_ = nullptr;
-    delete catalogue_stub_;
-    catalogue_stub_ = nullptr;
-    delete ingestion_;
-    ingestion_ = nullptr;
-    delete catalogue_;
-    catalogue_ = nullptr;
-    delete auth_;
-    auth_ = nullptr;
-    delete issuer_;
-    issuer_ = nullptr;
+    delete platform_;
+    platform_ = nullptr;
     delete base_;
     base_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_NE(ingestion_, nullptr) << "the services did not start";
+    ASSERT_TRUE(platform_->IsRunning("ingestion")) << "the services did not start";
   }
 
   // A fresh platform-admin token (tokens live 5 minutes; the suite may take longer).
-  static std::string AdminToken() {
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    return issuer_->Token(admin);
-  }
+  static std::string AdminToken() { return platform_->AdminToken(); }
 
-  static void CreateDataset(const std::string& name, const std::vector<Field>& fields) {
-    cv1::CreateDatasetRequest request;
-    cv1::Dataset* d = request.mutable_dataset();
-    d->set_name(name);
-    d->set_title(absl::StrCat("Målinger ", name));
-    d->set_description("Testdata for smartctl og innsamling.");
-    d->mutable_owner()->set_organization("Stavanger kommune");
-    d->set_license("NLOD-2.0");
-    d->set_classification(smartcity::common::v1::CLASSIFICATION_OPEN);
-    d->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-    for (const Field& f : fields) {
-      cv1::SchemaField* field = d->add_fields();
-      field->set_name(f.name);
-      field->set_type(f.type);
-      if (f.min < f.max) {
-        field->set_min_value(f.min);
-        field->set_max_value(f.max);
-      }
-    }
-    {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + AdminToken());
-      cv1::Dataset created;
-      const grpc::Status status = catalogue_stub_->CreateDataset(&ctx, request, &created);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-    }
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + AdminToken());
-    cv1::PublishDatasetRequest publish;
-    publish.set_name(name);
-    cv1::Dataset published;
-    const grpc::Status status = catalogue_stub_->PublishDataset(&ctx, publish, &published);
-    ASSERT_TRUE(status.ok()) << status.error_message();
+  // Open and published, so that smartctl's reads need no clearance.
+  static void CreateDataset(const std::string& name, const std::vector<SchemaFieldSpec>& fields) {
+    ASSERT_EQ(platform_->CreateDataset(
+                  SensorDataset(name, smartcity::common::v1::CLASSIFICATION_OPEN, fields),
+                  /*publish=*/true),
+              absl::OkStatus());
   }
 
   // smartctl against `server`, with a private config directory and an admin's token.
@@ -386,7 +254,7 @@ class SmartctlIngestionE2ETest : public ::testing::Test {
 
   // smartctl against the test's ingestion service.
   CommandResult Ctl(const std::vector<std::string>& args, const std::string& stdin_data = "") {
-    return CtlAt(ingestion_->grpc_address(), args, stdin_data);
+    return CtlAt(platform_->service("ingestion").grpc_address(), args, stdin_data);
   }
 
   std::string WriteFile(const std::string& name, const std::string& content) {
@@ -405,10 +273,7 @@ class SmartctlIngestionE2ETest : public ::testing::Test {
   }
 
   static std::unique_ptr<grpc::ClientContext> Context() {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("authorization", "Bearer " + AdminToken());
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-    return ctx;
+    return PlatformUnderTest::Context(AdminToken());
   }
 
   // Every stored reading of `source`, oldest first, over gRPC (not through smartctl).
@@ -432,27 +297,13 @@ class SmartctlIngestionE2ETest : public ::testing::Test {
   static absl::Time At(int minutes) { return *base_ + absl::Minutes(minutes); }
   static std::string T(int minutes) { return Rfc3339(At(minutes)); }
 
-  static TempDir* dir_;
-  static ServiceProcess* auth_;
-  static ServiceProcess* catalogue_;
-  static ServiceProcess* ingestion_;
-  static TestTokenIssuer* issuer_;
-  static cv1::CatalogueService::Stub* catalogue_stub_;
-  static iv1::IngestionService::Stub* stub_;
-  static absl::Time* base_;
+  static inline PlatformUnderTest* platform_ = nullptr;
+  static inline iv1::IngestionService::Stub* stub_ = nullptr;
+  static inline absl::Time* base_ = nullptr;
 
   TempDir config_home_;
   TempDir files_;
 };
-
-TempDir* SmartctlIngestionE2ETest::dir_ = nullptr;
-ServiceProcess* SmartctlIngestionE2ETest::auth_ = nullptr;
-ServiceProcess* SmartctlIngestionE2ETest::catalogue_ = nullptr;
-ServiceProcess* SmartctlIngestionE2ETest::ingestion_ = nullptr;
-TestTokenIssuer* SmartctlIngestionE2ETest::issuer_ = nullptr;
-cv1::CatalogueService::Stub* SmartctlIngestionE2ETest::catalogue_stub_ = nullptr;
-iv1::IngestionService::Stub* SmartctlIngestionE2ETest::stub_ = nullptr;
-absl::Time* SmartctlIngestionE2ETest::base_ = nullptr;
 
 // ---------------------------------------------------------------------------------------------
 // Sources
@@ -797,8 +648,9 @@ TEST_F(SmartctlIngestionE2ETest, OnATerminalTheProgressBarRuns) {
   bool header = true, seen_bar = false;
   int after_bar = 0;
   TerminalRun r = RunWithTerminalStderr(
-      {BinaryPath("smartctl"), "--insecure", "--server", ingestion_->grpc_address(), "--timeout",
-       "60s", "ingest", "file", "e2e-stor", "-", "--format", "csv", "--source", "stor-3"},
+      {BinaryPath("smartctl"), "--insecure", "--server", platform_->Address("ingestion"),
+       "--timeout", "60s", "ingest", "file", "e2e-stor", "-", "--format", "csv", "--source",
+       "stor-3"},
       {"XDG_CONFIG_HOME=" + config_home_.path(), "SMARTCTL_SERVER=",
        "SMARTCTL_TOKEN=" + AdminToken(), "TERM=xterm"},
       [&](int fd, const std::string& shown) {
@@ -997,7 +849,7 @@ TEST_F(SmartctlIngestionE2ETest, UsageErrorsExitTwo) {
 }
 
 TEST_F(SmartctlIngestionE2ETest, AServiceThatIsNotRunningExitsThree) {
-  const std::string nowhere = absl::StrCat("127.0.0.1:", UnusedPort());
+  const std::string nowhere = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
   const std::string csv =
       WriteFile("ingen.csv", absl::StrCat("source_id,time,free_spaces\nfil-1,", T(0), ",1\n"));
   const std::vector<std::vector<std::string>> cases = {

@@ -27,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
@@ -39,39 +38,30 @@
 #include "services/archive/noark5/package_writer.h"
 #include "smartcity/archive/v1/archive.grpc.pb.h"
 #include "smartcity/audit/v1/audit.grpc.pb.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/fake_noark5_core.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
 namespace arv1 = ::smartcity::archive::v1;
 namespace adv1 = ::smartcity::audit::v1;
-namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 namespace common = ::smartcity::common::v1;
-using google::protobuf::util::TimeUtil;
 using testing::BinaryPath;
 using testing::CommandResult;
 using testing::FakeNoark5Core;
+using testing::PlatformUnderTest;
 using testing::RunCommand;
-using testing::ServiceProcess;
 using testing::TempDir;
-using testing::TestTokenIssuer;
+using testing::ToTimestamp;
 using testing::TokenSpec;
 
-constexpr char kAdminPassword[] = "arkiv-test-passord-2026";
 constexpr int kReadings = 2500;          // in the dataset that is exported whole
 constexpr int kSlowReadings = 60000;     // in the dataset whose export is cancelled
-
-google::protobuf::Timestamp At(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 std::string SourceDir() {
   const char* dir = std::getenv("SMARTBY_SOURCE_DIR");
@@ -113,91 +103,31 @@ std::string FreshPostgresDatabase() {
 class ArchiveIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const std::string d = dir_->path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-    admin_token_ = new std::string(Token("user:admin", {"platform-admin"}, "strictly-protected",
-                                         true));
-    for (const auto& [name, roles] :
-         std::vector<std::pair<std::string, std::vector<std::string>>>{
-             {"catalogue", {"audit-writer"}},
-             {"ingestion", {"audit-writer", "platform-service"}},
-             {"archive", {"audit-writer", "platform-service", "auditor"}}}) {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name(name);
-      for (const auto& role : roles) request.add_roles(role);
-      request.set_clearance(common::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << name << ": " << status.error_message();
-      std::ofstream(d + "/" + name + ".secret") << response.client_secret() << "\n";
-    }
+    platform_ = new PlatformUnderTest();
+    const std::string d = platform_->dir();
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    admin_token_ = Token("user:admin", {"platform-admin"}, "strictly-protected", true);
+    ASSERT_EQ(platform_->CreateServiceAccount("catalogue", {"audit-writer"}), absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("archive",
+                                              {"audit-writer", "platform-service", "auditor"}),
+              absl::OkStatus());
 
-    auto audit = ServiceProcess::Start(
-        BinaryPath("smartby-audit"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/audit.db"), issuer_->ServiceFlag(),
-         "--audit_service=", "--checkpoint_interval=200ms"});
-    ASSERT_TRUE(audit.ok()) << audit.status();
-    audit_ = audit->release();
-    const std::string audit_flag = "--audit_service=grpc://" + audit_->grpc_address();
-
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=catalogue",
-         "--service_client_secret_file=" + d + "/catalogue.secret", audit_flag});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    catalogue_stub_ = cv1::CatalogueService::NewStub(
-                          grpc::CreateChannel(catalogue_->grpc_address(),
-                                              grpc::InsecureChannelCredentials()))
-                          .release();
-
-    auto ingestion = ServiceProcess::Start(
-        BinaryPath("smartby-ingestion"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
-         "--service_client_secret_file=" + d + "/ingestion.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--dataset_cache_ttl=200ms",
-         audit_flag});
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = ingestion->release();
-    ingestion_stub_ = iv1::IngestionService::NewStub(
-                          grpc::CreateChannel(ingestion_->grpc_address(),
-                                              grpc::InsecureChannelCredentials()))
-                          .release();
+    // Started first, so that every service after it ships its audit events there.
+    ASSERT_EQ(platform_->Start("audit", {"--checkpoint_interval=200ms"}), absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
+    catalogue_stub_ = cv1::CatalogueService::NewStub(platform_->Channel("catalogue")).release();
+    ASSERT_EQ(platform_->Start("ingestion",
+                               {platform_->ServiceFlag("catalogue"), "--dataset_cache_ttl=200ms"}),
+              absl::OkStatus());
+    ingestion_stub_ = iv1::IngestionService::NewStub(platform_->Channel("ingestion")).release();
 
     core_ = new FakeNoark5Core();
     std::ofstream(d + "/noark5-core.secret") << FakeNoark5Core::kClientSecret << "\n";
-    database_ = new std::string(FreshPostgresDatabase());
-    if (database_->empty()) *database_ = absl::StrCat("sqlite://", d, "/archive.db");
-    package_dir_ = new std::string(d + "/packages");
+    database_ = FreshPostgresDatabase();
+    if (database_.empty()) database_ = absl::StrCat("sqlite://", d, "/archive.db");
+    package_dir_ = d + "/packages";
     StartArchive();
 
     CreateDataset("vannstand", common::CLASSIFICATION_INTERNAL);
@@ -209,45 +139,29 @@ class ArchiveIntegrationTest : public ::testing::Test {
   }
 
   // Small pages, so that an export makes many calls to ingestion (paging is exercised, and the
-  // cancel test has time to cancel).
+  // cancel test has time to cancel). Again after a kill: on the same port and database.
   static void StartArchive() {
-    const std::string d = dir_->path();
-    auto archive = ServiceProcess::Start(
-        BinaryPath("smartby-archive"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--database=" + *database_,
-         issuer_->ServiceFlag(), "--auth_service=grpc://" + auth_->grpc_address(),
-         "--service_client_id=archive", "--service_client_secret_file=" + d + "/archive.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-         "--ingestion_service=grpc://" + ingestion_->grpc_address(),
-         "--audit_service=grpc://" + audit_->grpc_address(), "--package_dir=" + *package_dir_,
-         "--archive_creator_id=964965137", "--archive_creator_name=Stavanger kommune",
-         "--readings_page_size=50", "--noark5_core_url=" + core_->root_url(),
-         "--noark5_arkivdel=Sensordata", "--noark5_token_url=" + core_->token_url(),
-         std::string("--noark5_client_id=") + FakeNoark5Core::kClientId,
-         "--noark5_client_secret_file=" + d + "/noark5-core.secret", "--noark5_timeout=20s"});
-    ASSERT_TRUE(archive.ok()) << archive.status();
-    archive_ = archive->release();
+    ASSERT_EQ(platform_->Start(
+                  "archive",
+                  {"--database=" + database_, platform_->ServiceFlag("catalogue"),
+                   platform_->ServiceFlag("ingestion"), "--package_dir=" + package_dir_,
+                   "--archive_creator_id=964965137", "--archive_creator_name=Stavanger kommune",
+                   "--readings_page_size=50", "--noark5_core_url=" + core_->root_url(),
+                   "--noark5_arkivdel=Sensordata", "--noark5_token_url=" + core_->token_url(),
+                   std::string("--noark5_client_id=") + FakeNoark5Core::kClientId,
+                   "--noark5_client_secret_file=" + platform_->dir() + "/noark5-core.secret",
+                   "--noark5_timeout=20s"}),
+              absl::OkStatus());
     delete stub_;
-    stub_ = arv1::ArchiveService::NewStub(
-                grpc::CreateChannel(archive_->grpc_address(), grpc::InsecureChannelCredentials()))
-                .release();
+    stub_ = arv1::ArchiveService::NewStub(platform_->Channel("archive")).release();
   }
 
   static void TearDownTestSuite() {
     delete stub_;
-    delete archive_;
     delete ingestion_stub_;
-    delete ingestion_;
     delete catalogue_stub_;
-    delete catalogue_;
-    delete audit_;
-    delete auth_;
+    delete platform_;
     delete core_;
-    delete issuer_;
-    delete admin_token_;
-    delete database_;
-    delete package_dir_;
-    delete dir_;
   }
 
   static std::string Token(const std::string& subject, std::vector<std::string> roles,
@@ -258,7 +172,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
     spec.clearance = clearance;
     spec.tfa = tfa;
     spec.lifetime = absl::Minutes(30);
-    return issuer_->Token(spec);
+    return platform_->issuer().Token(spec);
   }
   static std::string ArchivistToken() {
     return Token("user:arkivar", {"archivist"}, "internal", false);
@@ -266,10 +180,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
 
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token,
                                                       absl::Duration timeout = absl::Seconds(60)) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    return ctx;
+    return PlatformUnderTest::Context(token, timeout);
   }
 
   static void CreateDataset(const std::string& name, common::Classification c) {
@@ -285,19 +196,20 @@ class ArchiveIntegrationTest : public ::testing::Test {
     d->add_keywords("overvann");
     d->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
     d->mutable_risk_assessment()->set_reference("ROS-2026-4");
-    *d->mutable_risk_assessment()->mutable_assessed_time() = At(absl::Now() - absl::Hours(24));
+    *d->mutable_risk_assessment()->mutable_assessed_time() =
+        ToTimestamp(absl::Now() - absl::Hours(24));
     cv1::SchemaField* level = d->add_fields();
     level->set_name("level");
     level->set_type(cv1::FIELD_TYPE_DOUBLE);
     level->set_unit("cm");
     cv1::Dataset created;
     grpc::Status status =
-        catalogue_stub_->CreateDataset(Context(*admin_token_).get(), request, &created);
+        catalogue_stub_->CreateDataset(Context(admin_token_).get(), request, &created);
     ASSERT_TRUE(status.ok()) << status.error_message();
     cv1::PublishDatasetRequest publish;
     publish.set_name(name);
     cv1::Dataset published;
-    status = catalogue_stub_->PublishDataset(Context(*admin_token_).get(), publish, &published);
+    status = catalogue_stub_->PublishDataset(Context(admin_token_).get(), publish, &published);
     ASSERT_TRUE(status.ok()) << status.error_message();
     // A second published version.
     cv1::UpdateDatasetRequest update;
@@ -305,7 +217,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
     update.mutable_dataset()->set_description("Vannstand i overvannskummer, målt hvert minutt.");
     update.mutable_update_mask()->add_paths("description");
     cv1::Dataset updated;
-    status = catalogue_stub_->UpdateDataset(Context(*admin_token_).get(), update, &updated);
+    status = catalogue_stub_->UpdateDataset(Context(admin_token_).get(), update, &updated);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 
@@ -316,18 +228,18 @@ class ArchiveIntegrationTest : public ::testing::Test {
     reg.mutable_source()->set_name("Kum " + source);
     iv1::Source registered;
     grpc::Status status =
-        ingestion_stub_->RegisterSource(Context(*admin_token_).get(), reg, &registered);
+        ingestion_stub_->RegisterSource(Context(admin_token_).get(), reg, &registered);
     ASSERT_TRUE(status.ok()) << status.error_message();
     for (int start = 0; start < count; start += 10000) {
       iv1::WriteReadingsRequest request;
       for (int i = start; i < std::min(count, start + 10000); ++i) {
         iv1::Reading* r = request.add_readings();
         r->set_source_id(source);
-        *r->mutable_time() = At(t0_ + absl::Milliseconds(100) * i);
+        *r->mutable_time() = ToTimestamp(t0_ + absl::Milliseconds(100) * i);
         (*r->mutable_values())["level"].set_double_value(10.25 + i % 7);
       }
       iv1::WriteReadingsResponse response;
-      status = ingestion_stub_->WriteReadings(Context(*admin_token_).get(), request, &response);
+      status = ingestion_stub_->WriteReadings(Context(admin_token_).get(), request, &response);
       ASSERT_TRUE(status.ok()) << status.error_message();
       ASSERT_EQ(response.accepted(), request.readings_size());
     }
@@ -336,8 +248,8 @@ class ArchiveIntegrationTest : public ::testing::Test {
   static arv1::StartExportRequest ExportOf(const std::string& dataset) {
     arv1::StartExportRequest request;
     request.add_datasets(dataset);
-    *request.mutable_start_time() = At(t0_ - absl::Minutes(1));
-    *request.mutable_end_time() = At(absl::Now());
+    *request.mutable_start_time() = ToTimestamp(t0_ - absl::Minutes(1));
+    *request.mutable_end_time() = ToTimestamp(absl::Now());
     request.mutable_config()->set_arkivdel("Sensordata");
     request.mutable_config()->set_case_handler("Kari Nordmann");
     return request;
@@ -396,7 +308,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
   // Waits until the audit log holds entries about `dataset` (the services ship asynchronously).
   static void WaitForAuditTrail(const std::string& dataset) {
     auto audit_stub = adv1::AuditService::NewStub(
-        grpc::CreateChannel(audit_->grpc_address(), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(platform_->Address("audit"), grpc::InsecureChannelCredentials()));
     const std::string auditor = Token("user:revisor", {"auditor"}, "strictly-protected", true);
     for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
       adv1::QueryEntriesRequest request;
@@ -414,7 +326,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
 
   CommandResult Ctl(const std::string& token, const std::vector<std::string>& args) {
     std::vector<std::string> argv = {BinaryPath("smartctl"), "--insecure", "--server",
-                                     archive_->grpc_address(), "--timeout", "60s"};
+                                     platform_->Address("archive"), "--timeout", "60s"};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv,
                       {{"XDG_CONFIG_HOME", config_home_.path()}, {"SMARTCTL_TOKEN", token},
@@ -429,17 +341,11 @@ class ArchiveIntegrationTest : public ::testing::Test {
   TempDir work_;
   TempDir config_home_;
 
-  static inline TempDir* dir_ = nullptr;
-  static inline ServiceProcess* auth_ = nullptr;
-  static inline ServiceProcess* audit_ = nullptr;
-  static inline ServiceProcess* catalogue_ = nullptr;
-  static inline ServiceProcess* ingestion_ = nullptr;
-  static inline ServiceProcess* archive_ = nullptr;
+  static inline PlatformUnderTest* platform_ = nullptr;
   static inline FakeNoark5Core* core_ = nullptr;
-  static inline TestTokenIssuer* issuer_ = nullptr;
-  static inline std::string* admin_token_ = nullptr;
-  static inline std::string* database_ = nullptr;
-  static inline std::string* package_dir_ = nullptr;
+  static inline std::string admin_token_;
+  static inline std::string database_;
+  static inline std::string package_dir_;
   static inline absl::Time t0_;
   static inline cv1::CatalogueService::Stub* catalogue_stub_ = nullptr;
   static inline iv1::IngestionService::Stub* ingestion_stub_ = nullptr;
@@ -608,8 +514,8 @@ TEST_F(ArchiveIntegrationTest, CancelStopsARunningExportAndRemovesItsFiles) {
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(last.state(), arv1::EXPORT_STATE_CANCELLED);
   // Nothing is left behind, and there is nothing to fetch.
-  EXPECT_FALSE(std::filesystem::exists(*package_dir_ + "/.staging/" + job.id()));
-  EXPECT_FALSE(std::filesystem::exists(*package_dir_ + "/" + job.id() + ".tar"));
+  EXPECT_FALSE(std::filesystem::exists(package_dir_ + "/.staging/" + job.id()));
+  EXPECT_FALSE(std::filesystem::exists(package_dir_ + "/" + job.id() + ".tar"));
   std::string ignored;
   EXPECT_EQ(Fetch(ArchivistToken(), job.id(), work_.path() + "/x.tar", &ignored).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
@@ -678,9 +584,8 @@ TEST_F(ArchiveIntegrationTest, ExportInterruptedByARestartIsRunAgainToTheEnd) {
     if (now.state() == arv1::EXPORT_STATE_RUNNING) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ::kill(archive_->pid(), SIGKILL);
-  delete archive_;
-  archive_ = nullptr;
+  ::kill(platform_->service("archive").pid(), SIGKILL);
+  platform_->Stop("archive");  // reaps it
   StartArchive();
   grpc::Status status;
   const std::vector<arv1::ExportJob> seen = WatchToEnd(ArchivistToken(), job.id(), &status);

@@ -7,12 +7,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,8 +18,7 @@
 #include "smartcity/audit/v1/audit.grpc.pb.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
@@ -30,21 +26,9 @@ namespace {
 namespace adt = ::smartcity::audit::v1;
 namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
-using testing::BinaryPath;
 using testing::HttpGet;
-using testing::ServiceProcess;
-using testing::TempDir;
-using testing::TestTokenIssuer;
+using testing::PlatformUnderTest;
 using testing::TokenSpec;
-
-constexpr char kAdminPassword[] = "revisjonsspor-test-passord-2026";
-
-std::vector<std::string> AuditArgs(const std::string& dir, const std::string& listen,
-                                   const TestTokenIssuer& issuer) {
-  return {"--listen=" + listen, "--metrics_listen=127.0.0.1:0",
-          absl::StrCat("--database=sqlite://", dir, "/audit.db"), issuer.ServiceFlag(),
-          "--audit_service=", "--checkpoint_interval=200ms"};
-}
 
 double MetricValue(const std::string& metrics, const std::string& name) {
   for (size_t at = metrics.find(name); at != std::string::npos; at = metrics.find(name, at + 1)) {
@@ -57,75 +41,27 @@ double MetricValue(const std::string& metrics, const std::string& name) {
 }
 
 TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
-  TempDir dir;
-  // The platform key, held by the test too (as in the access matrix test).
-  std::string pem;
-  { pem = TestTokenIssuer(dir.path()).PrivateKeyPem(); }
-  std::ofstream(dir.path() + "/signing-key.pem") << pem;
-  std::ofstream(dir.path() + "/admin-password") << kAdminPassword << "\n";
+  // Auth's signing key is held by the test too (as in the access matrix test).
+  PlatformUnderTest platform;
+  const std::vector<std::string> audit_flags = {"--checkpoint_interval=200ms"};
 
   // The audit service once, to learn a port it can have again, then down.
-  std::string audit_address;
-  {
-    auto probe = TestTokenIssuer(dir.path());
-    auto audit = ServiceProcess::Start(BinaryPath("smartby-audit"),
-                                       AuditArgs(dir.path(), "127.0.0.1:0", probe));
-    ASSERT_TRUE(audit.ok()) << audit.status();
-    audit_address = (*audit)->grpc_address();
-    ASSERT_EQ((*audit)->Stop(), 0);
-  }
+  ASSERT_EQ(platform.Start("audit", audit_flags), absl::OkStatus());
+  ASSERT_EQ(platform.Stop("audit"), 0);
+  const std::string audit_address = platform.Address("audit");
 
-  auto auth = ServiceProcess::Start(
-      BinaryPath("smartby-auth"),
-      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + dir.path(),
-       "--signing_key_file=" + dir.path() + "/signing-key.pem", "--bootstrap_admin=admin",
-       "--bootstrap_admin_password_file=" + dir.path() + "/admin-password",
-       "--audit_service=grpc://" + audit_address});
-  ASSERT_TRUE(auth.ok()) << auth.status();
-  auto auth_stub = av1::AuthService::NewStub(
-      grpc::CreateChannel((*auth)->grpc_address(), grpc::InsecureChannelCredentials()));
-  std::string kid;
-  {
-    grpc::ClientContext ctx;
-    av1::GetJwksResponse jwks;
-    ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-    kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-  }
-  auto key = auth::SigningKey::FromPem(kid, pem);
-  ASSERT_TRUE(key.ok()) << key.status();
-  TestTokenIssuer issuer(dir.path(), *std::move(key));  // rewrites jwks.json with auth's kid
-  TokenSpec admin;
-  admin.subject = "user:admin";
-  admin.roles = {"platform-admin"};
-  admin.clearance = "strictly-protected";
-  admin.tfa = true;
-  const std::string admin_token = issuer.Token(admin);
+  // Auth ships its events to that address.
+  ASSERT_EQ(platform.StartAuth(), absl::OkStatus());
+  auto auth_stub = av1::AuthService::NewStub(platform.Channel("auth"));
+  const std::string admin_token = platform.AdminToken();
 
-  // The catalogue's own service account, with the role to write the audit log.
-  std::string secret;
-  {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + admin_token);
-    av1::CreateServiceAccountRequest request;
-    request.set_name("catalogue");
-    request.add_roles("audit-writer");
-    av1::CreateServiceAccountResponse response;
-    const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    secret = response.client_secret();
-  }
-  std::ofstream(dir.path() + "/catalogue.secret") << secret << "\n";
-
-  auto catalogue = ServiceProcess::Start(
-      BinaryPath("smartby-catalogue"),
-      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-       absl::StrCat("--database=sqlite://", dir.path(), "/catalogue.db"),
-       "--auth_service=grpc://" + (*auth)->grpc_address(), "--service_client_id=catalogue",
-       "--service_client_secret_file=" + dir.path() + "/catalogue.secret",
-       "--audit_service=grpc://" + audit_address});
-  ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-  auto catalogue_stub = cv1::CatalogueService::NewStub(
-      grpc::CreateChannel((*catalogue)->grpc_address(), grpc::InsecureChannelCredentials()));
+  // The catalogue's own service account, with the role to write the audit log; it takes the
+  // platform's keys from auth (--auth_service), not from a file.
+  ASSERT_EQ(platform.CreateServiceAccount("catalogue", {"audit-writer"},
+                                          smartcity::common::v1::CLASSIFICATION_UNSPECIFIED),
+            absl::OkStatus());
+  ASSERT_EQ(platform.Start("catalogue", {"--auth_jwks="}), absl::OkStatus());
+  auto catalogue_stub = cv1::CatalogueService::NewStub(platform.Channel("catalogue"));
 
   // With the audit log down, changes still work; their events wait in the outbox.
   constexpr int kDatasets = 5;
@@ -153,14 +89,12 @@ TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
     EXPECT_EQ(auth_stub->Login(&ctx, login, &tokens).error_code(), grpc::UNAUTHENTICATED);
   }
   const double waiting =
-      MetricValue(HttpGet((*catalogue)->metrics_port(), "/metrics").body,
+      MetricValue(HttpGet(platform.service("catalogue").metrics_port(), "/metrics").body,
                   "smartby_audit_outbox_depth");
   EXPECT_GE(waiting, kDatasets) << "the events wait in the outbox while the log is down";
 
   // The audit log returns on the same address and database; the events arrive.
-  auto audit = ServiceProcess::Start(BinaryPath("smartby-audit"),
-                                     AuditArgs(dir.path(), audit_address, issuer));
-  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_EQ(platform.Start("audit", audit_flags), absl::OkStatus());
   auto audit_stub = adt::AuditService::NewStub(
       grpc::CreateChannel(audit_address, grpc::InsecureChannelCredentials()));
   TokenSpec auditor;
@@ -168,7 +102,7 @@ TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
   auditor.roles = {"auditor"};
   auditor.clearance = "strictly-protected";
   auditor.tfa = true;
-  const std::string auditor_token = issuer.Token(auditor);
+  const std::string auditor_token = platform.issuer().Token(auditor);
 
   // Polls the log (an observable condition, with a deadline; the shippers retry with backoff).
   std::vector<adt::LogEntry> entries;

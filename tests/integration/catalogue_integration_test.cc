@@ -21,6 +21,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_tokens.h"
 
 namespace smartby {
@@ -565,24 +566,6 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
-void MakeCertificates(const std::string& dir) {
-  const std::string script = absl::StrCat(
-      "set -e; cd ", dir, "\n",
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-      "-subj /CN=smartby-test-ca -keyout ca.key -out ca.crt 2>/dev/null\n",
-      "for who in server client; do\n"
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-      "-subj /CN=$who -keyout $who.key -out $who.csr 2>/dev/null\n"
-      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,"
-      "clientAuth\\n' > $who.ext\n"
-      "openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-      "-extfile $who.ext -out $who.crt 2>/dev/null\n"
-      "done\n");
-  const auto result = testing::RunCommand({"/bin/bash", "-c", script});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-}
-
 bool HealthCheckOk(const std::shared_ptr<grpc::Channel>& channel) {
   auto health = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
@@ -594,17 +577,17 @@ bool HealthCheckOk(const std::shared_ptr<grpc::Channel>& channel) {
 
 TEST(CatalogueTls, ServesTls12AndUpOnly) {
   TempDir dir;
-  MakeCertificates(dir.path());
+  const absl::StatusOr<testing::TestCertificates> pki = testing::MakeTestCertificates(dir.path());
+  ASSERT_TRUE(pki.ok()) << pki.status();
   auto process = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
        absl::StrCat("--database=sqlite://", dir.path(), "/c.db"),
-       absl::StrCat("--tls_cert=", dir.path(), "/server.crt"),
-       absl::StrCat("--tls_key=", dir.path(), "/server.key")});
+       "--tls_cert=" + pki->cert_file, "--tls_key=" + pki->key_file});
   ASSERT_TRUE(process.ok()) << process.status();
 
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ReadFile(dir.path() + "/ca.crt");
+  ssl.pem_root_certs = ReadFile(pki->ca_file);
   EXPECT_TRUE(HealthCheckOk(grpc::CreateChannel((*process)->grpc_address(),
                                                 grpc::SslCredentials(ssl))));
   EXPECT_FALSE(HealthCheckOk(grpc::CreateChannel((*process)->grpc_address(),
@@ -624,13 +607,13 @@ TEST(CatalogueTls, ServesTls12AndUpOnly) {
 // answers health and nothing else.
 TEST(CatalogueTls, PlaintextHealthPortServesOnlyHealth) {
   TempDir dir;
-  MakeCertificates(dir.path());
+  const absl::StatusOr<testing::TestCertificates> pki = testing::MakeTestCertificates(dir.path());
+  ASSERT_TRUE(pki.ok()) << pki.status();
   auto process = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--health_listen=127.0.0.1:0",
        absl::StrCat("--database=sqlite://", dir.path(), "/c.db"),
-       absl::StrCat("--tls_cert=", dir.path(), "/server.crt"),
-       absl::StrCat("--tls_key=", dir.path(), "/server.key")});
+       "--tls_cert=" + pki->cert_file, "--tls_key=" + pki->key_file});
   ASSERT_TRUE(process.ok()) << process.status();
   ASSERT_GT((*process)->health_port(), 0);
   auto plaintext = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*process)->health_port()),
@@ -654,23 +637,23 @@ TEST(CatalogueTls, PlaintextHealthPortServesOnlyHealth) {
 
 TEST(CatalogueTls, MutualTlsRequiresAClientCertificate) {
   TempDir dir;
-  MakeCertificates(dir.path());
+  const absl::StatusOr<testing::TestCertificates> pki = testing::MakeTestCertificates(dir.path());
+  ASSERT_TRUE(pki.ok()) << pki.status();
   auto process = ServiceProcess::Start(
       BinaryPath("smartby-catalogue"),
       {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
        absl::StrCat("--database=sqlite://", dir.path(), "/c.db"),
-       absl::StrCat("--tls_cert=", dir.path(), "/server.crt"),
-       absl::StrCat("--tls_key=", dir.path(), "/server.key"),
-       absl::StrCat("--tls_client_ca=", dir.path(), "/ca.crt")});
+       "--tls_cert=" + pki->cert_file, "--tls_key=" + pki->key_file,
+       "--tls_client_ca=" + pki->ca_file});
   ASSERT_TRUE(process.ok()) << process.status();
 
   grpc::SslCredentialsOptions without_cert;
-  without_cert.pem_root_certs = ReadFile(dir.path() + "/ca.crt");
+  without_cert.pem_root_certs = ReadFile(pki->ca_file);
   EXPECT_FALSE(HealthCheckOk(grpc::CreateChannel((*process)->grpc_address(),
                                                  grpc::SslCredentials(without_cert))));
   grpc::SslCredentialsOptions with_cert = without_cert;
-  with_cert.pem_private_key = ReadFile(dir.path() + "/client.key");
-  with_cert.pem_cert_chain = ReadFile(dir.path() + "/client.crt");
+  with_cert.pem_private_key = ReadFile(pki->client_key_file);
+  with_cert.pem_cert_chain = ReadFile(pki->client_cert_file);
   EXPECT_TRUE(HealthCheckOk(grpc::CreateChannel((*process)->grpc_address(),
                                                 grpc::SslCredentials(with_cert))));
 }

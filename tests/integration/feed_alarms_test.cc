@@ -14,220 +14,103 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/feed/notifier.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/feed/v1/feed.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/http_sink.h"
-#include "tests/support/service_process.h"
+#include "tests/support/platform_under_test.h"
 #include "tests/support/smtp_sink.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/test_pki.h"
 
 namespace smartby {
 namespace {
 
-namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace fv1 = ::smartcity::feed::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
-using google::protobuf::util::TimeUtil;
-using testing::BinaryPath;
 using testing::HttpSink;
-using testing::ServiceProcess;
+using testing::PlatformUnderTest;
+using testing::SensorDataset;
 using testing::SmtpSink;
-using testing::TempDir;
-using testing::TestTokenIssuer;
-using testing::TokenSpec;
+using testing::ToTimestamp;
 
-constexpr char kAdminPassword[] = "alarm-test-passord-2026";
 constexpr char kWebhookSecret[] = "webhook-hemmelighet-2026";
 constexpr char kChannelSecret[] = "kanalens-egen-nokkel-2026-0123456789abcdef";
-
-google::protobuf::Timestamp At(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 class FeedAlarmsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
+    platform_ = new PlatformUnderTest();
     webhook_ = new HttpSink();
-    const std::string d = dir_->path();
+    const std::string d = platform_->dir();
     absl::StatusOr<testing::TestCertificates> certificates = testing::MakeTestCertificates(d);
     ASSERT_TRUE(certificates.ok()) << certificates.status();
     testing::SmtpSinkOptions smtp_options;
     smtp_options.tls_cert_file = certificates->cert_file;
     smtp_options.tls_key_file = certificates->key_file;
     smtp_ = new SmtpSink(smtp_options);
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
     std::ofstream(d + "/webhook.secret") << kWebhookSecret << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    admin_token_ = new std::string(issuer_->Token(admin));
 
-    for (const std::string name : {"ingestion", "feed"}) {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name(name);
-      if (name == "ingestion") request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/" + name + ".secret") << response.client_secret() << "\n";
-    }
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    admin_token_ = platform_->AdminToken();
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("feed", {"platform-service"}), absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
+    // Protected (and a draft): only the platform's own accounts and administrators read it.
+    ASSERT_EQ(platform_->CreateDataset(SensorDataset(
+                  "vannstand", smartcity::common::v1::CLASSIFICATION_PROTECTED,
+                  {{"level", cv1::FIELD_TYPE_DOUBLE, 0, 500, "cm"},
+                   {"note", cv1::FIELD_TYPE_STRING}})),
+              absl::OkStatus());
 
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    auto catalogue_stub = cv1::CatalogueService::NewStub(
-        grpc::CreateChannel(catalogue_->grpc_address(), grpc::InsecureChannelCredentials()));
-    {
-      // Protected (and a draft): only the platform's own accounts and administrators read it.
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      cv1::CreateDatasetRequest request;
-      cv1::Dataset* ds = request.mutable_dataset();
-      ds->set_name("vannstand");
-      ds->set_title("Vannstand i overvannsbasseng");
-      ds->set_description("Testdata for alarmer.");
-      ds->mutable_owner()->set_organization("Stavanger kommune");
-      ds->set_license("NLOD-2.0");
-      ds->set_classification(smartcity::common::v1::CLASSIFICATION_PROTECTED);
-      ds->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-      cv1::SchemaField* level = ds->add_fields();
-      level->set_name("level");
-      level->set_type(cv1::FIELD_TYPE_DOUBLE);
-      level->set_unit("cm");
-      level->set_min_value(0);
-      level->set_max_value(500);
-      cv1::SchemaField* note = ds->add_fields();
-      note->set_name("note");
-      note->set_type(cv1::FIELD_TYPE_STRING);
-      cv1::Dataset created;
-      const grpc::Status status = catalogue_stub->CreateDataset(&ctx, request, &created);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-    }
+    ASSERT_EQ(platform_->Start("ingestion", {platform_->ServiceFlag("catalogue"),
+                                             "--dataset_cache_ttl=200ms",
+                                             "--watch_poll_interval=100ms"}),
+              absl::OkStatus());
+    stub_ = iv1::IngestionService::NewStub(platform_->Channel("ingestion")).release();
 
-    auto ingestion = ServiceProcess::Start(
-        BinaryPath("smartby-ingestion"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
-         "--service_client_secret_file=" + d + "/ingestion.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--dataset_cache_ttl=200ms",
-         "--audit_service=", "--watch_poll_interval=100ms"});
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = ingestion->release();
-    stub_ = iv1::IngestionService::NewStub(
-                grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
-                .release();
-
-    auto feed = ServiceProcess::Start(
-        BinaryPath("smartby-feed"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/feed.db"), issuer_->ServiceFlag(),
-         "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=feed",
-         "--service_client_secret_file=" + d + "/feed.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-         "--ingestion_service=grpc://" + ingestion_->grpc_address(), "--audit_service=",
-         "--webhook_secret_file=" + d + "/webhook.secret",
-         absl::StrCat("--smtp_server=127.0.0.1:", smtp_->port()), "--smtp_tls=required",
-         "--smtp_ca_file=" + certificates->ca_file, "--smtp_from=alarm@smartby.test", "--notify_poll=200ms", "--kpi_min_interval=200ms"});
-    ASSERT_TRUE(feed.ok()) << feed.status();
-    feed_ = feed->release();
-    feed_stub_ = fv1::FeedService::NewStub(
-                     grpc::CreateChannel(feed_->grpc_address(), grpc::InsecureChannelCredentials()))
-                     .release();
+    ASSERT_EQ(platform_->Start(
+                  "feed", {platform_->ServiceFlag("catalogue"), platform_->ServiceFlag("ingestion"),
+                           "--webhook_secret_file=" + d + "/webhook.secret",
+                           absl::StrCat("--smtp_server=127.0.0.1:", smtp_->port()),
+                           "--smtp_tls=required", "--smtp_ca_file=" + certificates->ca_file,
+                           "--smtp_from=alarm@smartby.test", "--notify_poll=200ms",
+                           "--kpi_min_interval=200ms"}),
+              absl::OkStatus());
+    feed_stub_ = fv1::FeedService::NewStub(platform_->Channel("feed")).release();
   }
 
   static void TearDownTestSuite() {
     delete feed_stub_;
-    delete feed_;
     delete stub_;
-    delete ingestion_;
-    delete catalogue_;
-    delete auth_;
-    delete issuer_;
-    delete admin_token_;
+    delete platform_;
     delete smtp_;
     delete webhook_;
-    delete dir_;
-  }
-
-  static std::string Token(const std::string& subject, std::vector<std::string> roles,
-                           const std::string& clearance, bool tfa) {
-    TokenSpec spec;
-    spec.subject = subject;
-    spec.roles = std::move(roles);
-    spec.clearance = clearance;
-    spec.tfa = tfa;
-    return issuer_->Token(spec);
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token,
                                                       absl::Duration timeout = absl::Seconds(60)) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    return ctx;
+    return PlatformUnderTest::Context(token, timeout);
   }
 
   static void RegisterSource(const std::string& id, const std::string& dataset) {
-    auto ctx = Context(*admin_token_);
-    iv1::RegisterSourceRequest request;
-    request.mutable_source()->set_id(id);
-    request.mutable_source()->set_dataset(dataset);
-    request.mutable_source()->set_name("Sensor " + id);
-    iv1::Source source;
-    const grpc::Status status = stub_->RegisterSource(ctx.get(), request, &source);
-    ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS)
-        << status.error_message();
+    const absl::Status status = platform_->RegisterSource(id, dataset);
+    ASSERT_TRUE(status.ok() || absl::IsAlreadyExists(status)) << status;
   }
 
   static void Write(const std::string& source, absl::Time t, double level) {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     iv1::WriteReadingsRequest request;
     iv1::Reading* r = request.add_readings();
     r->set_source_id(source);
-    *r->mutable_time() = At(t);
+    *r->mutable_time() = ToTimestamp(t);
     (*r->mutable_values())["level"].set_double_value(level);
     iv1::WriteReadingsResponse response;
     const grpc::Status status = stub_->WriteReadings(ctx.get(), request, &response);
@@ -237,7 +120,7 @@ class FeedAlarmsTest : public ::testing::Test {
 
   static grpc::Status TryCreateChannel(fv1::ChannelKind kind, const std::string& target,
                                        const std::string& secret, fv1::Channel* channel) {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::CreateChannelRequest request;
     request.mutable_channel()->set_name(absl::StrCat("kanal ", target));
     request.mutable_channel()->set_kind(kind);
@@ -254,15 +137,10 @@ class FeedAlarmsTest : public ::testing::Test {
     return channel;
   }
 
-  static inline TempDir* dir_ = nullptr;
+  static inline PlatformUnderTest* platform_ = nullptr;
   static inline HttpSink* webhook_ = nullptr;
   static inline SmtpSink* smtp_ = nullptr;
-  static inline ServiceProcess* auth_ = nullptr;
-  static inline ServiceProcess* catalogue_ = nullptr;
-  static inline ServiceProcess* ingestion_ = nullptr;
-  static inline ServiceProcess* feed_ = nullptr;
-  static inline TestTokenIssuer* issuer_ = nullptr;
-  static inline std::string* admin_token_ = nullptr;
+  static inline std::string admin_token_;
   static inline iv1::IngestionService::Stub* stub_ = nullptr;
   static inline fv1::FeedService::Stub* feed_stub_ = nullptr;
 };
@@ -276,7 +154,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
 
   fv1::AlarmRule rule;
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::CreateAlarmRuleRequest request;
     request.mutable_rule()->set_name("Høy vannstand");
     request.mutable_rule()->set_dataset("vannstand");
@@ -335,7 +213,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
 
   // ListAlarms shows the history: one alarm, raised by 85, cleared; none active.
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::ListAlarmsRequest request;
     request.set_dataset("vannstand");
     fv1::ListAlarmsResponse response;
@@ -350,7 +228,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
     EXPECT_TRUE(alarm.has_clear_time());
   }
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::ListAlarmsRequest request;
     request.set_active_only(true);
     fv1::ListAlarmsResponse response;
@@ -359,7 +237,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
   }
   {
     // A reader without clearance does not see alarms of the protected dataset.
-    auto ctx = Context(Token("user:les", {"reader"}, "internal", true));
+    auto ctx = Context(platform_->Token({"reader"}, "internal", true, "user:les"));
     fv1::ListAlarmsRequest request;
     fv1::ListAlarmsResponse response;
     ASSERT_TRUE(feed_stub_->ListAlarms(ctx.get(), request, &response).ok());
@@ -367,7 +245,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
   }
   {
     // Acknowledging a cleared alarm records who did it (and sends nothing).
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::AcknowledgeAlarmRequest request;
     request.set_id(alarm_id);
     fv1::Alarm acked;
@@ -378,7 +256,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
 
   // TestChannel sends directly: delivered to the sink, or the reason in plain language.
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::TestChannelRequest request;
     request.set_id(web.id());
     fv1::TestChannelResponse response;
@@ -392,7 +270,7 @@ TEST_F(FeedAlarmsTest, ThresholdAlarmIsRaisedOnceClearedStoredAndNotified) {
     const fv1::Channel dead = CreateChannel(
         fv1::CHANNEL_KIND_WEBHOOK,
         absl::StrCat("http://127.0.0.1:", testing::ClosedLocalPort(), "/hook"));
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::TestChannelRequest request;
     request.set_id(dead.id());
     fv1::TestChannelResponse response;
@@ -411,7 +289,7 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
     for (const auto& [expression, field] :
          std::vector<std::pair<std::string, std::string>>{{"avg(temperatur)", "temperatur"},
                                                           {"count(note)", "note"}}) {
-      auto ctx = Context(*admin_token_);
+      auto ctx = Context(admin_token_);
       fv1::CreateKpiRequest request;
       request.mutable_kpi()->set_name("feil");
       request.mutable_kpi()->set_dataset("vannstand");
@@ -421,7 +299,7 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
       EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << expression;
       EXPECT_TRUE(absl::StrContains(status.error_message(), field)) << status.error_message();
     }
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::CreateKpiRequest request;
     request.mutable_kpi()->set_name("hoyeste-vannstand");
     request.mutable_kpi()->set_dataset("vannstand");
@@ -436,7 +314,7 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
   Write("basseng-k2", t0, 55);
 
   {
-    auto ctx = Context(*admin_token_, absl::Seconds(30));
+    auto ctx = Context(admin_token_, absl::Seconds(30));
     fv1::WatchKpiRequest request;
     request.set_name("hoyeste-vannstand");
     auto reader = feed_stub_->WatchKpi(ctx.get(), request);
@@ -459,7 +337,7 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
     reader->Finish();
   }
 
-  const std::string uncleared = Token("user:les", {"reader"}, "internal", true);
+  const std::string uncleared = platform_->Token({"reader"}, "internal", true, "user:les");
   {
     auto ctx = Context(uncleared, absl::Seconds(10));
     fv1::WatchKpiRequest request;
@@ -479,7 +357,7 @@ TEST_F(FeedAlarmsTest, KpiIsValidatedStreamedAndRefusedToCallersWithoutClearance
   }
   {
     // The admin may read them.
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::GetAggregatesRequest request;
     request.set_dataset("vannstand");
     fv1::GetAggregatesResponse response;
@@ -512,7 +390,7 @@ TEST_F(FeedAlarmsTest, WebhookWithItsOwnKeyIsSignedWithItAndTheKeyIsNeverReturne
   EXPECT_TRUE(own.has_secret());
   EXPECT_TRUE(own.secret().empty()) << "write-only";
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::ListChannelsResponse response;
     ASSERT_TRUE(feed_stub_->ListChannels(ctx.get(), {}, &response).ok());
     bool listed = false;
@@ -529,7 +407,7 @@ TEST_F(FeedAlarmsTest, WebhookWithItsOwnKeyIsSignedWithItAndTheKeyIsNeverReturne
   // An alarm through the outbox: signed with the channel's key, not the service's.
   RegisterSource("basseng-egen", "vannstand");
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::CreateAlarmRuleRequest request;
     request.mutable_rule()->set_name("Egen nøkkel");
     request.mutable_rule()->set_dataset("vannstand");
@@ -555,7 +433,7 @@ TEST_F(FeedAlarmsTest, WebhookWithItsOwnKeyIsSignedWithItAndTheKeyIsNeverReturne
   EXPECT_NE(signature, feed::WebhookSignature(kWebhookSecret, raised.body));
 
   // The key never shows in the feed's log.
-  for (const std::string& line : feed_->LogLines()) {
+  for (const std::string& line : platform_->service("feed").LogLines()) {
     EXPECT_FALSE(absl::StrContains(line, kChannelSecret)) << line;
   }
 }

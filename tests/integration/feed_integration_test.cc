@@ -32,120 +32,48 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/feed/v1/feed.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
-namespace av1 = ::smartcity::auth::v1;
+namespace common = ::smartcity::common::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace fv1 = ::smartcity::feed::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 using google::protobuf::util::TimeUtil;
 using testing::BinaryPath;
-using testing::ServiceProcess;
+using testing::ParkingFields;
+using testing::ParkingReading;
+using testing::PlatformUnderTest;
+using testing::SensorDataset;
 using testing::TempDir;
-using testing::TestTokenIssuer;
-using testing::TokenSpec;
+using testing::ToTimestamp;
 
-constexpr char kAdminPassword[] = "innsamling-test-passord-2026";
-
-google::protobuf::Timestamp At(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-// The platform: auth with a signing key the test also holds, the catalogue, and ingestion with
-// its own service account (platform-service, audit-writer). Started once for the suite.
+// The platform: auth with a signing key the test also holds, the catalogue, ingestion with its
+// own service account (platform-service, audit-writer) and the feed with its own (it reads every
+// dataset's readings and metadata). Started once for the suite.
 class FeedIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const std::string d = dir_->path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    admin_token_ = new std::string(issuer_->Token(admin));
-
-    {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name("ingestion");
-      request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/ingestion.secret") << response.client_secret() << "\n";
-    }
-    {
-      // The feed's own account: it reads every dataset's readings and metadata.
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name("feed");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/feed.secret") << response.client_secret() << "\n";
-    }
-
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    catalogue_stub_ = cv1::CatalogueService::NewStub(
-                          grpc::CreateChannel(catalogue_->grpc_address(),
-                                              grpc::InsecureChannelCredentials()))
-                          .release();
-    CreateDataset("parkering", smartcity::common::v1::CLASSIFICATION_OPEN);
-    CreateDataset("vannmaaler", smartcity::common::v1::CLASSIFICATION_PROTECTED);
-    {
-      // Published, so that anyone may read its readings.
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      cv1::PublishDatasetRequest request;
-      request.set_name("parkering");
-      cv1::Dataset published;
-      const grpc::Status status = catalogue_stub_->PublishDataset(&ctx, request, &published);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-    }
-
+    platform_ = new PlatformUnderTest();
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    admin_token_ = platform_->AdminToken();
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("feed", {"platform-service"}), absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
+    // "parkering" published, so that anyone may read its readings.
+    ASSERT_EQ(platform_->CreateDataset(SensorDataset("parkering", common::CLASSIFICATION_OPEN,
+                                                     ParkingFields()),
+                                       /*publish=*/true),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateDataset(SensorDataset(
+                  "vannmaaler", common::CLASSIFICATION_PROTECTED, ParkingFields())),
+              absl::OkStatus());
     StartIngestion();
     StartFeed();
   }
@@ -153,130 +81,44 @@ class FeedIntegrationTest : public ::testing::Test {
   // The feed on its database of the suite (so a restart resumes from the recorded hand-over
   // position); `extra` flags go last (a later flag wins).
   static void StartFeed(const std::vector<std::string>& extra = {}) {
-    const std::string d = dir_->path();
-    std::vector<std::string> args = {
-        "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-        absl::StrCat("--database=sqlite://", d, "/feed.db"), issuer_->ServiceFlag(),
-        "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=feed",
-        "--service_client_secret_file=" + d + "/feed.secret",
-        "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-        "--ingestion_service=grpc://127.0.0.1:" + std::to_string(ingestion_port_),
-        "--subscriber_queue=2048", "--audit_service=", "--alarm_tick=100ms"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto feed = ServiceProcess::Start(BinaryPath("smartby-feed"), args);
-    ASSERT_TRUE(feed.ok()) << feed.status();
-    feed_ = feed->release();
+    std::vector<std::string> flags = {
+        platform_->ServiceFlag("catalogue"), platform_->ServiceFlag("ingestion"),
+        "--subscriber_queue=2048", "--alarm_tick=100ms"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    ASSERT_EQ(platform_->Start("feed", flags), absl::OkStatus());
     delete feed_stub_;
-    feed_stub_ = fv1::FeedService::NewStub(
-                     grpc::CreateChannel(feed_->grpc_address(), grpc::InsecureChannelCredentials()))
-                     .release();
+    feed_stub_ = fv1::FeedService::NewStub(platform_->Channel("feed")).release();
   }
 
-  static std::vector<std::string> IngestionArgs() {
-    const std::string d = dir_->path();
-    return {"--listen=127.0.0.1:" + std::to_string(ingestion_port_),
-            "--metrics_listen=127.0.0.1:0",
-            absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
-            "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
-            "--service_client_secret_file=" + d + "/ingestion.secret",
-            "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-            "--dataset_cache_ttl=200ms", "--audit_service=",
-            "--watch_poll_interval=100ms"};
-  }
-
+  // Again after a stop: on the same port and database.
   static void StartIngestion() {
-    auto ingestion = ServiceProcess::Start(BinaryPath("smartby-ingestion"), IngestionArgs());
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = ingestion->release();
-    ingestion_port_ = ingestion_->grpc_port();
+    ASSERT_EQ(platform_->Start("ingestion", {platform_->ServiceFlag("catalogue"),
+                                             "--dataset_cache_ttl=200ms",
+                                             "--watch_poll_interval=100ms"}),
+              absl::OkStatus());
     delete stub_;
-    stub_ = iv1::IngestionService::NewStub(
-                grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
-                .release();
+    stub_ = iv1::IngestionService::NewStub(platform_->Channel("ingestion")).release();
   }
 
   static void TearDownTestSuite() {
     delete feed_stub_;
-    delete feed_;
     delete stub_;
-    delete catalogue_stub_;
-    delete ingestion_;
-    delete catalogue_;
-    delete auth_;
-    delete issuer_;
-    delete admin_token_;
-    delete dir_;
-  }
-
-  static void CreateDataset(const std::string& name, smartcity::common::v1::Classification c) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-    cv1::CreateDatasetRequest request;
-    cv1::Dataset* d = request.mutable_dataset();
-    d->set_name(name);
-    d->set_title(absl::StrCat("Målinger ", name));
-    d->set_description("Testdata for innsamling.");
-    d->mutable_owner()->set_organization("Stavanger kommune");
-    d->set_license("NLOD-2.0");
-    d->set_classification(c);
-    d->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-    cv1::SchemaField* free = d->add_fields();
-    free->set_name("free_spaces");
-    free->set_type(cv1::FIELD_TYPE_INTEGER);
-    free->set_min_value(0);
-    free->set_max_value(2000);
-    cv1::SchemaField* temp = d->add_fields();
-    temp->set_name("temperature");
-    temp->set_type(cv1::FIELD_TYPE_DOUBLE);
-    temp->set_unit("°C");
-    temp->set_min_value(-40);
-    temp->set_max_value(60);
-    cv1::Dataset created;
-    const grpc::Status status = catalogue_stub_->CreateDataset(&ctx, request, &created);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
-  static std::string Token(const std::string& subject, std::vector<std::string> roles,
-                           const std::string& clearance, bool tfa,
-                           const std::string& client_id = "") {
-    TokenSpec spec;
-    spec.subject = subject;
-    spec.roles = std::move(roles);
-    spec.clearance = clearance;
-    spec.tfa = tfa;
-    spec.client_id = client_id;
-    return issuer_->Token(spec);
+    delete platform_;
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-    return ctx;
+    return PlatformUnderTest::Context(token);
   }
+
+  static testing::ServiceProcess& Feed() { return platform_->service("feed"); }
 
   static void RegisterSource(const std::string& id, const std::string& dataset) {
-    auto ctx = Context(*admin_token_);
-    iv1::RegisterSourceRequest request;
-    request.mutable_source()->set_id(id);
-    request.mutable_source()->set_dataset(dataset);
-    request.mutable_source()->set_name("Sensor " + id);
-    iv1::Source source;
-    const grpc::Status status = stub_->RegisterSource(ctx.get(), request, &source);
-    ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS)
-        << status.error_message();
-  }
-
-  static iv1::Reading Reading(const std::string& source, absl::Time t, int64_t free_spaces) {
-    iv1::Reading r;
-    r.set_source_id(source);
-    *r.mutable_time() = At(t);
-    (*r.mutable_values())["free_spaces"].set_integer_value(free_spaces);
-    return r;
+    const absl::Status status = platform_->RegisterSource(id, dataset);
+    ASSERT_TRUE(status.ok() || absl::IsAlreadyExists(status)) << status;
   }
 
   static void Write(const std::vector<iv1::Reading>& readings) {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     iv1::WriteReadingsRequest request;
     for (const auto& r : readings) *request.add_readings() = r;
     iv1::WriteReadingsResponse response;
@@ -343,7 +185,8 @@ class FeedIntegrationTest : public ::testing::Test {
                                             const std::vector<int64_t>& values) {
     std::vector<iv1::Reading> out;
     for (size_t i = 0; i < values.size(); ++i) {
-      out.push_back(Reading(source, t0 + absl::Seconds(first + static_cast<int>(i)), values[i]));
+      const absl::Time t = t0 + absl::Seconds(first + static_cast<int>(i));
+      out.push_back(ParkingReading(source, t, values[i]));
     }
     return out;
   }
@@ -378,7 +221,7 @@ class FeedIntegrationTest : public ::testing::Test {
 
   // An ABOVE rule on one parking source's free_spaces (raised above `upper`, no hold time).
   static std::string CreateAboveRule(const std::string& source, double upper) {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     fv1::CreateAlarmRuleRequest request;
     fv1::AlarmRule* rule = request.mutable_rule();
     rule->set_name("restart-" + source);
@@ -398,7 +241,7 @@ class FeedIntegrationTest : public ::testing::Test {
     std::vector<fv1::Alarm> found;
     for (absl::Time deadline = absl::Now() + absl::Seconds(20); absl::Now() < deadline;) {
       found.clear();
-      auto ctx = Context(*admin_token_);
+      auto ctx = Context(admin_token_);
       fv1::ListAlarmsRequest request;
       request.set_dataset("parkering");
       request.set_page_size(1000);
@@ -417,7 +260,7 @@ class FeedIntegrationTest : public ::testing::Test {
   // The feed's hand-over position as its metrics say (smartby_feed_handover_position); 0 when
   // the metrics cannot be read.
   static int64_t FeedPosition() {
-    const testing::HttpResult metrics = testing::HttpGet(feed_->metrics_port(), "/metrics");
+    const testing::HttpResult metrics = testing::HttpGet(Feed().metrics_port(), "/metrics");
     for (absl::string_view line : absl::StrSplit(metrics.body, '\n')) {
       if (!absl::ConsumePrefix(&line, "smartby_feed_handover_position ")) continue;
       double value = 0;
@@ -426,15 +269,8 @@ class FeedIntegrationTest : public ::testing::Test {
     return 0;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline ServiceProcess* auth_ = nullptr;
-  static inline ServiceProcess* catalogue_ = nullptr;
-  static inline ServiceProcess* ingestion_ = nullptr;
-  static inline ServiceProcess* feed_ = nullptr;
-  static inline int ingestion_port_ = 0;
-  static inline TestTokenIssuer* issuer_ = nullptr;
-  static inline std::string* admin_token_ = nullptr;
-  static inline cv1::CatalogueService::Stub* catalogue_stub_ = nullptr;
+  static inline PlatformUnderTest* platform_ = nullptr;
+  static inline std::string admin_token_;
   static inline iv1::IngestionService::Stub* stub_ = nullptr;
   static inline fv1::FeedService::Stub* feed_stub_ = nullptr;
 };
@@ -443,7 +279,7 @@ TEST_F(FeedIntegrationTest, SubscriberReceivesReadingsInOrderAfterASnapshot) {
   RegisterSource("p-orden-1", "parkering");
   RegisterSource("p-orden-2", "parkering");
   const absl::Time t0 = absl::Now() - absl::Minutes(30);
-  Write({Reading("p-orden-1", t0, 10), Reading("p-orden-2", t0, 20)});
+  Write({ParkingReading("p-orden-1", t0, 10), ParkingReading("p-orden-2", t0, 20)});
 
   // The snapshot holds both sources' last values (once the feed has taken them).
   int64_t snapshot_position = 0;
@@ -470,7 +306,7 @@ TEST_F(FeedIntegrationTest, SubscriberReceivesReadingsInOrderAfterASnapshot) {
   ReadUntil(*stream, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
   std::vector<iv1::Reading> batch;
   for (int i = 1; i <= 200; ++i) {
-    batch.push_back(Reading(i % 2 ? "p-orden-1" : "p-orden-2", t0 + absl::Seconds(i), i));
+    batch.push_back(ParkingReading(i % 2 ? "p-orden-1" : "p-orden-2", t0 + absl::Seconds(i), i));
   }
   Write(batch);
   int received = 0;
@@ -491,7 +327,7 @@ TEST_F(FeedIntegrationTest, StalledSubscriberDoesNotHoldUpAnotherAndResumeGetsWh
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
   auto slow_stub = fv1::FeedService::NewStub(grpc::CreateCustomChannel(
-      feed_->grpc_address(), grpc::InsecureChannelCredentials(), args));
+      Feed().grpc_address(), grpc::InsecureChannelCredentials(), args));
   auto stalled_ctx = Context("");
   auto stalled = slow_stub->Subscribe(stalled_ctx.get(), ForDataset("parkering"));
 
@@ -502,7 +338,8 @@ TEST_F(FeedIntegrationTest, StalledSubscriberDoesNotHoldUpAnotherAndResumeGetsWh
   for (int b = 0; b < kBatches; ++b) {
     std::vector<iv1::Reading> batch;
     for (int i = 0; i < kPerBatch; ++i) {
-      batch.push_back(Reading("p-stall-1", t0 + absl::Milliseconds(b * kPerBatch + i), i % 1000));
+      batch.push_back(
+          ParkingReading("p-stall-1", t0 + absl::Milliseconds(b * kPerBatch + i), i % 1000));
     }
     Write(batch);
   }
@@ -539,12 +376,12 @@ TEST_F(FeedIntegrationTest, AnonymousSubscriberGetsNoProtectedReadings) {
   RegisterSource("p-anon-1", "parkering");
   auto anonymous = Subscribe("", fv1::SubscribeRequest());
   ReadUntil(*anonymous, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
-  auto admin = Subscribe(*admin_token_, ForDataset("vannmaaler"));
+  auto admin = Subscribe(admin_token_, ForDataset("vannmaaler"));
   ReadUntil(*admin, [](const fv1::FeedEvent& e) { return e.has_snapshot_complete(); });
 
   const absl::Time t0 = absl::Now() - absl::Minutes(10);
-  Write({Reading("vann-1", t0, 5)});
-  Write({Reading("p-anon-1", t0, 7)});
+  Write({ParkingReading("vann-1", t0, 5)});
+  Write({ParkingReading("p-anon-1", t0, 7)});
   // The admin (cleared, second factor) gets the protected reading.
   auto admin_events = ReadUntil(*admin, [](const fv1::FeedEvent& e) {
     return e.has_update() && e.update().reading().source_id() == "vann-1";
@@ -590,7 +427,7 @@ TEST_F(FeedIntegrationTest, SmartctlFeedHistoryPrintsDownsampledRowsWithThePeak)
   Write(Readings("p-hist-1", t0, 0, values));
 
   testing::CommandResult r =
-      Smartctl(feed_->grpc_address(), *admin_token_,
+      Smartctl(Feed().grpc_address(), admin_token_,
                {"feed", "history", "parkering", "--source", "p-hist-1", "--field", "free_spaces",
                 "--from", "-1h", "--points", "10"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -602,7 +439,7 @@ TEST_F(FeedIntegrationTest, SmartctlFeedHistoryPrintsDownsampledRowsWithThePeak)
   EXPECT_NE(r.err.find("points of 100 readings"), std::string::npos) << r.err;
 
   testing::CommandResult json =
-      Smartctl(feed_->grpc_address(), *admin_token_,
+      Smartctl(Feed().grpc_address(), admin_token_,
                {"feed", "history", "parkering", "--source", "p-hist-1", "--field", "free_spaces",
                 "--from", "-1h", "--points", "10", "-o", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
@@ -612,7 +449,7 @@ TEST_F(FeedIntegrationTest, SmartctlFeedHistoryPrintsDownsampledRowsWithThePeak)
 
   // The protected dataset's history is not for the anonymous.
   testing::CommandResult anonymous =
-      Smartctl(feed_->grpc_address(), "",
+      Smartctl(Feed().grpc_address(), "",
                {"feed", "history", "vannmaaler", "--field", "free_spaces", "--from", "-1h"});
   EXPECT_NE(anonymous.exit_code, 0) << anonymous.out;
   EXPECT_EQ(anonymous.out, "");
@@ -625,14 +462,14 @@ TEST_F(FeedIntegrationTest, SmartctlAggregateShowPrintsShortNumbers) {
   for (double t : {0.1, 0.2}) {  // their mean is 0.15000000000000002 in binary floating point
     iv1::Reading r;
     r.set_source_id("p-agg-1");
-    *r.mutable_time() = At(now - absl::Seconds(t * 100));
+    *r.mutable_time() = ToTimestamp(now - absl::Seconds(t * 100));
     (*r.mutable_values())["temperature"].set_double_value(t);
     readings.push_back(r);
   }
   Write(readings);
   testing::CommandResult r;
   for (absl::Time deadline = absl::Now() + absl::Seconds(20); absl::Now() < deadline;) {
-    r = Smartctl(feed_->grpc_address(), *admin_token_,
+    r = Smartctl(Feed().grpc_address(), admin_token_,
                  {"aggregate", "show", "parkering", "--source", "p-agg-1", "--field", "temperature",
                   "--window", "1h"});
     if (r.exit_code == 0 && r.out.find("p-agg-1") != std::string::npos &&
@@ -652,28 +489,28 @@ TEST_F(FeedIntegrationTest, SmartctlAggregateShowPrintsShortNumbers) {
 
 TEST_F(FeedIntegrationTest, SmartctlChannelCreateWithASecretFileShowsHasSecretButNeverTheKey) {
   const std::string key = "feed-test-signing-key-0123456789abcdef";
-  const std::string key_file = dir_->path() + "/hook.key";
+  const std::string key_file = platform_->dir() + "/hook.key";
   std::ofstream(key_file) << key << "\n";
   testing::CommandResult created =
-      Smartctl(feed_->grpc_address(), *admin_token_,
+      Smartctl(Feed().grpc_address(), admin_token_,
                {"channel", "create", "signed-hook", "--webhook", "http://127.0.0.1:9/signed",
                 "--secret-file", key_file});
   ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
   EXPECT_EQ(created.out.find(key), std::string::npos) << created.out;
   testing::CommandResult plain =
-      Smartctl(feed_->grpc_address(), *admin_token_,
+      Smartctl(Feed().grpc_address(), admin_token_,
                {"channel", "create", "plain-hook", "--webhook", "http://127.0.0.1:9/plain"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
-  const std::string short_file = dir_->path() + "/short.key";
+  const std::string short_file = platform_->dir() + "/short.key";
   std::ofstream(short_file) << "too-short\n";
   testing::CommandResult refused =
-      Smartctl(feed_->grpc_address(), *admin_token_,
+      Smartctl(Feed().grpc_address(), admin_token_,
                {"channel", "create", "short-hook", "--webhook", "http://127.0.0.1:9/short",
                 "--secret-file", short_file});
   EXPECT_EQ(refused.exit_code, 2) << refused.err;
 
   testing::CommandResult list =
-      Smartctl(feed_->grpc_address(), *admin_token_, {"channel", "list"});
+      Smartctl(Feed().grpc_address(), admin_token_, {"channel", "list"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out.find(key), std::string::npos);
   EXPECT_EQ(list.out.find("short-hook"), std::string::npos) << "a refused channel was created";
@@ -692,7 +529,7 @@ TEST_F(FeedIntegrationTest, SmartctlChannelCreateWithASecretFileShowsHasSecretBu
   EXPECT_EQ(has_secret["plain-hook"], "no") << list.out;
 
   testing::CommandResult json =
-      Smartctl(feed_->grpc_address(), *admin_token_, {"channel", "list", "-o", "json"});
+      Smartctl(Feed().grpc_address(), admin_token_, {"channel", "list", "-o", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_EQ(json.out.find(key), std::string::npos);
   bool found = false;
@@ -717,18 +554,18 @@ TEST_F(FeedIntegrationTest, SmartctlFeedWatchWithAlarmsPrintsTheAlarmLine) {
   std::thread watcher([&] {
     watch = testing::RunCommand(
         {"/bin/sh", "-c",
-         absl::StrCat("'", smartctl, "' --insecure --server ", feed_->grpc_address(),
+         absl::StrCat("'", smartctl, "' --insecure --server ", Feed().grpc_address(),
                       " feed watch parkering --source p-watch-alarm --alarms",
                       " | grep -m1 '^ALARM raised'")},
-        {{"XDG_CONFIG_HOME", dir_->path()}, {"SMARTCTL_SERVER", ""},
-         {"SMARTCTL_TOKEN", *admin_token_}},
+        {{"XDG_CONFIG_HOME", platform_->dir()}, {"SMARTCTL_SERVER", ""},
+         {"SMARTCTL_TOKEN", admin_token_}},
         "", absl::Seconds(60));
     done.store(true);
   });
   // Readings that raise and clear the rule, until the watch has printed an alarm.
   const absl::Time t0 = absl::Now() - absl::Minutes(5);
   for (int i = 0; !done.load() && i < 300; ++i) {
-    Write({Reading("p-watch-alarm", t0 + absl::Milliseconds(i), i % 2 == 0 ? 150 : 5)});
+    Write({ParkingReading("p-watch-alarm", t0 + absl::Milliseconds(i), i % 2 == 0 ? 150 : 5)});
     absl::SleepFor(absl::Milliseconds(100));  // pacing the load while polling `done`
   }
   watcher.join();
@@ -755,9 +592,7 @@ TEST_F(FeedIntegrationTest, AfterSigtermAResumeGetsExactlyTheReadingsWrittenWhil
   ASSERT_EQ(ReadValues(*stream, 5, &last_seen), (std::vector<int64_t>{1, 2, 3, 4, 5}));
 
   stream.reset();
-  ASSERT_EQ(feed_->Stop(), 0) << "the feed should stop cleanly on SIGTERM";
-  delete feed_;
-  feed_ = nullptr;
+  ASSERT_EQ(platform_->Stop("feed"), 0) << "the feed should stop cleanly on SIGTERM";
   std::vector<int64_t> missed;  // acknowledged by ingestion while the feed is down
   for (int64_t v = 6; v <= 30; ++v) missed.push_back(v);
   Write(Readings("p-restart-1", t0, 100, missed));
@@ -786,9 +621,7 @@ TEST_F(FeedIntegrationTest, AfterSigtermAlarmRulesDoNotFireAgainForReadingsTaken
   EXPECT_EQ(alarms[0].value(), 150);
 
   stream.reset();
-  ASSERT_EQ(feed_->Stop(), 0);
-  delete feed_;
-  feed_ = nullptr;
+  ASSERT_EQ(platform_->Stop("feed"), 0);
   Write(Readings("p-refire-1", t0, 100, {6, 240, 8}));  // 240 raises the rule again
   StartFeed();
 
@@ -821,9 +654,7 @@ TEST_F(FeedIntegrationTest, AfterSigtermAResumeOlderThanTheRecordedPositionIsSti
 
   watched.reset();
   other.reset();
-  ASSERT_EQ(feed_->Stop(), 0);
-  delete feed_;
-  feed_ = nullptr;
+  ASSERT_EQ(platform_->Stop("feed"), 0);
   Write(Readings("p-floor-1", t0, 100, {4, 5, 6}));
   StartFeed();
 
@@ -851,9 +682,9 @@ TEST_F(FeedIntegrationTest, AfterKill9UnderAWriteLoadNoAcknowledgedReadingIsMiss
       const int64_t first = acknowledged.load() + 1;
       iv1::WriteReadingsRequest request;
       for (int64_t v = first; v < first + kBatch; ++v) {
-        *request.add_readings() = Reading("p-kill-1", t0 + absl::Milliseconds(v), v % 2000);
+        *request.add_readings() = ParkingReading("p-kill-1", t0 + absl::Milliseconds(v), v % 2000);
       }
-      auto ctx = Context(*admin_token_);
+      auto ctx = Context(admin_token_);
       iv1::WriteReadingsResponse response;
       const grpc::Status status = stub_->WriteReadings(ctx.get(), request, &response);
       if (!status.ok() || response.accepted() != kBatch) {
@@ -876,7 +707,7 @@ TEST_F(FeedIntegrationTest, AfterKill9UnderAWriteLoadNoAcknowledgedReadingIsMiss
     return values.size() >= 500;
   });
   ASSERT_GE(values.size(), 500u);
-  ASSERT_EQ(kill(feed_->pid(), SIGKILL), 0);
+  ASSERT_EQ(kill(Feed().pid(), SIGKILL), 0);
   // What was already on its way before the kill still counts as seen.
   ReadUntil(*stream, [&](const fv1::FeedEvent& e) {
     if (e.has_update()) {
@@ -887,8 +718,7 @@ TEST_F(FeedIntegrationTest, AfterKill9UnderAWriteLoadNoAcknowledgedReadingIsMiss
     return false;
   });
   stream.reset();
-  delete feed_;
-  feed_ = nullptr;
+  platform_->Stop("feed");  // reaps it
   // The load goes on while the feed is dead.
   const int64_t at_kill = acknowledged.load();
   for (absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -924,9 +754,7 @@ TEST_F(FeedIntegrationTest, AfterKill9UnderAWriteLoadNoAcknowledgedReadingIsMiss
 TEST_F(FeedIntegrationTest, AResumeBeforeTheRestartedFeedCaughtUpGetsNothingTwice) {
   // A feed that records its position once (the first batch after its start), then not for an
   // hour: the kill below leaves the recorded position behind what the subscriber saw.
-  ASSERT_EQ(feed_->Stop(), 0);
-  delete feed_;
-  feed_ = nullptr;
+  ASSERT_EQ(platform_->Stop("feed"), 0);
   StartFeed({"--checkpoint_interval=1h"});
   RegisterSource("p-dup-1", "parkering");
   const absl::Time t0 = absl::Now() - absl::Minutes(40);
@@ -938,15 +766,12 @@ TEST_F(FeedIntegrationTest, AResumeBeforeTheRestartedFeedCaughtUpGetsNothingTwic
   Write(Readings("p-dup-1", t0, 10, {6, 7, 8}));
   ASSERT_EQ(ReadValues(*stream, 3, &last_seen), (std::vector<int64_t>{6, 7, 8}));
   stream.reset();
-  ASSERT_EQ(kill(feed_->pid(), SIGKILL), 0);
-  delete feed_;
-  feed_ = nullptr;
+  ASSERT_EQ(kill(Feed().pid(), SIGKILL), 0);
+  platform_->Stop("feed");  // reaps it
 
   // The feed comes back while ingestion is away, so it cannot catch up before the subscriber
   // resumes; then ingestion comes back and the feed re-reads from its recorded position.
-  ASSERT_EQ(ingestion_->Stop(), 0);
-  delete ingestion_;
-  ingestion_ = nullptr;
+  ASSERT_EQ(platform_->Stop("ingestion"), 0);
   StartFeed();
   auto resumed = Subscribe("", ForSource("p-dup-1", last_seen));
   StartIngestion();

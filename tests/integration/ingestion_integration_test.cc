@@ -16,212 +16,76 @@
 #include <string>
 
 #include <google/protobuf/util/time_util.h>
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
-namespace av1 = ::smartcity::auth::v1;
+namespace common = ::smartcity::common::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 using google::protobuf::util::TimeUtil;
-using testing::BinaryPath;
-using testing::ServiceProcess;
-using testing::TempDir;
-using testing::TestTokenIssuer;
+using testing::ParkingFields;
+using testing::ParkingReading;
+using testing::PlatformUnderTest;
+using testing::SensorDataset;
+using testing::ToTimestamp;
 using testing::TokenSpec;
-
-constexpr char kAdminPassword[] = "innsamling-test-passord-2026";
-
-google::protobuf::Timestamp At(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 // The platform: auth with a signing key the test also holds, the catalogue, and ingestion with
 // its own service account (platform-service, audit-writer). Started once for the suite.
 class IngestionIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const std::string d = dir_->path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    admin_token_ = new std::string(issuer_->Token(admin));
-
-    {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      av1::CreateServiceAccountRequest request;
-      request.set_name("ingestion");
-      request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/ingestion.secret") << response.client_secret() << "\n";
-    }
-
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    catalogue_stub_ = cv1::CatalogueService::NewStub(
-                          grpc::CreateChannel(catalogue_->grpc_address(),
-                                              grpc::InsecureChannelCredentials()))
-                          .release();
-    CreateDataset("parkering", smartcity::common::v1::CLASSIFICATION_OPEN);
-    CreateDataset("vannmaaler", smartcity::common::v1::CLASSIFICATION_PROTECTED);
-    CreateDataset("utgaar", smartcity::common::v1::CLASSIFICATION_OPEN);
-    {
-      // Published, so that anyone may read its readings.
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-      cv1::PublishDatasetRequest request;
-      request.set_name("parkering");
-      cv1::Dataset published;
-      const grpc::Status status = catalogue_stub_->PublishDataset(&ctx, request, &published);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-    }
-
+    platform_ = new PlatformUnderTest();
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    admin_token_ = platform_->AdminToken();
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
+    catalogue_stub_ = cv1::CatalogueService::NewStub(platform_->Channel("catalogue")).release();
+    // "parkering" published, so that anyone may read its readings.
+    ASSERT_EQ(platform_->CreateDataset(SensorDataset("parkering", common::CLASSIFICATION_OPEN,
+                                                     ParkingFields()),
+                                       /*publish=*/true),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateDataset(SensorDataset("vannmaaler",
+                                                     common::CLASSIFICATION_PROTECTED,
+                                                     ParkingFields())),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->CreateDataset(
+                  SensorDataset("utgaar", common::CLASSIFICATION_OPEN, ParkingFields())),
+              absl::OkStatus());
     StartIngestion();
   }
 
-  static std::vector<std::string> IngestionArgs() {
-    const std::string d = dir_->path();
-    return {"--listen=127.0.0.1:" + std::to_string(ingestion_port_),
-            "--metrics_listen=127.0.0.1:0",
-            absl::StrCat("--database=sqlite://", d, "/ingestion.db"), issuer_->ServiceFlag(),
-            "--auth_service=grpc://" + auth_->grpc_address(), "--service_client_id=ingestion",
-            "--service_client_secret_file=" + d + "/ingestion.secret",
-            "--catalogue_service=grpc://" + catalogue_->grpc_address(),
-            "--dataset_cache_ttl=200ms", "--audit_service=",
-            "--watch_poll_interval=100ms"};
-  }
-
+  // Again after a kill: on the same port and database.
   static void StartIngestion() {
-    auto ingestion = ServiceProcess::Start(BinaryPath("smartby-ingestion"), IngestionArgs());
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = ingestion->release();
-    ingestion_port_ = ingestion_->grpc_port();
+    ASSERT_EQ(platform_->Start("ingestion", {platform_->ServiceFlag("catalogue"),
+                                             "--dataset_cache_ttl=200ms",
+                                             "--watch_poll_interval=100ms"}),
+              absl::OkStatus());
     delete stub_;
-    stub_ = iv1::IngestionService::NewStub(
-                grpc::CreateChannel(ingestion_->grpc_address(), grpc::InsecureChannelCredentials()))
-                .release();
+    stub_ = iv1::IngestionService::NewStub(platform_->Channel("ingestion")).release();
   }
 
   static void TearDownTestSuite() {
     delete stub_;
     delete catalogue_stub_;
-    delete ingestion_;
-    delete catalogue_;
-    delete auth_;
-    delete issuer_;
-    delete admin_token_;
-    delete dir_;
-  }
-
-  static void CreateDataset(const std::string& name, smartcity::common::v1::Classification c) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
-    cv1::CreateDatasetRequest request;
-    cv1::Dataset* d = request.mutable_dataset();
-    d->set_name(name);
-    d->set_title(absl::StrCat("Målinger ", name));
-    d->set_description("Testdata for innsamling.");
-    d->mutable_owner()->set_organization("Stavanger kommune");
-    d->set_license("NLOD-2.0");
-    d->set_classification(c);
-    d->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-    cv1::SchemaField* free = d->add_fields();
-    free->set_name("free_spaces");
-    free->set_type(cv1::FIELD_TYPE_INTEGER);
-    free->set_min_value(0);
-    free->set_max_value(2000);
-    cv1::SchemaField* temp = d->add_fields();
-    temp->set_name("temperature");
-    temp->set_type(cv1::FIELD_TYPE_DOUBLE);
-    temp->set_unit("°C");
-    temp->set_min_value(-40);
-    temp->set_max_value(60);
-    cv1::Dataset created;
-    const grpc::Status status = catalogue_stub_->CreateDataset(&ctx, request, &created);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
-  static std::string Token(const std::string& subject, std::vector<std::string> roles,
-                           const std::string& clearance, bool tfa,
-                           const std::string& client_id = "") {
-    TokenSpec spec;
-    spec.subject = subject;
-    spec.roles = std::move(roles);
-    spec.clearance = clearance;
-    spec.tfa = tfa;
-    spec.client_id = client_id;
-    return issuer_->Token(spec);
+    delete platform_;
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-    return ctx;
+    return PlatformUnderTest::Context(token);
   }
 
   static void RegisterSource(const std::string& id, const std::string& dataset) {
-    auto ctx = Context(*admin_token_);
-    iv1::RegisterSourceRequest request;
-    request.mutable_source()->set_id(id);
-    request.mutable_source()->set_dataset(dataset);
-    request.mutable_source()->set_name("Sensor " + id);
-    iv1::Source source;
-    const grpc::Status status = stub_->RegisterSource(ctx.get(), request, &source);
-    ASSERT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS)
-        << status.error_message();
-  }
-
-  static iv1::Reading Reading(const std::string& source, absl::Time t, int64_t free_spaces) {
-    iv1::Reading r;
-    r.set_source_id(source);
-    *r.mutable_time() = At(t);
-    (*r.mutable_values())["free_spaces"].set_integer_value(free_spaces);
-    return r;
+    const absl::Status status = platform_->RegisterSource(id, dataset);
+    ASSERT_TRUE(status.ok() || absl::IsAlreadyExists(status)) << status;
   }
 
   static int64_t CountReadings(const std::string& source) {
@@ -230,7 +94,7 @@ class IngestionIntegrationTest : public ::testing::Test {
     request.set_page_size(10000);
     int64_t n = 0;
     do {
-      auto ctx = Context(*admin_token_);
+      auto ctx = Context(admin_token_);
       iv1::QueryReadingsResponse response;
       const grpc::Status status = stub_->QueryReadings(ctx.get(), request, &response);
       EXPECT_TRUE(status.ok()) << status.error_message();
@@ -288,38 +152,27 @@ class IngestionIntegrationTest : public ::testing::Test {
     });
   }
 
-  static TempDir* dir_;
-  static ServiceProcess* auth_;
-  static ServiceProcess* catalogue_;
-  static ServiceProcess* ingestion_;
-  static int ingestion_port_;
-  static TestTokenIssuer* issuer_;
-  static std::string* admin_token_;
-  static cv1::CatalogueService::Stub* catalogue_stub_;
-  static iv1::IngestionService::Stub* stub_;
+  static inline PlatformUnderTest* platform_ = nullptr;
+  static inline std::string admin_token_;
+  static inline cv1::CatalogueService::Stub* catalogue_stub_ = nullptr;
+  static inline iv1::IngestionService::Stub* stub_ = nullptr;
 };
-
-TempDir* IngestionIntegrationTest::dir_ = nullptr;
-ServiceProcess* IngestionIntegrationTest::auth_ = nullptr;
-ServiceProcess* IngestionIntegrationTest::catalogue_ = nullptr;
-ServiceProcess* IngestionIntegrationTest::ingestion_ = nullptr;
-int IngestionIntegrationTest::ingestion_port_ = 0;
-TestTokenIssuer* IngestionIntegrationTest::issuer_ = nullptr;
-std::string* IngestionIntegrationTest::admin_token_ = nullptr;
-cv1::CatalogueService::Stub* IngestionIntegrationTest::catalogue_stub_ = nullptr;
-iv1::IngestionService::Stub* IngestionIntegrationTest::stub_ = nullptr;
 
 TEST_F(IngestionIntegrationTest, ASensorWritesWithItsServiceAccountAndResendsAreDuplicates) {
   RegisterSource("garasje-1", "parkering");
   RegisterSource("maaler-1", "vannmaaler");
   // A gateway's service account: ingest-writer for the protected dataset, no second factor.
-  const std::string sensor = Token("service:gw-1", {"ingest-writer:vannmaaler"}, "protected",
-                                   false, "gw-1");
+  TokenSpec gateway;
+  gateway.subject = "service:gw-1";
+  gateway.client_id = "gw-1";
+  gateway.roles = {"ingest-writer:vannmaaler"};
+  gateway.clearance = "protected";
+  const std::string sensor = platform_->issuer().Token(gateway);
   const absl::Time t0 = absl::Now() - absl::Minutes(10);
   iv1::WriteReadingsRequest request;
-  *request.add_readings() = Reading("maaler-1", t0, 5);
-  *request.add_readings() = Reading("maaler-1", t0 + absl::Minutes(1), 3000);  // out of range
-  *request.add_readings() = Reading("ukjent", t0, 1);                          // unknown source
+  *request.add_readings() = ParkingReading("maaler-1", t0, 5);
+  *request.add_readings() = ParkingReading("maaler-1", t0 + absl::Minutes(1), 3000);  // above 2000
+  *request.add_readings() = ParkingReading("ukjent", t0, 1);  // unknown source
   {
     auto ctx = Context(sensor);
     iv1::WriteReadingsResponse response;
@@ -339,7 +192,7 @@ TEST_F(IngestionIntegrationTest, ASensorWritesWithItsServiceAccountAndResendsAre
   }
   // Its token does not reach another dataset; nothing of the batch is stored.
   iv1::WriteReadingsRequest other;
-  *other.add_readings() = Reading("garasje-1", t0, 10);
+  *other.add_readings() = ParkingReading("garasje-1", t0, 10);
   {
     auto ctx = Context(sensor);
     iv1::WriteReadingsResponse response;
@@ -356,7 +209,7 @@ TEST_F(IngestionIntegrationTest, ASensorWritesWithItsServiceAccountAndResendsAre
   EXPECT_EQ(CountReadings("garasje-1"), 0);
   // A person without a second factor cannot read the protected readings.
   {
-    auto ctx = Context(Token("user:les", {"reader"}, "protected", false));
+    auto ctx = Context(platform_->Token({"reader"}, "protected", false, "user:les"));
     iv1::QueryReadingsRequest query;
     query.set_source_id("maaler-1");
     iv1::QueryReadingsResponse response;
@@ -378,14 +231,15 @@ TEST_F(IngestionIntegrationTest, StreamedBatchesAreAnsweredInOrderAndWatchersGet
   const absl::Time t0 = absl::Now() - absl::Hours(2);
   constexpr int kBatches = 20, kPerBatch = 500;
   {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     auto stream = stub_->StreamReadings(ctx.get());
     for (int b = 0; b < kBatches; ++b) {
       iv1::WriteReadingsRequest request;
       for (int i = 0; i < kPerBatch; ++i) {
         const int n = b * kPerBatch + i;
         *request.add_readings() =
-            Reading(n % 2 == 0 ? "garasje-2" : "garasje-3", t0 + absl::Seconds(n / 2), n % 1000);
+            ParkingReading(n % 2 == 0 ? "garasje-2" : "garasje-3", t0 + absl::Seconds(n / 2),
+                           n % 1000);
       }
       ASSERT_TRUE(stream->Write(request));
       iv1::WriteReadingsResponse response;
@@ -419,8 +273,8 @@ TEST_F(IngestionIntegrationTest, StreamedBatchesAreAnsweredInOrderAndWatchersGet
   iv1::AggregateReadingsRequest aggregate;
   aggregate.set_dataset("parkering");
   aggregate.set_field("free_spaces");
-  *aggregate.mutable_start_time() = At(t0);
-  *aggregate.mutable_end_time() = At(t0 + absl::Hours(1));
+  *aggregate.mutable_start_time() = ToTimestamp(t0);
+  *aggregate.mutable_end_time() = ToTimestamp(t0 + absl::Hours(1));
   *aggregate.mutable_window() = TimeUtil::SecondsToDuration(600);
   iv1::AggregateReadingsResponse windows;
   const grpc::Status status = stub_->AggregateReadings(ctx.get(), aggregate, &windows);
@@ -439,7 +293,7 @@ TEST_F(IngestionIntegrationTest, AMillionRowCsvIsImportedInConstantMemory) {
   const int64_t t0 = absl::ToUnixSeconds(absl::Now()) - 3 * kRows;
   int row = 0;
   bool header = true;
-  auto result = Import(*admin_token_, options, [&](std::string* chunk) {
+  auto result = Import(admin_token_, options, [&](std::string* chunk) {
     if (header) {
       *chunk = "source_id,time,free_spaces,temperature\n";
       header = false;
@@ -458,7 +312,8 @@ TEST_F(IngestionIntegrationTest, AMillionRowCsvIsImportedInConstantMemory) {
   EXPECT_GT(result.progress_messages, 0) << "progress is reported while it runs";
   // Constant memory: the service's peak resident set stays far below the file (~40 MB of CSV
   // and ~100 MB as readings in memory).
-  std::ifstream status("/proc/" + std::to_string(ingestion_->pid()) + "/status");
+  const pid_t ingestion = platform_->service("ingestion").pid();
+  std::ifstream status("/proc/" + std::to_string(ingestion) + "/status");
   std::string line;
   int64_t peak_kb = 0;
   while (std::getline(status, line)) {
@@ -480,7 +335,7 @@ TEST_F(IngestionIntegrationTest, MalformedFilesGetClearErrorsAndLoseNothingAccep
                             "fil-1,2026-11-01T10:00:00Z,10\n"
                             "fil-1,2026-11-01T10:01:00Z,11\n";
     options.set_file_name("ok.csv");
-    auto result = ImportText(*admin_token_, options, csv);
+    auto result = ImportText(admin_token_, options, csv);
     EXPECT_TRUE(result.status.ok()) << result.status.error_message();
   }
   {
@@ -489,7 +344,7 @@ TEST_F(IngestionIntegrationTest, MalformedFilesGetClearErrorsAndLoseNothingAccep
                       "fil-1,2026-11-01T11:01:00Z,\xF8sthavn\n"   // Latin-1 'ø'
                       "fil-1,2026-11-01T11:02:00Z,12\n";
     options.set_file_name("latin1.csv");
-    auto result = ImportText(*admin_token_, options, csv);
+    auto result = ImportText(admin_token_, options, csv);
     ASSERT_TRUE(result.status.ok()) << result.status.error_message();
     EXPECT_EQ(result.summary.totals().accepted(), 2);
     ASSERT_EQ(result.summary.errors_size(), 1);
@@ -503,7 +358,7 @@ TEST_F(IngestionIntegrationTest, MalformedFilesGetClearErrorsAndLoseNothingAccep
     csv += "fil-1,2026-11-01T12:01:00Z," + std::string(10 << 20, '7') + "\n";
     csv += "fil-1,2026-11-01T12:02:00Z,3\n";
     options.set_file_name("lang.csv");
-    auto result = ImportText(*admin_token_, options, csv);
+    auto result = ImportText(admin_token_, options, csv);
     ASSERT_TRUE(result.status.ok()) << result.status.error_message();
     EXPECT_EQ(result.summary.totals().accepted(), 2);
     ASSERT_EQ(result.summary.errors_size(), 1);
@@ -516,7 +371,7 @@ TEST_F(IngestionIntegrationTest, MalformedFilesGetClearErrorsAndLoseNothingAccep
                       "fil-1,2026-11-01T13:01:00Z,2\n"
                       "fil-1,\"2026-11-01T13:02";
     options.set_file_name("avkuttet.csv");
-    auto result = ImportText(*admin_token_, options, csv);
+    auto result = ImportText(admin_token_, options, csv);
     EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(result.status.error_message().find("2 rows before it were stored"),
               std::string::npos)
@@ -526,7 +381,7 @@ TEST_F(IngestionIntegrationTest, MalformedFilesGetClearErrorsAndLoseNothingAccep
     // JSON that ends in the middle of an element.
     options.set_file_name("avkuttet.json");
     auto result = ImportText(
-        *admin_token_, options,
+        admin_token_, options,
         R"([{"source_id":"fil-1","time":"2026-11-01T14:00:00Z","free_spaces":4},{"source_id":"fil-1",)");
     EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
@@ -537,7 +392,7 @@ TEST_F(IngestionIntegrationTest, ARetiredDatasetStopsTakingReadings) {
   RegisterSource("utgaar-1", "utgaar");
   {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + *admin_token_);
+    ctx.AddMetadata("authorization", "Bearer " + admin_token_);
     cv1::RetireDatasetRequest request;
     request.set_name("utgaar");
     cv1::Dataset retired;
@@ -549,8 +404,8 @@ TEST_F(IngestionIntegrationTest, ARetiredDatasetStopsTakingReadings) {
   iv1::ReadingResult result;
   for (int i = 0; absl::Now() < deadline; ++i) {
     iv1::WriteReadingsRequest request;
-    *request.add_readings() = Reading("utgaar-1", absl::Now() - absl::Seconds(i + 1), 1);
-    auto ctx = Context(*admin_token_);
+    *request.add_readings() = ParkingReading("utgaar-1", absl::Now() - absl::Seconds(i + 1), 1);
+    auto ctx = Context(admin_token_);
     iv1::WriteReadingsResponse response;
     ASSERT_TRUE(stub_->WriteReadings(ctx.get(), request, &response).ok());
     result = response.results(0);
@@ -568,12 +423,12 @@ TEST_F(IngestionIntegrationTest, ZKillDuringAStreamingWriteLosesNoAcknowledgedRe
   std::atomic<int64_t> acknowledged{0};
   std::set<int64_t> acked_times;  // seconds after t0, of readings answered ACCEPTED
   std::thread writer([&] {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     auto stream = stub_->StreamReadings(ctx.get());
     for (int b = 0; b < 100000; ++b) {
       iv1::WriteReadingsRequest request;
       for (int i = 0; i < 200; ++i) {
-        *request.add_readings() = Reading("krasj-1", t0 + absl::Seconds(b * 200 + i), i);
+        *request.add_readings() = ParkingReading("krasj-1", t0 + absl::Seconds(b * 200 + i), i);
       }
       if (!stream->Write(request)) break;
       iv1::WriteReadingsResponse response;
@@ -593,19 +448,17 @@ TEST_F(IngestionIntegrationTest, ZKillDuringAStreamingWriteLosesNoAcknowledgedRe
     absl::SleepFor(absl::Milliseconds(5));  // waiting for progress, not synchronising
   }
   ASSERT_GE(acknowledged.load(), 20000);
-  ASSERT_EQ(::kill(ingestion_->pid(), SIGKILL), 0);
+  ASSERT_EQ(::kill(platform_->service("ingestion").pid(), SIGKILL), 0);
   writer.join();
-  delete ingestion_;
-  ingestion_ = nullptr;
+  EXPECT_EQ(platform_->Stop("ingestion"), -SIGKILL);
   StartIngestion();
-  ASSERT_NE(ingestion_, nullptr);
 
   iv1::QueryReadingsRequest request;
   request.set_source_id("krasj-1");
   request.set_page_size(10000);
   std::set<int64_t> stored;
   do {
-    auto ctx = Context(*admin_token_);
+    auto ctx = Context(admin_token_);
     iv1::QueryReadingsResponse response;
     const grpc::Status status = stub_->QueryReadings(ctx.get(), request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();

@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,7 +26,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -37,28 +35,22 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "smartcity/auth/v1/auth.grpc.pb.h"
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/mosquitto_broker.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
-namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 using google::protobuf::util::TimeUtil;
-using testing::BinaryPath;
 using testing::MosquittoBroker;
+using testing::PlatformUnderTest;
+using testing::SensorDataset;
 using testing::ServiceProcess;
-using testing::TempDir;
-using testing::TestTokenIssuer;
-using testing::TokenSpec;
 
-constexpr char kAdminPassword[] = "mqtt-innsamling-passord-2026";
 constexpr absl::Duration kWait = absl::Seconds(120);
 
 std::string Rfc3339(absl::Time t) {
@@ -234,68 +226,27 @@ class IngestionMqttTest : public ::testing::Test {
   // Auth (with a signing key the test holds too), the catalogue with two datasets, and the
   // ingestion service account: once for the suite.
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const std::string d = dir_->path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", "--audit_service="});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = auth->release();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_->grpc_address(), grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
+    platform_ = new PlatformUnderTest();
+    ASSERT_EQ(platform_->StartAuth(), absl::OkStatus());
+    ASSERT_EQ(platform_->CreateServiceAccount("ingestion", {"audit-writer", "platform-service"}),
+              absl::OkStatus());
+    ASSERT_EQ(platform_->Start("catalogue"), absl::OkStatus());
+    for (const char* name : {"mqtt-parkering", "mqtt-annen"}) {
+      ASSERT_EQ(platform_->CreateDataset(SensorDataset(
+                    name, smartcity::common::v1::CLASSIFICATION_OPEN,
+                    {{"free_spaces", cv1::FIELD_TYPE_INTEGER, 0, 2000}})),
+                absl::OkStatus());
     }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = new TestTokenIssuer(d, *std::move(key));
-    {
-      grpc::ClientContext ctx;
-      ctx.AddMetadata("authorization", "Bearer " + AdminToken());
-      av1::CreateServiceAccountRequest request;
-      request.set_name("ingestion");
-      request.add_roles("audit-writer");
-      request.add_roles("platform-service");
-      request.set_clearance(smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED);
-      av1::CreateServiceAccountResponse response;
-      const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-      ASSERT_TRUE(status.ok()) << status.error_message();
-      std::ofstream(d + "/ingestion.secret") << response.client_secret() << "\n";
-    }
-    auto catalogue = ServiceProcess::Start(
-        BinaryPath("smartby-catalogue"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/catalogue.db"), issuer_->ServiceFlag(),
-         "--audit_service="});
-    ASSERT_TRUE(catalogue.ok()) << catalogue.status();
-    catalogue_ = catalogue->release();
-    CreateDataset("mqtt-parkering");
-    CreateDataset("mqtt-annen");
   }
 
   static void TearDownTestSuite() {
-    delete catalogue_;
-    catalogue_ = nullptr;
-    delete auth_;
-    auth_ = nullptr;
-    delete issuer_;
-    issuer_ = nullptr;
-    delete dir_;
-    dir_ = nullptr;
+    delete platform_;
+    platform_ = nullptr;
   }
 
   // A broker and an ingestion service of the test's own (its own database and MQTT client id).
   void SetUp() override {
-    ASSERT_NE(catalogue_, nullptr) << "auth or the catalogue did not start";
+    ASSERT_TRUE(platform_->IsRunning("catalogue")) << "auth or the catalogue did not start";
     auto broker = MosquittoBroker::Start();
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = std::move(*broker);
@@ -306,64 +257,30 @@ class IngestionMqttTest : public ::testing::Test {
   void TearDown() override {
     // The channel first: a server with a client connection still open takes seconds to stop.
     stub_.reset();
-    ingestion_.reset();
+    platform_->Stop("ingestion");
     broker_.reset();
   }
 
-  static std::string AdminToken() {
-    TokenSpec admin;
-    admin.subject = "user:admin";
-    admin.roles = {"platform-admin"};
-    admin.clearance = "strictly-protected";
-    admin.tfa = true;
-    return issuer_->Token(admin);
-  }
-
-  static void CreateDataset(const std::string& name) {
-    auto stub = cv1::CatalogueService::NewStub(
-        grpc::CreateChannel(catalogue_->grpc_address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + AdminToken());
-    cv1::CreateDatasetRequest request;
-    cv1::Dataset* d = request.mutable_dataset();
-    d->set_name(name);
-    d->set_title(absl::StrCat("Ledige plasser ", name));
-    d->set_description("Testdata for MQTT-innsamling.");
-    d->mutable_owner()->set_organization("Stavanger kommune");
-    d->set_license("NLOD-2.0");
-    d->set_classification(smartcity::common::v1::CLASSIFICATION_OPEN);
-    d->set_update_frequency(cv1::UPDATE_FREQUENCY_CONTINUOUS);
-    cv1::SchemaField* free = d->add_fields();
-    free->set_name("free_spaces");
-    free->set_type(cv1::FIELD_TYPE_INTEGER);
-    free->set_min_value(0);
-    free->set_max_value(2000);
-    cv1::Dataset created;
-    const grpc::Status status = stub->CreateDataset(&ctx, request, &created);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  static std::string AdminToken() { return platform_->AdminToken(); }
 
   // Starts ingestion (again: on the same port) on the test's database with the test's stable MQTT
   // client id, and waits until its bridge is subscribed.
   void StartIngestion() {
-    const std::string d = dir_->path();
-    auto ingestion = ServiceProcess::Start(
-        BinaryPath("smartby-ingestion"),
-        {absl::StrCat("--listen=127.0.0.1:", ingestion_port_), "--metrics_listen=127.0.0.1:0",
-         absl::StrCat("--database=sqlite://", d, "/ingestion-", test_name_, ".db"),
-         issuer_->ServiceFlag(), "--auth_service=grpc://" + auth_->grpc_address(),
-         "--service_client_id=ingestion", "--service_client_secret_file=" + d + "/ingestion.secret",
-         "--catalogue_service=grpc://" + catalogue_->grpc_address(), "--audit_service=",
-         absl::StrCat("--mqtt_broker=127.0.0.1:", broker_->port()),
-         "--mqtt_client_id=smartby-ingestion-" + test_name_});
-    ASSERT_TRUE(ingestion.ok()) << ingestion.status();
-    ingestion_ = std::move(*ingestion);
-    ingestion_port_ = ingestion_->grpc_port();
-    stub_ = iv1::IngestionService::NewStub(FastReconnectChannel(ingestion_->grpc_address()));
-    ASSERT_NE(ingestion_->WaitForLogLine({"mqtt subscribed"}, kWait), "")
+    ASSERT_EQ(platform_->Start(
+                  "ingestion",
+                  {platform_->ServiceFlag("catalogue"),
+                   absl::StrCat("--database=sqlite://", platform_->dir(), "/ingestion-",
+                                test_name_, ".db"),
+                   absl::StrCat("--mqtt_broker=127.0.0.1:", broker_->port()),
+                   "--mqtt_client_id=smartby-ingestion-" + test_name_}),
+              absl::OkStatus());
+    stub_ = iv1::IngestionService::NewStub(FastReconnectChannel(Ingestion().grpc_address()));
+    ASSERT_NE(Ingestion().WaitForLogLine({"mqtt subscribed"}, kWait), "")
         << "the MQTT bridge did not subscribe; broker log:\n"
         << broker_->Log();
   }
+
+  static ServiceProcess& Ingestion() { return platform_->service("ingestion"); }
 
   std::unique_ptr<grpc::ClientContext> Context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -373,14 +290,7 @@ class IngestionMqttTest : public ::testing::Test {
   }
 
   void RegisterSource(const std::string& id, const std::string& dataset) {
-    auto ctx = Context();
-    iv1::RegisterSourceRequest request;
-    request.mutable_source()->set_id(id);
-    request.mutable_source()->set_dataset(dataset);
-    request.mutable_source()->set_name("Sensor " + id);
-    iv1::Source source;
-    const grpc::Status status = stub_->RegisterSource(ctx.get(), request, &source);
-    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(platform_->RegisterSource(id, dataset), absl::OkStatus());
   }
 
   // Every stored reading of `source`, oldest first; false when the service could not be asked.
@@ -403,7 +313,7 @@ class IngestionMqttTest : public ::testing::Test {
     return static_cast<int64_t>(readings.size());
   }
 
-  std::string Metrics() { return testing::HttpGet(ingestion_->metrics_port(), "/metrics").body; }
+  std::string Metrics() { return testing::HttpGet(Ingestion().metrics_port(), "/metrics").body; }
 
   static std::string Topic(const std::string& dataset, const std::string& source) {
     return absl::StrCat("smartby/readings/", dataset, "/", source);
@@ -418,22 +328,12 @@ class IngestionMqttTest : public ::testing::Test {
     return times;
   }
 
-  static TempDir* dir_;
-  static ServiceProcess* auth_;
-  static ServiceProcess* catalogue_;
-  static TestTokenIssuer* issuer_;
+  static inline PlatformUnderTest* platform_ = nullptr;
 
   std::string test_name_;
-  int ingestion_port_ = 0;
   std::unique_ptr<MosquittoBroker> broker_;
-  std::unique_ptr<ServiceProcess> ingestion_;
   std::unique_ptr<iv1::IngestionService::Stub> stub_;
 };
-
-TempDir* IngestionMqttTest::dir_ = nullptr;
-ServiceProcess* IngestionMqttTest::auth_ = nullptr;
-ServiceProcess* IngestionMqttTest::catalogue_ = nullptr;
-TestTokenIssuer* IngestionMqttTest::issuer_ = nullptr;
 
 TEST_F(IngestionMqttTest, PublishedReadingsAreStoredAndQueryable) {
   RegisterSource("garasje-1", "mqtt-parkering");
@@ -622,7 +522,7 @@ TEST_F(IngestionMqttTest, BrokerRestartMidStreamStoresEveryAcknowledgedMessageOn
   ASSERT_TRUE(publisher.WaitConnected());
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(3)));
   constexpr int kMessages = 500;
-  Pacer pacer(ingestion_->grpc_address(), &AdminToken, "restart-1", /*lead=*/100);
+  Pacer pacer(Ingestion().grpc_address(), &AdminToken, "restart-1", /*lead=*/100);
 
   // Halfway through, the broker is restarted beside the publishing loop, which goes on: messages
   // are in flight everywhere when it goes (sensor to broker, queued in the broker, broker to
@@ -681,7 +581,7 @@ TEST_F(IngestionMqttTest, IngestionKilledMidStreamLosesNoAcknowledgedMessage) {
   ASSERT_TRUE(publisher.WaitConnected());
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(4)));
   constexpr int kMessages = 1000;
-  Pacer pacer(ingestion_->grpc_address(), &AdminToken, "krasj-1", /*lead=*/150);
+  Pacer pacer(Ingestion().grpc_address(), &AdminToken, "krasj-1", /*lead=*/150);
 
   // Publishing goes on the whole time, beside the kill and the restart: the broker keeps what
   // ingestion's persistent session has not acknowledged.
@@ -695,12 +595,12 @@ TEST_F(IngestionMqttTest, IngestionKilledMidStreamLosesNoAcknowledgedMessage) {
   });
   const int64_t stored_before_kill = WaitForStored("krasj-1", 200);
   const int published_at_kill = published.load();
-  ASSERT_EQ(::kill(ingestion_->pid(), SIGKILL), 0);
+  ASSERT_EQ(::kill(Ingestion().pid(), SIGKILL), 0);
   stub_.reset();
-  ingestion_.reset();  // reaps it
-  StartIngestion();    // the same port, database and --mqtt_client_id
+  platform_->Stop("ingestion");  // reaps it
+  StartIngestion();  // the same port, database and --mqtt_client_id
   sensor.join();
-  ASSERT_NE(ingestion_, nullptr);
+  ASSERT_TRUE(platform_->IsRunning("ingestion"));
   const std::string publishing =
       absl::StrCat("killed with ", stored_before_kill, " stored and ", published_at_kill,
                    " published; ", log.failed_first_time, " not acknowledged at first");
@@ -722,7 +622,7 @@ TEST_F(IngestionMqttTest, IngestionKilledMidStreamLosesNoAcknowledgedMessage) {
   EXPECT_EQ(more_than_once, 0) << publishing;
   EXPECT_EQ(unexpected, 0) << publishing;
   // The session was kept: the restarted bridge found it on the broker.
-  EXPECT_NE(ingestion_->WaitForLogLine({"mqtt connected", "\"session_present\":true"}), "");
+  EXPECT_NE(Ingestion().WaitForLogLine({"mqtt connected", "\"session_present\":true"}), "");
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "tests/support/mosquitto_broker.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_pki.h"
 
 namespace smartby::ingestion {
 namespace {
@@ -705,64 +705,31 @@ TEST(MqttBridgeAuthTest, ConnectsWithCredentialsAndNeverLogsThem) {
 // ---------------------------------------------------------------------------------------------
 // TLS
 
-// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.
-struct TestPki {
-  testing::TempDir dir;
-  std::string ca_crt, server_crt, server_key, other_ca_crt;
-
-  absl::Status Make() {
-    const std::string d = dir.path();
-    ca_crt = d + "/ca.crt";
-    server_crt = d + "/server.crt";
-    server_key = d + "/server.key";
-    other_ca_crt = d + "/other-ca.crt";
-    std::ofstream(d + "/server.ext") << "subjectAltName=IP:127.0.0.1\n";
-    const std::vector<std::vector<std::string>> commands = {
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/ca.key", "-out", ca_crt,
-         "-days", "2", "-subj", "/CN=Smartby test CA"},
-        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/other-ca.key", "-out",
-         other_ca_crt, "-days", "2", "-subj", "/CN=Some other CA"},
-        {"/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", server_key, "-out", d + "/server.csr", "-subj", "/CN=127.0.0.1"},
-        {"/usr/bin/openssl", "x509", "-req", "-in", d + "/server.csr", "-CA", ca_crt, "-CAkey",
-         d + "/ca.key", "-CAcreateserial", "-out", server_crt, "-days", "2", "-extfile",
-         d + "/server.ext"},
-    };
-    for (const auto& argv : commands) {
-      const testing::CommandResult r = testing::RunCommand(argv);
-      if (r.exit_code != 0) {
-        return absl::InternalError(absl::StrCat(argv[1], " failed: ", r.err));
-      }
-    }
-    return absl::OkStatus();
-  }
-};
-
 class MqttBridgeTlsTest : public MqttBridgeTest {
  protected:
   void SetUp() override {
-    ASSERT_EQ(access("/usr/bin/openssl", X_OK), 0) << "needs the openssl CLI";
-    ASSERT_TRUE(pki_.Make().ok());
+    auto pki = testing::MakeTestCertificates(pki_dir_.path());
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *std::move(pki);
     MosquittoBrokerOptions options;
-    options.tls.certfile = pki_.server_crt;
-    options.tls.keyfile = pki_.server_key;
+    options.tls.certfile = pki_.cert_file;
+    options.tls.keyfile = pki_.key_file;
     auto broker = MosquittoBroker::Start(options);
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = std::move(*broker);
   }
-  TestPki pki_;
+  testing::TempDir pki_dir_;
+  testing::TestCertificates pki_;
 };
 
 TEST_F(MqttBridgeTlsTest, DeliversOverTlsVerifyingTheBroker) {
   MqttBridgeOptions options = Options();
-  options.ca_file = pki_.ca_crt;
+  options.ca_file = pki_.ca_file;
   auto bridge = StartBridge(std::move(options));
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait)) << broker_->Log();
 
-  TestPublisher publisher(broker_->port(), pki_.ca_crt);
+  TestPublisher publisher(broker_->port(), pki_.ca_file);
   ASSERT_TRUE(publisher.WaitConnected());
   ASSERT_TRUE(publisher.Publish("smartby/readings/s/temperature", "over-tls").ok());
   EXPECT_TRUE(recorder_.WaitForHandled({"over-tls"}));
@@ -770,7 +737,7 @@ TEST_F(MqttBridgeTlsTest, DeliversOverTlsVerifyingTheBroker) {
 
 TEST_F(MqttBridgeTlsTest, RefusesABrokerItCannotVerify) {
   MqttBridgeOptions options = Options();
-  options.ca_file = pki_.other_ca_crt;
+  options.ca_file = pki_.other_ca_file;
   auto bridge = StartBridge(std::move(options));
   ASSERT_NE(bridge, nullptr);
 

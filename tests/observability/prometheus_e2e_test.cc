@@ -32,43 +32,23 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
-#include "tests/support/service_process.h"
-#include "tests/support/test_tokens.h"
+#include "tests/support/platform_under_test.h"
 
 namespace smartby {
 namespace {
 
 namespace av1 = ::smartcity::auth::v1;
-using testing::BinaryPath;
+using testing::FreeLoopbackPort;
 using testing::HttpGet;
-using testing::ServiceProcess;
+using testing::PlatformUnderTest;
 using testing::TempDir;
-using testing::TestTokenIssuer;
-using testing::TokenSpec;
 
-constexpr char kAdminPassword[] = "overvaking-test-passord-2026";
 constexpr auto kNoClearance = smartcity::common::v1::CLASSIFICATION_UNSPECIFIED;
 constexpr auto kStrictlyProtected = smartcity::common::v1::CLASSIFICATION_STRICTLY_PROTECTED;
 
 std::string SourceDir() {
   const char* dir = std::getenv("SMARTBY_SOURCE_DIR");
   return dir != nullptr ? dir : ".";
-}
-
-// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
 }
 
 std::string UrlEncode(const std::string& text) {
@@ -147,131 +127,66 @@ class PrometheusServer {
   pid_t pid_ = -1;
 };
 
-struct Service {
-  std::string name;
-  std::unique_ptr<ServiceProcess> process;
-  std::string job() const { return "smartby-" + name; }
-};
+// The services in the order the test starts them; the job Prometheus scrapes each as.
+const std::vector<std::string> kServices = {"auth",      "audit", "catalogue",
+                                            "ingestion", "feed",  "archive"};
+std::string Job(const std::string& service) { return "smartby-" + service; }
 
 class PrometheusEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string d = dir_.path();
-    std::string pem = TestTokenIssuer(d).PrivateKeyPem();
-    std::ofstream(d + "/signing-key.pem") << pem;
-    std::ofstream(d + "/admin-password") << kAdminPassword << "\n";
+    const std::string d = platform_.dir();
+    // Every service as scripts/run-local.sh starts it: files in one data directory, its own
+    // audit outbox.
+    const auto common_flags = [&](const std::string& name) {
+      return std::vector<std::string>{"--data_dir=" + d,
+                                      absl::StrCat("--audit_outbox=", d, "/", name, "-outbox.db")};
+    };
 
     // The audit service once, to learn a port it can have again: auth sends its events there.
-    std::string audit_address;
-    {
-      auto audit = ServiceProcess::Start(BinaryPath("smartby-audit"), AuditArgs("127.0.0.1:0"));
-      ASSERT_TRUE(audit.ok()) << audit.status();
-      audit_address = (*audit)->grpc_address();
-      ASSERT_EQ((*audit)->Stop(), 0);
-    }
-    audit_flag_ = "--audit_service=grpc://" + audit_address;
-
-    auto auth = ServiceProcess::Start(
-        BinaryPath("smartby-auth"),
-        {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--data_dir=" + d,
-         absl::StrCat("--database=sqlite://", d, "/auth.db"),
-         "--signing_key_file=" + d + "/signing-key.pem", "--bootstrap_admin=admin",
-         "--bootstrap_admin_password_file=" + d + "/admin-password", audit_flag_});
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    const std::string auth_address = (*auth)->grpc_address();
-    auth_flag_ = "--auth_service=grpc://" + auth_address;
-    services_.push_back({"auth", *std::move(auth)});
-
-    // Tokens the test signs with auth's own key and key id, so every service trusts them.
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(auth_address, grpc::InsecureChannelCredentials()));
-    std::string kid;
-    {
-      grpc::ClientContext ctx;
-      av1::GetJwksResponse jwks;
-      ASSERT_TRUE(auth_stub->GetJwks(&ctx, {}, &jwks).ok());
-      kid = nlohmann::json::parse(jwks.jwks_json())["keys"][0]["kid"].get<std::string>();
-    }
-    auto key = auth::SigningKey::FromPem(kid, pem);
-    ASSERT_TRUE(key.ok()) << key.status();
-    issuer_ = std::make_unique<TestTokenIssuer>(d, *std::move(key));
-
-    auto audit = ServiceProcess::Start(BinaryPath("smartby-audit"), AuditArgs(audit_address));
-    ASSERT_TRUE(audit.ok()) << audit.status();
-    services_.push_back({"audit", *std::move(audit)});
+    ASSERT_EQ(platform_.Start("audit", {"--data_dir=" + d}), absl::OkStatus());
+    ASSERT_EQ(platform_.Stop("audit"), 0);
+    ASSERT_EQ(platform_.StartAuth({absl::StrCat("--database=sqlite://", d, "/auth.db")}),
+              absl::OkStatus());
+    // Again, now trusting the tokens auth signs (its key id).
+    ASSERT_EQ(platform_.Start("audit", {"--data_dir=" + d}), absl::OkStatus());
 
     const auto kPlatformService = std::vector<std::string>{"audit-writer", "platform-service"};
-    ASSERT_NO_FATAL_FAILURE(StartWithAccount("catalogue", {"audit-writer"}, kNoClearance, {}));
-    ASSERT_NO_FATAL_FAILURE(
-        StartWithAccount("ingestion", kPlatformService, kStrictlyProtected,
-                         {"--catalogue_service=grpc://" + Address("catalogue")}));
-    ASSERT_NO_FATAL_FAILURE(
-        StartWithAccount("feed", kPlatformService, kStrictlyProtected,
-                         {"--catalogue_service=grpc://" + Address("catalogue"),
-                          "--ingestion_service=grpc://" + Address("ingestion")}));
+    ASSERT_EQ(platform_.CreateServiceAccount("catalogue", {"audit-writer"}, kNoClearance),
+              absl::OkStatus());
+    ASSERT_EQ(platform_.Start("catalogue", common_flags("catalogue")), absl::OkStatus());
+    ASSERT_EQ(platform_.CreateServiceAccount("ingestion", kPlatformService, kStrictlyProtected),
+              absl::OkStatus());
+    auto ingestion_flags = common_flags("ingestion");
+    ingestion_flags.push_back(platform_.ServiceFlag("catalogue"));
+    ASSERT_EQ(platform_.Start("ingestion", ingestion_flags), absl::OkStatus());
+    ASSERT_EQ(platform_.CreateServiceAccount("feed", kPlatformService, kStrictlyProtected),
+              absl::OkStatus());
+    auto feed_flags = common_flags("feed");
+    feed_flags.push_back(platform_.ServiceFlag("catalogue"));
+    feed_flags.push_back(platform_.ServiceFlag("ingestion"));
+    ASSERT_EQ(platform_.Start("feed", feed_flags), absl::OkStatus());
     // The archive reads every dataset, its readings and its audit trail (auditor), and cannot
     // start without the creator its packages name; the XSDs are the source tree's copy.
-    ASSERT_NO_FATAL_FAILURE(StartWithAccount(
-        "archive", {"audit-writer", "platform-service", "auditor"}, kStrictlyProtected,
-        {"--catalogue_service=grpc://" + Address("catalogue"),
-         "--ingestion_service=grpc://" + Address("ingestion"),
-         "--archive_creator_id=964965226", "--archive_creator_name=Stavanger kommune",
-         "--package_dir=" + dir_.path() + "/archive-packages",
-         "--xsd_dir=" + SourceDir() + "/services/archive/noark5/xsd"}));
+    ASSERT_EQ(platform_.CreateServiceAccount(
+                  "archive", {"audit-writer", "platform-service", "auditor"}, kStrictlyProtected),
+              absl::OkStatus());
+    auto archive_flags = common_flags("archive");
+    archive_flags.insert(archive_flags.end(),
+                         {platform_.ServiceFlag("catalogue"), platform_.ServiceFlag("ingestion"),
+                          "--archive_creator_id=964965226",
+                          "--archive_creator_name=Stavanger kommune",
+                          "--package_dir=" + d + "/archive-packages",
+                          "--xsd_dir=" + SourceDir() + "/services/archive/noark5/xsd"});
+    ASSERT_EQ(platform_.Start("archive", archive_flags), absl::OkStatus());
 
     // One health check each: a gRPC call, so every service has its gRPC series.
-    for (const auto& service : services_) {
-      auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-          service.process->grpc_address(), grpc::InsecureChannelCredentials()));
+    for (const std::string& name : kServices) {
+      auto health = grpc::health::v1::Health::NewStub(platform_.Channel(name));
       grpc::ClientContext ctx;
       grpc::health::v1::HealthCheckResponse response;
-      ASSERT_TRUE(health->Check(&ctx, {}, &response).ok()) << service.name;
+      ASSERT_TRUE(health->Check(&ctx, {}, &response).ok()) << name;
     }
-  }
-
-  std::vector<std::string> AuditArgs(const std::string& listen) const {
-    const std::string d = dir_.path();
-    return {"--listen=" + listen, "--metrics_listen=127.0.0.1:0",
-            absl::StrCat("--database=sqlite://", d, "/audit.db"), "--data_dir=" + d,
-            JwksFlag(), "--audit_service="};
-  }
-  std::string JwksFlag() const { return "--auth_jwks=file:" + dir_.path() + "/jwks.json"; }
-
-  std::string Address(const std::string& name) const {
-    for (const auto& s : services_) {
-      if (s.name == name) return s.process->grpc_address();
-    }
-    return "";
-  }
-
-  // Creates the service's own account in auth (roles as in scripts/run-local.sh) and starts it.
-  void StartWithAccount(const std::string& name, const std::vector<std::string>& roles,
-                        smartcity::common::v1::Classification clearance,
-                        const std::vector<std::string>& extra) {
-    const std::string d = dir_.path();
-    auto auth_stub = av1::AuthService::NewStub(
-        grpc::CreateChannel(Address("auth"), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("authorization", "Bearer " + issuer_->AdminToken());
-    av1::CreateServiceAccountRequest request;
-    request.set_name(name);
-    for (const auto& role : roles) request.add_roles(role);
-    request.set_clearance(clearance);
-    av1::CreateServiceAccountResponse response;
-    const grpc::Status status = auth_stub->CreateServiceAccount(&ctx, request, &response);
-    ASSERT_TRUE(status.ok()) << name << ": " << status.error_message();
-    std::ofstream(d + "/" + name + ".secret") << response.client_secret() << "\n";
-
-    std::vector<std::string> args = {
-        "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-        absl::StrCat("--database=sqlite://", d, "/", name, ".db"), "--data_dir=" + d,
-        JwksFlag(), auth_flag_, audit_flag_, "--service_client_id=" + name,
-        "--service_client_secret_file=" + d + "/" + name + ".secret",
-        absl::StrCat("--audit_outbox=", d, "/", name, "-outbox.db")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto process = ServiceProcess::Start(BinaryPath("smartby-" + name), args);
-    ASSERT_TRUE(process.ok()) << process.status();
-    services_.push_back({name, *std::move(process)});
   }
 
   // Prometheus's configuration: one job per service, every second, with the platform's rules.
@@ -279,18 +194,15 @@ class PrometheusEndToEndTest : public ::testing::Test {
     std::string config = absl::StrCat(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n",
         "rule_files:\n  - ", SourceDir(), "/observability/rules/*.yaml\n", "scrape_configs:\n");
-    for (const auto& s : services_) {
-      absl::StrAppend(&config, "  - job_name: ", s.job(), "\n    static_configs:\n",
-                      "      - targets: ['127.0.0.1:", s.process->metrics_port(), "']\n");
+    for (const std::string& name : kServices) {
+      absl::StrAppend(&config, "  - job_name: ", Job(name), "\n    static_configs:\n",
+                      "      - targets: ['127.0.0.1:", platform_.service(name).metrics_port(),
+                      "']\n");
     }
     return config;
   }
 
-  TempDir dir_;
-  std::unique_ptr<TestTokenIssuer> issuer_;
-  std::string auth_flag_;
-  std::string audit_flag_;
-  std::vector<Service> services_;
+  PlatformUnderTest platform_;
 };
 
 // The jobs a query's result names.
@@ -301,7 +213,7 @@ std::set<std::string> Jobs(const nlohmann::json& result) {
 }
 
 TEST_F(PrometheusEndToEndTest, PrometheusFindsEveryServiceUpWithItsMetricsAndEveryRuleHealthy) {
-  ASSERT_EQ(services_.size(), 6u);
+  for (const std::string& name : kServices) ASSERT_TRUE(platform_.IsRunning(name)) << name;
   TempDir prometheus_dir;
   PrometheusServer prometheus(prometheus_dir.path(), PrometheusConfig());
   ASSERT_TRUE(Eventually([&] { return HttpGet(prometheus.port(), "/-/ready").status == 200; },
@@ -310,7 +222,7 @@ TEST_F(PrometheusEndToEndTest, PrometheusFindsEveryServiceUpWithItsMetricsAndEve
       << prometheus.Log();
 
   std::set<std::string> all_jobs;
-  for (const auto& s : services_) all_jobs.insert(s.job());
+  for (const std::string& name : kServices) all_jobs.insert(Job(name));
 
   // Every service up.
   std::set<std::string> up;
@@ -349,11 +261,12 @@ TEST_F(PrometheusEndToEndTest, PrometheusFindsEveryServiceUpWithItsMetricsAndEve
     if (metric.value("exposed", "") != "always" || metric.contains("source")) continue;
     const std::string name = metric["name"];
     const std::string series = metric["type"] == "histogram" ? name + "_count" : name;
-    for (const auto& s : services_) {
+    for (const std::string& service : kServices) {
       bool applies = false;
-      for (const auto& svc : metric["services"]) applies |= svc == "*" || svc == s.name;
+      for (const auto& svc : metric["services"]) applies |= svc == "*" || svc == service;
       if (!applies) continue;
-      EXPECT_TRUE(names_by_job[s.job()].count(series)) << s.job() << " does not expose " << series;
+      EXPECT_TRUE(names_by_job[Job(service)].count(series))
+          << Job(service) << " does not expose " << series;
     }
   }
 
@@ -386,8 +299,7 @@ TEST_F(PrometheusEndToEndTest, PrometheusFindsEveryServiceUpWithItsMetricsAndEve
   // And the recording rules produce data from live traffic: auth answers GetJwks while
   // Prometheus watches, without server errors, so its availability ratio is 0 (not NaN: calls
   // in the window; not missing: no error series exist at all).
-  auto auth_stub = av1::AuthService::NewStub(
-      grpc::CreateChannel(Address("auth"), grpc::InsecureChannelCredentials()));
+  auto auth_stub = av1::AuthService::NewStub(platform_.Channel("auth"));
   std::string ratio;
   Eventually(
       [&] {

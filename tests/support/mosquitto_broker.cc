@@ -18,27 +18,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/support/service_process.h"
 
 namespace smartby::testing {
 namespace {
-
-// A port the kernel just handed out on 127.0.0.1. Another process may take it before the broker
-// binds it; Start() then tries another.
-int PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 bool TcpConnects(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -75,7 +58,7 @@ absl::StatusOr<std::unique_ptr<MosquittoBroker>> MosquittoBroker::Start(
   std::unique_ptr<MosquittoBroker> broker(new MosquittoBroker(std::move(options)));
   absl::Status last = absl::UnavailableError("no port tried");
   for (int attempt = 0; attempt < 5; ++attempt) {
-    broker->port_ = PickFreePort();
+    broker->port_ = FreeLoopbackPort();
     if (broker->port_ == 0) return absl::InternalError("cannot pick a free port");
     if (absl::Status s = broker->WriteConfig(); !s.ok()) return s;
     last = broker->Launch();

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,9 +100,15 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(
   auto argv = CStrings(argv_strings);
   auto envp = CStrings(env_strings);
 
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
+    // Die with the test: a test binary killed by CTest's timeout runs no destructors, and a
+    // service left behind keeps its ports, files and CPU. If the parent died before prctl took
+    // effect, we were already re-parented and no signal will come: leave now.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(pipe_fds[1], STDOUT_FILENO);
     execve(binary_path.c_str(), argv.data(), envp.data());
     _exit(127);
@@ -283,6 +290,22 @@ HttpResult HttpGet(int port, const std::string& path) {
   const size_t body = response.find("\r\n\r\n");
   if (body != std::string::npos) result.body = response.substr(body + 4);
   return result;
+}
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
 }
 
 }  // namespace smartby::testing

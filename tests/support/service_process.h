@@ -39,7 +39,9 @@ class ServiceProcess {
   // Starts `binary_path` with `args` (plus `env` on top of the current environment) and waits
   // (up to `ready_timeout`) for its JSON log line with "msg":"serving", from which the bound
   // ports are read. Pass `--listen 127.0.0.1:0 --metrics_listen 127.0.0.1:0` for free ports.
-  // On failure the error holds the process's output.
+  // On failure the error holds the process's output. The process is SIGKILLed when the thread
+  // that started it ends (PR_SET_PDEATHSIG: so no service outlives a killed test binary), so
+  // start services from the test's main thread, not from a short-lived helper thread.
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(
       const std::string& binary_path, const std::vector<std::string>& args, const Env& env = {},
       absl::Duration ready_timeout = absl::Seconds(30));
@@ -95,6 +97,11 @@ struct HttpResult {
 
 // A plain HTTP/1.0 GET to 127.0.0.1:port.
 HttpResult HttpGet(int port, const std::string& path);
+
+// A port the kernel just handed out on 127.0.0.1 and nothing listens on now (0 if none), for a
+// program that must be told its port, or an address where nothing answers. Another process may
+// take it before it is used.
+int FreeLoopbackPort();
 
 }  // namespace smartby::testing
 

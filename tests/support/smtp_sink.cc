@@ -7,20 +7,15 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -291,78 +286,6 @@ void SmtpSink::Session(int fd) {
       connection.Reply("502 5.5.2 Command not recognised");
     }
   }
-}
-
-namespace {
-
-// Runs the openssl CLI with `args`; its output goes to `log`. OK, or the log's text.
-absl::Status RunOpenssl(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> argv = {"/usr/bin/openssl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> raw;
-  for (std::string& a : argv) raw.push_back(a.data());
-  raw.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int spawned =
-      posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot run /usr/bin/openssl: ", std::strerror(spawned)));
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  std::ifstream in(log);
-  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return absl::InternalError(absl::StrCat("openssl ", args[0], " failed: ", output));
-}
-
-}  // namespace
-
-absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir) {
-  TestCertificates out;
-  out.ca_file = dir + "/smtp-ca.crt";
-  out.other_ca_file = dir + "/smtp-other-ca.crt";
-  out.cert_file = dir + "/smtp-server.crt";
-  out.key_file = dir + "/smtp-server.key";
-  out.wrong_host_cert_file = dir + "/smtp-wrong-host.crt";
-  out.wrong_host_key_file = dir + "/smtp-wrong-host.key";
-  const std::string log = dir + "/openssl.log";
-  const std::vector<std::string> ec = {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                                       "-nodes"};
-  const auto with_key = [&](std::vector<std::string> args) {
-    args.insert(args.begin() + 1, ec.begin(), ec.end());
-    return args;
-  };
-  std::ofstream(dir + "/smtp-server.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  std::ofstream(dir + "/smtp-wrong-host.ext") << "subjectAltName=DNS:mail.example.org\n";
-  const std::vector<std::vector<std::string>> commands = {
-      with_key({"req", "-x509", "-keyout", dir + "/smtp-ca.key", "-out", out.ca_file, "-days",
-                "2", "-subj", "/CN=Smartby SMTP test CA"}),
-      with_key({"req", "-x509", "-keyout", dir + "/smtp-other-ca.key", "-out", out.other_ca_file,
-                "-days", "2", "-subj", "/CN=Some other CA"}),
-      with_key({"req", "-keyout", out.key_file, "-out", dir + "/smtp-server.csr", "-subj",
-                "/CN=127.0.0.1"}),
-      {"x509", "-req", "-in", dir + "/smtp-server.csr", "-CA", out.ca_file, "-CAkey",
-       dir + "/smtp-ca.key", "-CAcreateserial", "-out", out.cert_file, "-days", "2", "-extfile",
-       dir + "/smtp-server.ext"},
-      with_key({"req", "-keyout", out.wrong_host_key_file, "-out", dir + "/smtp-wrong-host.csr",
-                "-subj", "/CN=mail.example.org"}),
-      {"x509", "-req", "-in", dir + "/smtp-wrong-host.csr", "-CA", out.ca_file, "-CAkey",
-       dir + "/smtp-ca.key", "-CAcreateserial", "-out", out.wrong_host_cert_file, "-days", "2",
-       "-extfile", dir + "/smtp-wrong-host.ext"},
-  };
-  for (const std::vector<std::string>& args : commands) {
-    if (absl::Status s = RunOpenssl(args, log); !s.ok()) return s;
-  }
-  return out;
 }
 
 }  // namespace smartby::testing

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/test_pki.h"  // MakeTestCertificates, for the sink's STARTTLS
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -89,20 +90,6 @@ class SmtpSink {
   int failed_tls_handshakes_ = 0;
   std::thread thread_;
 };
-
-// Certificates for tests, made with the openssl CLI (/usr/bin/openssl) in `dir` (which must
-// exist), valid for two days: a CA; a server certificate and key for 127.0.0.1 and localhost
-// signed by it; one for another host name (mail.example.org), also signed by it; and a second
-// CA that signed nothing here.
-struct TestCertificates {
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  std::string wrong_host_cert_file;
-  std::string wrong_host_key_file;
-  std::string other_ca_file;
-};
-absl::StatusOr<TestCertificates> MakeTestCertificates(const std::string& dir);
 
 }  // namespace smartby::testing
 
