@@ -236,6 +236,39 @@ std::vector<double> SteadyLatencies(Service& service, const std::string& token, 
   return all;
 }
 
+// The sequencer's group commits so far, from the service's metrics: how many, how many entries,
+// and how long they took in all. Differences between two reads describe a phase.
+struct GroupCommits {
+  double count = 0;
+  double entries = 0;
+  double seconds = 0;
+};
+
+GroupCommits ReadGroupCommits(const Service& service) {
+  GroupCommits out;
+  const smartby::testing::HttpResult metrics =
+      smartby::testing::HttpGet(service.process->metrics_port(), "/metrics");
+  auto value = [&](const std::string& name) {
+    const size_t at = metrics.body.find("\n" + name + " ");
+    return at == std::string::npos ? 0.0
+                                   : std::atof(metrics.body.c_str() + at + name.size() + 2);
+  };
+  out.count = value("smartby_audit_batch_entries_count");
+  out.entries = value("smartby_audit_batch_entries_sum");
+  out.seconds = value("smartby_audit_commit_seconds_sum");
+  return out;
+}
+
+void PrintGroupCommits(const GroupCommits& before, const GroupCommits& after, double seconds) {
+  const double commits = after.count - before.count;
+  if (commits <= 0) return;
+  std::printf("   group commits: %.0f/s, %.1f entries each, %.2f ms each (%.0f %% of the time "
+              "committing)\n",
+              commits / seconds, (after.entries - before.entries) / commits,
+              1e3 * (after.seconds - before.seconds) / commits,
+              100 * (after.seconds - before.seconds) / seconds);
+}
+
 // Builds a log of `n` entries directly through the store, as the sequencer would write it.
 void BuildLargeLog(const std::string& path, int64_t n) {
   std::filesystem::remove(path);
@@ -305,10 +338,12 @@ int main(int argc, char** argv) {
     std::printf("2. Append, 500 events/call, 4 callers:       %9.0f appends/s  (%.2fx raw; "
                 "target >= 20,000/s)\n",
                 batch, batch / raw);
+    const GroupCommits before_unary = ReadGroupCommits(service);
     const double unary = AppendsPerSecond(service, writer, 64, 1, seconds, sequence);
     std::printf("3. Append, 1 event/call, 64 callers:         %9.0f appends/s  (%.2fx raw; "
                 "target >= 5,000/s)\n",
                 unary, unary / raw);
+    PrintGroupCommits(before_unary, ReadGroupCommits(service), seconds);
     auto latencies = SteadyLatencies(service, writer, 1000, 10, sequence);
     std::printf("4. steady 1,000 appends/s for 10 s:          p50 %.2f ms, p99 %.2f ms, max "
                 "%.2f ms  (target p99 <= 25 ms)\n",

@@ -275,10 +275,23 @@ void AuditLog::WriterLoop() {
     if (!queue_.empty()) {
       // Group commit: wait (at most `linger`) for a fuller batch, unless the queue already holds
       // one or the previous commit took that long anyway.
+      // The wait ends early once appends stop arriving for a moment: callers that each wait for
+      // their answer send their next append together, right after the last commit, so a pause
+      // means the burst is in and lingering longer would only add to everyone's latency.
       if (queued_entries_ < options_.max_batch_entries && !stopping_ &&
           options_.linger > absl::ZeroDuration()) {
-        cv_.wait_for(lock, absl::ToChronoMicroseconds(options_.linger),
-                     [&] { return stopping_ || queued_entries_ >= options_.max_batch_entries; });
+        const auto deadline = SteadyClock::now() + absl::ToChronoMicroseconds(options_.linger);
+        const auto quiet = absl::ToChronoMicroseconds(options_.linger / 8);
+        for (;;) {
+          const int64_t seen = queued_entries_;
+          const auto until = std::min(deadline, SteadyClock::now() + quiet);
+          const bool arrived = cv_.wait_until(lock, until, [&] {
+            return stopping_ || queued_entries_ >= options_.max_batch_entries ||
+                   queued_entries_ != seen;
+          });
+          if (stopping_ || queued_entries_ >= options_.max_batch_entries) break;
+          if (!arrived || SteadyClock::now() >= deadline) break;  // quiet, or time is up
+        }
       }
       std::vector<Request> batch;
       int64_t taken = 0;

@@ -3,7 +3,7 @@
 //
 // Sequencer. Append() queues a validated request and returns at once; one writer thread takes
 // queued requests (whole, up to `max_batch_entries` entries, waiting at most `linger` for more
-// once the first has arrived), resolves re-sent events (same producer and producer_sequence:
+// once the first has arrived, and no longer once appends pause for linger/8), resolves re-sent events (same producer and producer_sequence:
 // the stored index is answered, nothing is appended), assigns indices and one sequencing time
 // (max(clock, last time): never backwards), computes leaf and node hashes with a copy of the
 // CompactRange, writes entries + hashes + producer maxima + the tree size in ONE transaction,
