@@ -36,6 +36,11 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address);
 
 int64_t WallMicros();
 double Percentile(std::vector<double> v, double p);
+// CPU seconds (user + system) process `pid` has used (getpid() for the bench itself).
+double ProcessCpuSeconds(pid_t pid);
+// CPU seconds the whole machine has been busy (all cores, every process): with the processes'
+// own figures, what else ran during a measurement.
+double MachineBusyCpuSeconds();
 // A "VmRSS:"/"VmHWM:" style line of /proc/<pid>/status, in KiB.
 long StatusKiB(pid_t pid, const char* key);
 // $SMARTBY_BENCH_DIR, else a new directory under /tmp named after `name` and the pid.

@@ -38,16 +38,23 @@ namespace {
 // Subscribe: registered with the hub, which queues events and calls Wake; one write in flight.
 // Lifetime: deleted in OnDone, after it has left the hub and detached its wake callback (so the
 // hub never calls into a deleted reactor).
-class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> {
+class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   SubscribeReactor(FeedService* service, grpc::CallbackServerContext* context,
-                   const v1::SubscribeRequest& request)
+                   const grpc::ByteBuffer& raw_request)
       : service_(service) {
     absl::Status admitted;
     call_ = service_->calls().OpenStream(context, "Subscribe", &admitted);
     if (!admitted.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       CloseLocked(admitted);
+      return;
+    }
+    v1::SubscribeRequest request;
+    grpc::ByteBuffer copy(raw_request);  // Deserialize takes it apart; the copy shares slices
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      CloseLocked(absl::InvalidArgumentError("SubscribeRequest: not a valid message"));
       return;
     }
     if (request.resume_after() < 0) {
@@ -99,8 +106,14 @@ class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> 
     if (closed_ || writing_ || subscriber_ == nullptr) return;
     response_.Clear();
     if (subscriber_->Take(256, &response_) == 0) return;
+    // The bytes go to gRPC without another copy; it frees them when it is done with the slice.
+    auto* bytes = new std::string(response_.Encode());
+    grpc::Slice slice(bytes->data(), bytes->size(),
+                      [](void* owned) { delete static_cast<std::string*>(owned); }, bytes);
+    wire_ = grpc::ByteBuffer(&slice, 1);
+    response_.Clear();  // the updates are in wire_ now: give them back to the hub
     writing_ = true;
-    StartWrite(&response_.message());
+    StartWrite(&wire_);
   }
 
   void CloseLocked(absl::Status outcome) {
@@ -118,7 +131,8 @@ class SubscribeReactor : public grpc::ServerWriteReactor<v1::SubscribeResponse> 
   std::shared_ptr<CallContext> call_;
   std::shared_ptr<Subscriber> subscriber_;
   std::mutex mu_;
-  BorrowedResponse response_;  // borrows the hub's updates until the write completes
+  BorrowedResponse response_;  // what Take gave, until encoded
+  grpc::ByteBuffer wire_;       // the message being written
   bool writing_ = false, closed_ = false;
 };
 
@@ -220,8 +234,8 @@ class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
 FeedService::FeedService(Feed* feed, Hub* hub, CallRunner calls, KpiWatchers* kpis)
     : feed_(feed), hub_(hub), kpis_(kpis), calls_(std::move(calls)) {}
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* FeedService::Subscribe(
-    Ctx* ctx, const v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* FeedService::Subscribe(
+    Ctx* ctx, const grpc::ByteBuffer* request) {
   return new SubscribeReactor(this, ctx, *request);
 }
 

@@ -16,15 +16,18 @@ namespace smartby::feed {
 
 const ServicePolicy& FeedServicePolicy();
 
-class FeedService final : public v1::FeedService::CallbackService {
+// Subscribe is a raw method (ByteBuffer in and out): the hub encodes each update once and every
+// subscriber's message is assembled from those bytes (subscriber_queue.h); the wire format is
+// SubscribeRequest / SubscribeResponse as declared in feed.proto.
+class FeedService final
+    : public v1::FeedService::WithRawCallbackMethod_Subscribe<v1::FeedService::CallbackService> {
  public:
   // `kpis` nullptr: WatchKpi answers UNIMPLEMENTED after checking the KPI and the caller.
   FeedService(Feed* feed, Hub* hub, CallRunner calls, KpiWatchers* kpis = nullptr);
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      Ctx*, const v1::SubscribeRequest*) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(Ctx*, const grpc::ByteBuffer*) override;
   Reactor* GetAggregates(Ctx*, const v1::GetAggregatesRequest*,
                          v1::GetAggregatesResponse*) override;
   Reactor* GetHistory(Ctx*, const v1::GetHistoryRequest*, v1::GetHistoryResponse*) override;

@@ -41,7 +41,7 @@ Subscriber::Subscriber(Hub* hub, v1::SubscribeRequest request, auth::Caller call
 
 size_t Subscriber::Take(size_t max, BorrowedResponse* out) {
   size_t before = 0, taken = 0, after = 0;
-  const int first = out->message().events_size();
+  const size_t first = out->parts();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     before = queue_.queued_updates();
@@ -49,7 +49,7 @@ size_t Subscriber::Take(size_t max, BorrowedResponse* out) {
     after = queue_.queued_updates();
   }
   hub_->ObserveTaken(before - after);
-  hub_->ObserveSent(out->message(), first);
+  hub_->ObserveSent(*out, first);
   return taken;
 }
 
@@ -146,31 +146,44 @@ size_t Hub::subscribers() const {
   return subscribers_.size();
 }
 
-void Hub::ObserveSent(const v1::SubscribeResponse& response, int first) {
+void Hub::ObserveSent(const BorrowedResponse& response, size_t first) {
   const int64_t now_us = absl::ToUnixMicros(clock_->Now());
-  for (int i = first; i < response.events_size(); ++i) {
-    const v1::FeedEvent& event = response.events(i);
-    if (!event.has_update()) continue;
-    const v1::Update& update = event.update();
-    if (update.snapshot() || !update.has_accept_time()) continue;
+  response.ForEachUpdate(first, [&](const v1::Update& update) {
+    if (update.snapshot() || !update.has_accept_time()) return;
     const int64_t delay_us = now_us - TimeUtil::TimestampToMicroseconds(update.accept_time());
     delay_->Observe(std::max(0.0, static_cast<double>(delay_us) / 1e6));
-  }
+  });
 }
 
 void Hub::ObserveTaken(size_t updates) { queued_gauge_->Decrement(static_cast<double>(updates)); }
+
+bool Hub::MayRead(Subscriber& s, const std::string& dataset, const auth::ResourceRef& resource) {
+  auto [it, inserted] = s.decisions_.try_emplace(dataset);
+  if (inserted || !SameResource(it->second.resource, resource)) {
+    it->second.resource = resource;
+    it->second.allowed = s.caller_.Allows(auth::Action::kRead, resource);
+  }
+  return it->second.allowed;
+}
+
+bool Hub::TakesWholeBatch(Subscriber& s, const std::vector<Item>& items,
+                          const std::vector<size_t>& dataset_firsts) {
+  if (!s.sources_.empty() || s.has_box_ || !s.fields_.empty()) return false;
+  if (items.front().update->position() <= s.floor_) return false;
+  for (size_t i : dataset_firsts) {
+    const Item& item = items[i];
+    if (!s.datasets_.empty() && !s.datasets_.contains(item.update->dataset())) return false;
+    if (!MayRead(s, item.update->dataset(), item.resource)) return false;
+  }
+  return true;
+}
 
 UpdatePtr Hub::ForSubscriber(Subscriber& s, const Item& item) {
   const v1::Update& update = *item.update;
   if (update.position() <= s.floor_) return nullptr;
   if (!s.datasets_.empty() && !s.datasets_.contains(update.dataset())) return nullptr;
   if (!s.sources_.empty() && !s.sources_.contains(update.reading().source_id())) return nullptr;
-  auto [it, inserted] = s.decisions_.try_emplace(update.dataset());
-  if (inserted || !SameResource(it->second.resource, item.resource)) {
-    it->second.resource = item.resource;
-    it->second.allowed = s.caller_.Allows(auth::Action::kRead, item.resource);
-  }
-  if (!it->second.allowed) return nullptr;
+  if (!MayRead(s, update.dataset(), item.resource)) return nullptr;
   if (s.has_box_) {
     const auto& box = s.request_.filter().bounding_box();
     bool inside = false;
@@ -205,6 +218,7 @@ void Hub::Publish(absl::Span<const PositionedReading> readings) {
   std::vector<Item> items;
   items.reserve(readings.size());
   absl::flat_hash_map<std::string, auth::ResourceRef> resources;
+  std::vector<size_t> dataset_firsts;  // the first item of each dataset in the batch
   const bool want_where = box_subscribers_.load() > 0;
   size_t first_new = readings.size();
   for (size_t i = 0; i < readings.size(); ++i) {
@@ -212,7 +226,10 @@ void Hub::Publish(absl::Span<const PositionedReading> readings) {
     if (r.position() <= taken_) continue;  // already taken (a reconnect resends from there)
     if (first_new == readings.size() && r.position() > restored_) first_new = i;
     auto [res, inserted] = resources.try_emplace(r.dataset());
-    if (inserted) res->second = resolver_->Resolve(r.dataset(), r.classification());
+    if (inserted) {
+      res->second = resolver_->Resolve(r.dataset(), r.classification());
+      dataset_firsts.push_back(items.size());
+    }
     auto update = std::make_shared<v1::Update>();
     update->set_position(r.position());
     update->set_dataset(r.dataset());
@@ -232,6 +249,9 @@ void Hub::Publish(absl::Span<const PositionedReading> readings) {
 
   std::vector<std::shared_ptr<Subscriber>> woken;
   int64_t queued = 0, coalesced = 0, dropped = 0;
+  // The items encoded once, when the first subscriber takes all of them (not kept in the ring:
+  // only live fan-out shares it).
+  BatchPtr batch;
   {
     absl::MutexLock lock(&mu_);
     for (Item& item : items) {
@@ -243,33 +263,49 @@ void Hub::Publish(absl::Span<const PositionedReading> readings) {
         ring_.pop_front();
       }
     }
+    std::vector<UpdatePtr> mine;
     for (const std::shared_ptr<Subscriber>& s : subscribers_) {
-      bool any = false;
-      std::vector<UpdatePtr> mine;
-      for (const Item& item : items) {
-        if (UpdatePtr u = ForSubscriber(*s, item)) mine.push_back(std::move(u));
+      mine.clear();
+      // The whole batch as the hub holds it, decided per dataset when the filter has nothing
+      // finer; else item by item (serialised per subscriber when sent).
+      const bool whole = TakesWholeBatch(*s, items, dataset_firsts);
+      if (!whole) {
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (UpdatePtr u = ForSubscriber(*s, items[i])) mine.push_back(std::move(u));
+        }
+        if (mine.empty()) continue;
       }
-      if (mine.empty()) continue;
+      if (whole && batch == nullptr) {
+        std::vector<UpdatePtr> updates;
+        updates.reserve(items.size());
+        for (const Item& item : items) updates.push_back(item.update);
+        batch = std::make_shared<const EncodedBatch>(std::move(updates));
+      }
+      SubscriberQueue::Outcomes outcomes;
       {
         std::lock_guard<std::mutex> queue_lock(s->queue_mu_);
-        for (UpdatePtr& u : mine) {
-          switch (s->queue_.Push(std::move(u))) {
-            case SubscriberQueue::Outcome::kQueued:
-              ++queued;
-              any = true;
-              break;
-            case SubscriberQueue::Outcome::kCoalesced:
-              ++coalesced;
-              any = true;
-              break;
-            case SubscriberQueue::Outcome::kDropped:
-              ++dropped;
-              any = true;
-              break;
+        if (whole) {
+          outcomes = s->queue_.PushBatch(batch);
+        } else {
+          for (UpdatePtr& u : mine) {
+            switch (s->queue_.Push(std::move(u))) {
+              case SubscriberQueue::Outcome::kQueued:
+                ++outcomes.queued;
+                break;
+              case SubscriberQueue::Outcome::kCoalesced:
+                ++outcomes.coalesced;
+                break;
+              case SubscriberQueue::Outcome::kDropped:
+                ++outcomes.dropped;
+                break;
+            }
           }
         }
       }
-      if (any) woken.push_back(s);
+      queued += outcomes.queued;
+      coalesced += outcomes.coalesced;
+      dropped += outcomes.dropped;
+      woken.push_back(s);
     }
     taken_ = items.back().update->position();
     position_ = std::max(position_.load(), taken_);
@@ -366,12 +402,7 @@ void Hub::PublishAlarm(const v1::AlarmEvent& event) {
                                                        *where))) {
         continue;
       }
-      auto [it, inserted] = s->decisions_.try_emplace(alarm.dataset());
-      if (inserted || !SameResource(it->second.resource, resource)) {
-        it->second.resource = resource;
-        it->second.allowed = s->caller_.Allows(auth::Action::kRead, resource);
-      }
-      if (!it->second.allowed) continue;
+      if (!MayRead(*s, alarm.dataset(), resource)) continue;
       matching.push_back(s);
     }
   }

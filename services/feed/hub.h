@@ -167,9 +167,9 @@ class Hub {
   int64_t position() const { return position_.load(); }
   size_t subscribers() const;
 
-  // Called by the stream with what it is about to send, from event `first` on (the ingest ->
+  // Called by the stream with what it is about to send, from part `first` on (the ingest ->
   // send delay of each update).
-  void ObserveSent(const v1::SubscribeResponse& response, int first);
+  void ObserveSent(const BorrowedResponse& response, size_t first);
   void ObserveTaken(size_t updates);
 
  private:
@@ -182,6 +182,16 @@ class Hub {
   // Under mu_. nullptr when the subscriber does not get it; else the (possibly field-projected)
   // update.
   UpdatePtr ForSubscriber(Subscriber& subscriber, const Item& item)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Under mu_. Whether the subscriber may read `dataset` as `resource` describes it (asked once
+  // per dataset and resource).
+  bool MayRead(Subscriber& subscriber, const std::string& dataset,
+               const auth::ResourceRef& resource) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Under mu_. True when the subscriber gets every item unchanged: no source, field or box
+  // filter, nothing at or below its floor, and every dataset of the batch (the items at
+  // `dataset_firsts`) in its filter and readable.
+  bool TakesWholeBatch(Subscriber& subscriber, const std::vector<Item>& items,
+                       const std::vector<size_t>& dataset_firsts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Opening(Subscriber& subscriber, int64_t resume_after) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

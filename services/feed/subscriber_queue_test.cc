@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "absl/strings/str_cat.h"
 
 namespace smartby::feed {
@@ -82,6 +85,82 @@ TEST(SubscriberQueue, OpeningEventsAreNotLimitedAndAggregatesKeepOnlyTheNewest) 
   ASSERT_EQ(events.size(), 4u);
   EXPECT_TRUE(events[2].has_snapshot_complete());
   EXPECT_EQ(events[3].aggregates().series_size(), 1);
+}
+
+BatchPtr BatchOf(int64_t first, int n, int sources) {
+  std::vector<UpdatePtr> updates;
+  for (int i = 0; i < n; ++i) {
+    auto u = std::make_shared<v1::Update>();
+    u->set_position(first + i);
+    u->set_dataset("parkering");
+    u->mutable_reading()->set_source_id(absl::StrCat("s", (first + i) % sources));
+    (*u->mutable_reading()->mutable_values())["ledige"].set_integer_value(first + i);
+    updates.push_back(std::move(u));
+  }
+  return std::make_shared<const EncodedBatch>(std::move(updates));
+}
+
+TEST(SubscriberQueue, ABatchThatFitsIsOneEntryAndItsBytesAreTheMessage) {
+  SubscriberQueue q(100);
+  const SubscriberQueue::Outcomes outcomes = q.PushBatch(BatchOf(1, 50, 200));
+  EXPECT_EQ(outcomes.queued, 50);
+  EXPECT_EQ(q.queued_updates(), 50u);
+  EXPECT_EQ(q.queued_events(), 1u);
+  q.PushGap(v1::GAP_REASON_NOT_HELD, 50);
+  q.Push(At(51, "x"));
+  BorrowedResponse r;
+  EXPECT_EQ(q.Take(10, &r), 50u);  // a batch is taken whole
+  EXPECT_EQ(q.Take(10, &r), 2u);
+  // The assembled bytes are exactly what serialising the message gives, and parse back to it.
+  const std::string bytes = r.Encode();
+  EXPECT_EQ(bytes, r.message().SerializeAsString());
+  v1::SubscribeResponse parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  ASSERT_EQ(parsed.events_size(), 52);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(parsed.events(i).update().position(), i + 1);
+    EXPECT_EQ(parsed.events(i).update().reading().values().at("ledige").integer_value(), i + 1);
+  }
+  EXPECT_EQ(parsed.events(50).gap().reason(), v1::GAP_REASON_NOT_HELD);
+  EXPECT_EQ(parsed.events(51).update().reading().source_id(), "x");
+}
+
+TEST(SubscriberQueue, AFullQueueSplitsItsBatchesAndCoalescesToTheLatestPerSource) {
+  SubscriberQueue q(60);
+  q.PushBatch(BatchOf(1, 50, 20));  // positions 1-50 over 20 sources
+  // 50 more do not fit: they coalesce into what is queued, source by source.
+  const SubscriberQueue::Outcomes outcomes = q.PushBatch(BatchOf(51, 50, 20));
+  EXPECT_EQ(outcomes.queued, 10);
+  EXPECT_EQ(outcomes.coalesced, 40);
+  EXPECT_EQ(outcomes.dropped, 0);
+  EXPECT_EQ(q.queued_updates(), 60u);
+  BorrowedResponse r;
+  q.Take(1000, &r);
+  EXPECT_EQ(r.Encode(), r.message().SerializeAsString());
+  std::vector<int64_t> positions;
+  std::map<std::string, int64_t> newest;
+  for (const auto& e : r.message().events()) {
+    positions.push_back(e.update().position());
+    newest[e.update().reading().source_id()] = e.update().position();
+  }
+  EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()));
+  EXPECT_EQ(std::adjacent_find(positions.begin(), positions.end()), positions.end());
+  EXPECT_EQ(positions.back(), 100);
+  // Every source's last value is its newest (81-100 are the last 20 positions, one per source).
+  for (const auto& [source, position] : newest) EXPECT_GT(position, 80) << source;
+  // Drained: whole batches are queued as one entry again.
+  q.PushBatch(BatchOf(101, 50, 20));
+  EXPECT_EQ(q.queued_events(), 1u);
+}
+
+TEST(SubscriberQueue, AQueuedUpdateDoesNotKeepItsWholeBatchAlive) {
+  SubscriberQueue q(60);
+  const BatchPtr first = BatchOf(1, 50, 20);
+  q.PushBatch(first);
+  EXPECT_EQ(first.use_count(), 2);  // queued whole
+  q.PushBatch(BatchOf(51, 50, 20));  // full: split and coalesced
+  EXPECT_EQ(first.use_count(), 1);   // its remaining updates are queued one by one
+  EXPECT_EQ(q.queued_updates(), 60u);
 }
 
 }  // namespace
