@@ -1034,13 +1034,10 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
   auto close_current = [&] {
     if (current != nullptr) current->set_mean(sum / static_cast<double>(current->count()));
   };
-  ValueMap values;
+  std::optional<v1::Value> value;
   RETURN_IF_ERROR(store_->ScanRange(query, [&](const StoredReading& row) {
-    values.clear();
-    if (!DecodeValues(row.values, &values).ok()) return true;
-    auto it = values.find(request.field());
-    if (it == values.end()) return true;
-    std::optional<double> number = NumericValue(it->second);
+    if (!DecodeValue(row.values, request.field(), &value).ok() || !value.has_value()) return true;
+    std::optional<double> number = NumericValue(*value);
     if (!number.has_value()) {
       wrong_field = true;
       return false;

@@ -378,6 +378,35 @@ class Decoder {
     return absl::OkStatus();
   }
 
+  // The value of field `name` only: the fields before it are parsed into one scratch value and
+  // dropped, and the ones after it are not read, since names are stored in byte order.
+  absl::Status DecodeField(absl::string_view name, std::optional<v1::Value>* out) {
+    out->reset();
+    if (!Consume('{')) return Error("expected '{'");
+    SkipSpace();
+    if (Peek() == '}') return absl::OkStatus();
+    std::string key;
+    v1::Value value;
+    for (;;) {
+      if (!ParseString(&key)) return Error("expected a field name");
+      if (!Consume(':')) return Error("expected ':'");
+      value.Clear();
+      if (!ParseValue(&value)) return Error("bad value");
+      if (key == name) {
+        *out = std::move(value);
+        return absl::OkStatus();
+      }
+      if (absl::string_view(key) > name) return absl::OkStatus();
+      SkipSpace();
+      if (Peek() == ',') {
+        ++i_;
+        continue;
+      }
+      if (!Consume('}')) return Error("expected ',' or '}'");
+      return absl::OkStatus();
+    }
+  }
+
  private:
   absl::Status Error(absl::string_view what) const {
     return absl::DataLossError(absl::StrCat("stored reading values cannot be decoded (", what,
@@ -753,6 +782,11 @@ std::string EncodeValues(const ValueMap& values) {
 
 absl::Status DecodeValues(absl::string_view encoded, ValueMap* values) {
   return Decoder(encoded).DecodeObject(values);
+}
+
+absl::Status DecodeValue(absl::string_view encoded, absl::string_view field,
+                         std::optional<v1::Value>* value) {
+  return Decoder(encoded).DecodeField(field, value);
 }
 
 std::optional<double> NumericValue(const v1::Value& value) {

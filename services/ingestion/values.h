@@ -79,6 +79,11 @@ std::optional<Rejection> ParseFieldText(const catalogue_v1::SchemaField& field,
 // Example: {"fill_level":81.5,"lid_open":false,"n":{"i":12},"t":{"t":"2026-03-01T11:00:00Z"}}
 std::string EncodeValues(const ValueMap& values);
 absl::Status DecodeValues(absl::string_view encoded, ValueMap* values);
+// One field's value (nullopt when the reading has none), for scans that need one field of many
+// rows (aggregates, history): the other fields are not kept. Text after the field is not read,
+// so damage there goes unnoticed; DecodeValues checks the whole text.
+absl::Status DecodeValue(absl::string_view encoded, absl::string_view field,
+                         std::optional<v1::Value>* value);
 
 // The numeric value of an INTEGER or DOUBLE value (for aggregates); nullopt for other kinds.
 std::optional<double> NumericValue(const v1::Value& value);

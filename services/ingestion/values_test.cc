@@ -524,6 +524,39 @@ TEST(DecodeValues, AcceptsJsonWhitespaceAndEscapes) {
   EXPECT_EQ(values.at("c").string_value(), "ø🌊");
 }
 
+TEST(DecodeValue, FindsEachFieldAndOnlyThatOne) {
+  ValueMap values;
+  values["fill_level"] = Double(81.5);
+  values["n"] = Integer(12);
+  values["name"] = String("Sjø \"A\"");
+  values["pos"] = Geo(58.97, 5.73);
+  values["t"] = Time(1772362800, 0);
+  const std::string encoded = EncodeValues(values);
+  for (const auto& [name, value] : values) {
+    std::optional<v1::Value> got;
+    ASSERT_TRUE(DecodeValue(encoded, name, &got).ok()) << name;
+    ASSERT_TRUE(got.has_value()) << name;
+    EXPECT_EQ(got->SerializeAsString(), value.SerializeAsString()) << name;
+  }
+  // Absent: before the first name, between two, after the last, and in an empty object.
+  for (absl::string_view absent : {"a", "m", "nb", "zz"}) {
+    std::optional<v1::Value> got = Double(1);
+    ASSERT_TRUE(DecodeValue(encoded, absent, &got).ok()) << absent;
+    EXPECT_FALSE(got.has_value()) << absent;
+  }
+  std::optional<v1::Value> got;
+  ASSERT_TRUE(DecodeValue("{}", "a", &got).ok());
+  EXPECT_FALSE(got.has_value());
+}
+
+TEST(DecodeValue, RefusesDamageUpToTheField) {
+  std::optional<v1::Value> got;
+  for (absl::string_view bad : {"", "[]", "{", "{\"a\":1}", "{\"a\":{\"x\":1},\"b\":1.5}",
+                                "{\"a\":1.5 \"b\":2.5}"}) {
+    EXPECT_EQ(DecodeValue(bad, "b", &got).code(), absl::StatusCode::kDataLoss) << bad;
+  }
+}
+
 TEST(NumericValue, IntegerAndDoubleOnly) {
   EXPECT_EQ(NumericValue(Double(2.5)), 2.5);
   EXPECT_EQ(NumericValue(Integer(-4)), -4.0);
