@@ -17,6 +17,7 @@
 #include "services/runtime/authentication.h"
 #include "services/runtime/background.h"
 #include "services/runtime/log.h"
+#include "services/runtime/peers.h"
 #include "services/runtime/server.h"
 #include "services/runtime/status.h"
 
@@ -149,12 +150,10 @@ int main(int argc, char** argv) {
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
   smartby::archive::PlatformChannels channels;
-  auto catalogue = smartby::ChannelTo(absl::GetFlag(FLAGS_catalogue_service),
-                                      absl::GetFlag(FLAGS_catalogue_ca), "--catalogue_service");
+  auto catalogue = smartby::PeerChannel(FLAGS_catalogue_service, FLAGS_catalogue_ca);
   if (!catalogue.ok()) return Fail("bad flags", catalogue.status());
   channels.catalogue = *catalogue;
-  auto ingestion = smartby::ChannelTo(absl::GetFlag(FLAGS_ingestion_service),
-                                      absl::GetFlag(FLAGS_ingestion_ca), "--ingestion_service");
+  auto ingestion = smartby::PeerChannel(FLAGS_ingestion_service, FLAGS_ingestion_ca);
   if (!ingestion.ok()) return Fail("bad flags", ingestion.status());
   channels.ingestion = *ingestion;
   std::string audit_endpoint = absl::GetFlag(FLAGS_audit_query_service);
@@ -170,15 +169,10 @@ int main(int argc, char** argv) {
     smartby::log::Warn("no audit log to read: packages carry only the catalogue's history in "
                        "endringslogg.xml");
   }
-  std::shared_ptr<smartby::TokenProvider> tokens;
-  if (auto source = runtime.service_tokens(); source.ok()) {
-    tokens = *source;
-  } else {
-    smartby::log::Warn(
-        "no service account: the platform is read without a token, so only published Åpen "
-        "datasets can be exported",
-        {{"reason", std::string(source.status().message())}});
-  }
+  std::shared_ptr<smartby::TokenProvider> tokens = smartby::PeerTokensOrWarn(
+      &runtime,
+      "no service account: the platform is read without a token, so only published Åpen "
+      "datasets can be exported");
   smartby::archive::GrpcPlatformReader reader(channels, tokens,
                                               absl::GetFlag(FLAGS_platform_call_timeout),
                                               absl::GetFlag(FLAGS_readings_page_size));

@@ -14,26 +14,11 @@
 #include "absl/strings/strip.h"
 #include "services/archive/noark5/package_layout.h"
 #include "services/archive/noark5/tar.h"
+#include "services/archive/noark5/xml_source_reader.h"
 #include "services/runtime/status.h"
 
 namespace smartby::archive {
 namespace {
-
-struct ReadContext {
-  noark5::ByteSource* source;
-  absl::Status status;
-};
-
-int ReadCallback(void* context, char* buffer, int length) {
-  auto* read = static_cast<ReadContext*>(context);
-  absl::StatusOr<std::size_t> got = read->source->Read(buffer, static_cast<std::size_t>(length));
-  if (!got.ok()) {
-    read->status = got.status();
-    return -1;
-  }
-  return static_cast<int>(*got);
-}
-int CloseCallback(void*) { return 0; }
 
 // The media type to upload a document with: its formatDetaljer when that is one ("text/csv;
 // UTF-8"), else from the PRONOM format the exporter writes.
@@ -171,14 +156,12 @@ absl::StatusOr<std::vector<PackageCaseFile>> ReadPackageCaseFiles(
       structure->name.substr(0, structure->name.size() - std::strlen(noark5::layout::kStructureFile));
   ASSIGN_OR_RETURN(std::unique_ptr<noark5::ByteSource> source,
                    noark5::OpenTarMember(package, *structure));
-  ReadContext read{source.get(), absl::OkStatus()};
-  xmlTextReaderPtr reader = xmlReaderForIO(ReadCallback, CloseCallback, &read,
-                                           structure->name.c_str(), nullptr,
-                                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  noark5::XmlSourceReader xml(*source, structure->name,
+                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  xmlTextReaderPtr reader = xml.get();
   if (reader == nullptr) {
     return absl::InternalError(absl::StrCat("libxml2 could not start reading ", tar_name));
   }
-  std::unique_ptr<xmlTextReader, decltype(&xmlFreeTextReader)> owned(reader, xmlFreeTextReader);
   StructureReader structure_reader(tar_name, prefix, &members);
   std::vector<std::pair<std::string, std::string>> open;  // element, its text so far
   absl::Status status = absl::OkStatus();
@@ -203,7 +186,7 @@ absl::StatusOr<std::vector<PackageCaseFile>> ReadPackageCaseFiles(
     }
   }
   RETURN_IF_ERROR(status);
-  RETURN_IF_ERROR(read.status);
+  RETURN_IF_ERROR(xml.source_status());
   if (result < 0) {
     return absl::DataLossError(
         absl::StrCat(tar_name, ": ", structure->name, " is not well-formed XML"));

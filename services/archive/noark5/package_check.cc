@@ -24,6 +24,7 @@
 #include "services/archive/noark5/hashing_file.h"
 #include "services/archive/noark5/package_layout.h"
 #include "services/archive/noark5/tar.h"
+#include "services/archive/noark5/xml_source_reader.h"
 
 namespace smartby::noark5 {
 
@@ -338,21 +339,10 @@ struct XmlEvent {
   int line = 0;
 };
 
-struct ReadContext {
-  ByteSource* source;
-  absl::Status status;
+struct ValidationDeleter {
+  void operator()(xmlSchemaValidCtxt* validation) const { xmlSchemaFreeValidCtxt(validation); }
 };
-
-int ReadCallback(void* context, char* buffer, int length) {
-  auto* read = static_cast<ReadContext*>(context);
-  absl::StatusOr<std::size_t> got = read->source->Read(buffer, static_cast<std::size_t>(length));
-  if (!got.ok()) {
-    read->status = got.status();
-    return -1;
-  }
-  return static_cast<int>(*got);
-}
-int CloseCallback(void*) { return 0; }
+using ValidationPtr = std::unique_ptr<xmlSchemaValidCtxt, ValidationDeleter>;
 
 constexpr std::size_t kMaxLeafText = 64 * 1024;
 
@@ -378,19 +368,20 @@ void ScanXml(const PackageFiles& files, const std::string& file, xmlSchema* sche
     schema_findings.Add(absl::StrCat(file, ": cannot be read (", source.status().message(), ")"));
     return;
   }
-  ReadContext read{source->get(), absl::OkStatus()};
-  xmlTextReaderPtr reader =
-      xmlReaderForIO(ReadCallback, CloseCallback, &read, file.c_str(), nullptr, XML_PARSE_NONET);
+  // Declared before the reader so it is freed after it: freeing the reader unplugs the
+  // validator from this context, so the context must still be there.
+  ValidationPtr validation;
+  XmlSourceReader xml(**source, file, XML_PARSE_NONET);
+  xmlTextReaderPtr reader = xml.get();
   if (reader == nullptr) {
     schema_findings.Add(absl::StrCat(file, ": libxml2 could not start reading it"));
     return;
   }
   xmlTextReaderSetStructuredErrorHandler(reader, CollectError, &errors);
-  xmlSchemaValidCtxtPtr validation = nullptr;
   if (schema != nullptr) {
-    validation = xmlSchemaNewValidCtxt(schema);
-    xmlSchemaSetValidStructuredErrors(validation, CollectError, &errors);
-    if (xmlTextReaderSchemaValidateCtxt(reader, validation, 0) != 0) {
+    validation.reset(xmlSchemaNewValidCtxt(schema));
+    xmlSchemaSetValidStructuredErrors(validation.get(), CollectError, &errors);
+    if (xmlTextReaderSchemaValidateCtxt(reader, validation.get(), 0) != 0) {
       schema_findings.Add(absl::StrCat(file, ": libxml2 could not attach the schema validator"));
       errors.any = true;
     }
@@ -450,8 +441,9 @@ void ScanXml(const PackageFiles& files, const std::string& file, xmlSchema* sche
       }
     }
   }
-  if (!read.status.ok()) {
-    schema_findings.Add(absl::StrCat(file, ": reading failed (", read.status.message(), ")"));
+  if (!xml.source_status().ok()) {
+    schema_findings.Add(
+        absl::StrCat(file, ": reading failed (", xml.source_status().message(), ")"));
     errors.any = true;
   }
   if (status < 0 && !errors.any) {
@@ -461,8 +453,6 @@ void ScanXml(const PackageFiles& files, const std::string& file, xmlSchema* sche
   if (schema != nullptr && xmlTextReaderIsValid(reader) != 1 && !errors.any) {
     schema_findings.Add(absl::StrCat(file, ": not valid against the schema"));
   }
-  xmlFreeTextReader(reader);
-  if (validation != nullptr) xmlSchemaFreeValidCtxt(validation);
 }
 
 // --- what arkivuttrekk.xml declares ----------------------------------------------------------
