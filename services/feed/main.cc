@@ -20,6 +20,7 @@
 #include "services/runtime/authentication.h"
 #include "services/runtime/background.h"
 #include "services/runtime/log.h"
+#include "services/runtime/peers.h"
 #include "services/runtime/server.h"
 
 ABSL_FLAG(std::string, ingestion_service, "grpc://127.0.0.1:7002",
@@ -131,23 +132,14 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail("cannot prepare the feed schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
-  auto catalogue_channel = smartby::ChannelTo(absl::GetFlag(FLAGS_catalogue_service),
-                                              absl::GetFlag(FLAGS_catalogue_ca),
-                                              "--catalogue_service");
+  auto catalogue_channel = smartby::PeerChannel(FLAGS_catalogue_service, FLAGS_catalogue_ca);
   if (!catalogue_channel.ok()) return Fail("bad flags", catalogue_channel.status());
-  auto ingestion_channel = smartby::ChannelTo(absl::GetFlag(FLAGS_ingestion_service),
-                                              absl::GetFlag(FLAGS_ingestion_ca),
-                                              "--ingestion_service");
+  auto ingestion_channel = smartby::PeerChannel(FLAGS_ingestion_service, FLAGS_ingestion_ca);
   if (!ingestion_channel.ok()) return Fail("bad flags", ingestion_channel.status());
-  std::shared_ptr<smartby::TokenProvider> tokens;
-  if (auto source = runtime.service_tokens(); source.ok()) {
-    tokens = *source;
-  } else {
-    smartby::log::Warn(
-        "no service account: ingestion and the catalogue are asked without a token, so only "
-        "published Åpen datasets reach the feed",
-        {{"reason", std::string(source.status().message())}});
-  }
+  std::shared_ptr<smartby::TokenProvider> tokens = smartby::PeerTokensOrWarn(
+      &runtime,
+      "no service account: ingestion and the catalogue are asked without a token, so only "
+      "published Åpen datasets reach the feed");
 
   smartby::SystemClock clock;
   smartby::ingestion::DirectoryOptions directory_options;

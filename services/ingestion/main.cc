@@ -14,6 +14,7 @@
 #include "services/runtime/authentication.h"
 #include "services/runtime/background.h"
 #include "services/runtime/log.h"
+#include "services/runtime/peers.h"
 #include "services/runtime/server.h"
 
 ABSL_FLAG(std::string, catalogue_service, "grpc://127.0.0.1:7001",
@@ -59,19 +60,12 @@ int main(int argc, char** argv) {
   if (!store.ok()) return Fail("cannot prepare the ingestion schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
-  auto catalogue_channel = smartby::ChannelTo(absl::GetFlag(FLAGS_catalogue_service),
-                                              absl::GetFlag(FLAGS_catalogue_ca),
-                                              "--catalogue_service");
+  auto catalogue_channel = smartby::PeerChannel(FLAGS_catalogue_service, FLAGS_catalogue_ca);
   if (!catalogue_channel.ok()) return Fail("bad flags", catalogue_channel.status());
-  std::shared_ptr<smartby::TokenProvider> tokens;
-  if (auto source = runtime.service_tokens(); source.ok()) {
-    tokens = *source;
-  } else {
-    smartby::log::Warn(
-        "no service account: the catalogue is asked without a token, so only published Åpen "
-        "datasets can take readings",
-        {{"reason", std::string(source.status().message())}});
-  }
+  std::shared_ptr<smartby::TokenProvider> tokens = smartby::PeerTokensOrWarn(
+      &runtime,
+      "no service account: the catalogue is asked without a token, so only published Åpen "
+      "datasets can take readings");
   smartby::SystemClock clock;
   smartby::ingestion::DirectoryOptions directory_options;
   directory_options.fresh_for = absl::GetFlag(FLAGS_dataset_cache_ttl);

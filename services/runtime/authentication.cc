@@ -54,7 +54,8 @@ absl::StatusOr<std::vector<auth::VerificationKey>> FileKeySource::FetchKeys() {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endpoint,
                                                          const std::string& ca_file,
-                                                         const char* flag) {
+                                                         const char* flag,
+                                                         const char* ca_flag) {
   const bool tls = absl::StartsWith(endpoint, "grpcs://");
   if (!tls && !absl::StartsWith(endpoint, "grpc://")) {
     return absl::InvalidArgumentError(
@@ -66,7 +67,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endp
   grpc::SslCredentialsOptions ssl;
   if (!ca_file.empty()) {
     std::ifstream in(ca_file);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--auth_ca: cannot read \"", ca_file, "\""));
+    if (!in) return absl::InvalidArgumentError(absl::StrCat(ca_flag, ": cannot read \"", ca_file, "\""));
     std::stringstream pem;
     pem << in.rdbuf();
     ssl.pem_root_certs = pem.str();

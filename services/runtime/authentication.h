@@ -32,10 +32,12 @@ struct AuthenticationOptions {
 };
 
 // A channel to a grpc://HOST:PORT or grpcs://HOST:PORT endpoint (TLS with `ca_file`, or the
-// system roots). INVALID_ARGUMENT naming `flag` for anything else.
+// system roots). INVALID_ARGUMENT naming `flag` for anything else, and `ca_flag` when the CA file
+// cannot be read.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& endpoint,
                                                          const std::string& ca_file,
-                                                         const char* flag);
+                                                         const char* flag,
+                                                         const char* ca_flag = "--auth_ca");
 
 // A KeySource reading a JWKS document from a file on every fetch (so a replaced file is seen at
 // the next refetch).
