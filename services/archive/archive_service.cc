@@ -3,6 +3,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -74,7 +75,10 @@ class PooledWriteReactor : public grpc::ServerWriteReactor<Message> {
   void CloseLocked(absl::Status outcome) {
     if (closed_) return;
     if (writing_) {
-      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      // The pending write may still complete with ok=true (it was sent before the close), and
+      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
+      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
+      call_->server_context->TryCancel();
       return;
     }
     closed_ = true;
@@ -86,6 +90,7 @@ class PooledWriteReactor : public grpc::ServerWriteReactor<Message> {
   std::shared_ptr<CallContext> call_;
   std::mutex mu_;
   bool writing_ = false, closed_ = false;
+  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
 
  private:
   void Release() {
@@ -121,8 +126,8 @@ class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) {
-      CloseLocked(absl::CancelledError("the watcher closed the stream"));
+    if (!ok || close_after_write_.has_value()) {
+      CloseLocked(close_after_write_.value_or(absl::CancelledError("the watcher closed the stream")));
       return;
     }
     if (IsFinished(sent_.state())) {
@@ -207,8 +212,8 @@ class FetchReactor : public PooledWriteReactor<v1::PackageChunk> {
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) {
-      CloseLocked(absl::CancelledError("the client closed the download"));
+    if (!ok || close_after_write_.has_value()) {
+      CloseLocked(close_after_write_.value_or(absl::CancelledError("the client closed the download")));
       return;
     }
     if (offset_ >= package_.job.package_size()) {

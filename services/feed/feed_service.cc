@@ -1,6 +1,7 @@
 #include "services/feed/feed_service.h"
 
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "services/runtime/status.h"
@@ -76,8 +77,8 @@ class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) {
-      CloseLocked(absl::CancelledError("the subscriber closed the stream"));
+    if (!ok || close_after_write_.has_value()) {
+      CloseLocked(close_after_write_.value_or(absl::CancelledError("the subscriber closed the stream")));
       return;
     }
     WriteLocked();
@@ -119,7 +120,10 @@ class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void CloseLocked(absl::Status outcome) {
     if (closed_) return;
     if (writing_) {
-      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      // The pending write may still complete with ok=true (it was sent before the close), and
+      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
+      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
+      call_->server_context->TryCancel();
       return;
     }
     closed_ = true;
@@ -134,6 +138,7 @@ class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   BorrowedResponse response_;  // what Take gave, until encoded
   grpc::ByteBuffer wire_;       // the message being written
   bool writing_ = false, closed_ = false;
+  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
 };
 
 // WatchKpi: checks the KPI and the caller's right to read its dataset, then registers a watch
@@ -176,8 +181,8 @@ class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) {
-      CloseLocked(absl::CancelledError("the client closed the stream"));
+    if (!ok || close_after_write_.has_value()) {
+      CloseLocked(close_after_write_.value_or(absl::CancelledError("the client closed the stream")));
       return;
     }
     WriteLocked();
@@ -213,7 +218,10 @@ class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
   void CloseLocked(absl::Status outcome) {
     if (closed_) return;
     if (writing_) {
-      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      // The pending write may still complete with ok=true (it was sent before the close), and
+      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
+      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
+      call_->server_context->TryCancel();
       return;
     }
     closed_ = true;
@@ -227,6 +235,7 @@ class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
   std::mutex mu_;
   v1::KpiValue pending_, current_;
   bool has_pending_ = false, writing_ = false, closed_ = false;
+  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "services/runtime/audit_guard.h"
@@ -333,8 +334,8 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok) {
-      CloseLocked(absl::CancelledError("the subscriber closed the stream"));
+    if (!ok || close_after_write_.has_value()) {
+      CloseLocked(close_after_write_.value_or(absl::CancelledError("the subscriber closed the stream")));
       return;
     }
     ReadLocked();  // there may be more right behind
@@ -380,7 +381,10 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
   void CloseLocked(absl::Status outcome) {
     if (closed_) return;
     if (writing_) {
-      call_->server_context->TryCancel();  // the pending write completes with ok=false
+      // The pending write may still complete with ok=true (it was sent before the close), and
+      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
+      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
+      call_->server_context->TryCancel();
       return;
     }
     closed_ = true;
@@ -395,6 +399,7 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
   const std::vector<std::string> datasets_;
   v1::WatchReadingsResponse response_;
   bool reading_ = false, writing_ = false, again_ = false, closed_ = false;
+  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
   bool registered_ = false;
   int subscription_ = 0;
 };
