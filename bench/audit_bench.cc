@@ -246,16 +246,11 @@ struct GroupCommits {
 
 GroupCommits ReadGroupCommits(const Service& service) {
   GroupCommits out;
-  const smartby::testing::HttpResult metrics =
-      smartby::testing::HttpGet(service.process->metrics_port(), "/metrics");
-  auto value = [&](const std::string& name) {
-    const size_t at = metrics.body.find("\n" + name + " ");
-    return at == std::string::npos ? 0.0
-                                   : std::atof(metrics.body.c_str() + at + name.size() + 2);
-  };
-  out.count = value("smartby_audit_batch_entries_count");
-  out.entries = value("smartby_audit_batch_entries_sum");
-  out.seconds = value("smartby_audit_commit_seconds_sum");
+  const std::string metrics =
+      smartby::testing::HttpGet(service.process->metrics_port(), "/metrics").body;
+  out.count = smartby::testing::MetricValue(metrics, "smartby_audit_batch_entries_count");
+  out.entries = smartby::testing::MetricValue(metrics, "smartby_audit_batch_entries_sum");
+  out.seconds = smartby::testing::MetricValue(metrics, "smartby_audit_commit_seconds_sum");
   return out;
 }
 

@@ -274,10 +274,9 @@ void AuditLog::WriterLoop() {
     }
     if (!queue_.empty()) {
       // Group commit: wait (at most `linger`) for a fuller batch, unless the queue already holds
-      // one or the previous commit took that long anyway.
-      // The wait ends early once appends stop arriving for a moment: callers that each wait for
-      // their answer send their next append together, right after the last commit, so a pause
-      // means the burst is in and lingering longer would only add to everyone's latency.
+      // one. The wait ends early once appends stop arriving for a moment: callers that each
+      // wait for their answer send their next append together, right after the last commit, so
+      // a pause means the burst is in and lingering longer would only add to their latency.
       if (queued_entries_ < options_.max_batch_entries && !stopping_ &&
           options_.linger > absl::ZeroDuration()) {
         const auto deadline = SteadyClock::now() + absl::ToChronoMicroseconds(options_.linger);

@@ -27,18 +27,9 @@ namespace adt = ::smartcity::audit::v1;
 namespace av1 = ::smartcity::auth::v1;
 namespace cv1 = ::smartcity::catalogue::v1;
 using testing::HttpGet;
+using testing::MetricValue;
 using testing::PlatformUnderTest;
 using testing::TokenSpec;
-
-double MetricValue(const std::string& metrics, const std::string& name) {
-  for (size_t at = metrics.find(name); at != std::string::npos; at = metrics.find(name, at + 1)) {
-    if (at > 0 && metrics[at - 1] != '\n') continue;  // a comment line or another metric
-    const size_t space = metrics.find(' ', at);
-    if (space == std::string::npos) break;
-    return std::atof(metrics.c_str() + space + 1);
-  }
-  return -1;
-}
 
 TEST(AuditPipelineTest, EventsWaitWhileTheLogIsDownThenArriveInAConsistentLog) {
   // Auth's signing key is held by the test too (as in the access matrix test).

@@ -262,6 +262,17 @@ CommandResult RunCommand(const std::vector<std::string>& args, const Env& env,
   return result;
 }
 
+double MetricValue(const std::string& metrics, const std::string& name) {
+  for (size_t at = metrics.find(name); at != std::string::npos; at = metrics.find(name, at + 1)) {
+    if (at > 0 && metrics[at - 1] != '\n') continue;  // a comment line or another metric
+    const size_t space = metrics.find(' ', at);
+    if (space == std::string::npos) break;
+    if (space != at + name.size()) continue;  // a longer name, or one with labels
+    return std::atof(metrics.c_str() + space + 1);
+  }
+  return -1;
+}
+
 HttpResult HttpGet(int port, const std::string& path) {
   HttpResult result;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -98,6 +98,10 @@ struct HttpResult {
 // A plain HTTP/1.0 GET to 127.0.0.1:port.
 HttpResult HttpGet(int port, const std::string& path);
 
+// The value of the sample named exactly `name` (no labels) in Prometheus text `metrics`, e.g.
+// "smartby_audit_tree_size" or "smartby_audit_commit_seconds_sum"; -1 when there is none.
+double MetricValue(const std::string& metrics, const std::string& name);
+
 // A port the kernel just handed out on 127.0.0.1 and nothing listens on now (0 if none), for a
 // program that must be told its port, or an address where nothing answers. Another process may
 // take it before it is used.

@@ -2,7 +2,6 @@
 // so readers run alongside the single writer, and a prepared-statement cache per connection.
 #include <sqlite3.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
