@@ -10,8 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/strip.h"
+#include "services/archive/noark5/package_check.h"
 #include "services/archive/noark5/package_layout.h"
 #include "services/archive/noark5/tar.h"
 #include "services/archive/noark5/xml_source_reader.h"
@@ -29,15 +28,6 @@ std::string MediaTypeOf(const std::string& format, const std::string& details) {
   if (format == "fmt/817") return "application/json";
   if (format == "fmt/101") return "application/xml";
   return "application/octet-stream";
-}
-
-// referanseDokumentfil is relative to arkivstruktur.xml; some systems write '\' or "./".
-std::string NormaliseReference(absl::string_view reference) {
-  std::string normal = absl::StrReplaceAll(reference, {{"\\", "/"}});
-  absl::string_view view = normal;
-  while (absl::ConsumePrefix(&view, "./")) {
-  }
-  return std::string(view);
 }
 
 // Builds the case files from arkivstruktur.xml's elements, one event at a time.
@@ -85,7 +75,8 @@ class StructureReader {
     }
 
     if (name == "dokumentobjekt" && object_) {
-      const std::string member = absl::StrCat(prefix_, NormaliseReference(object_->reference));
+      const std::string member =
+          absl::StrCat(prefix_, noark5::DocumentMemberName(object_->reference));
       auto it = members_->find(member);
       if (it == members_->end()) {
         return absl::DataLossError(absl::StrCat(

@@ -587,15 +587,6 @@ class StructureVisitor {
   std::optional<DocumentObject> document_;
 };
 
-// referanseDokumentfil is relative to arkivstruktur.xml; some systems write '\' or "./".
-std::string NormaliseReference(absl::string_view reference) {
-  std::string normal = absl::StrReplaceAll(reference, {{"\\", "/"}});
-  absl::string_view view = normal;
-  while (absl::ConsumePrefix(&view, "./")) {
-  }
-  return std::string(view);
-}
-
 bool IsPackageFile(absl::string_view name) {
   for (const layout::XmlFileSchema& xml : layout::kXmlFiles) {
     if (name == xml.file) return true;
@@ -809,7 +800,7 @@ absl::StatusOr<CheckReport> CheckPackage(
       references.Add(absl::StrCat(where, " has no referanseDokumentfil"));
       continue;
     }
-    const std::string reference = NormaliseReference(document.reference);
+    const std::string reference = DocumentMemberName(document.reference);
     referenced.insert(reference);
     if (!files.Exists(reference)) {
       references.Add(
@@ -875,6 +866,14 @@ absl::StatusOr<CheckReport> CheckPackage(
       change_log_refs.Result("N5.62", "endringslogg references resolve to arkivstruktur"));
   report.results.push_back(empty.Result("N5.63", "no empty elements"));
   return report;
+}
+
+std::string DocumentMemberName(absl::string_view reference) {
+  std::string normal = absl::StrReplaceAll(reference, {{"\\", "/"}});
+  absl::string_view view = normal;
+  while (absl::ConsumePrefix(&view, "./")) {
+  }
+  return std::string(view);
 }
 
 }  // namespace smartby::noark5

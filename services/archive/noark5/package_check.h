@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace smartby::noark5 {
 
@@ -68,6 +69,11 @@ struct CheckReport {
 absl::StatusOr<CheckReport> CheckPackage(
     const std::filesystem::path& package, const std::filesystem::path& xsd_dir,
     const std::function<void(std::uint64_t done, std::uint64_t total)>& on_progress = nullptr);
+
+// The package member a referanseDokumentfil names, relative to arkivstruktur.xml: some systems
+// write '\' for '/' or lead with "./" (".\dokumenter\1.pdf" -> "dokumenter/1.pdf"). The checker
+// and the Noark 5 push must resolve a reference the same way.
+std::string DocumentMemberName(absl::string_view reference);
 
 }  // namespace smartby::noark5
 

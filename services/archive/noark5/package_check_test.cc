@@ -92,6 +92,14 @@ TEST(CheckPackageOnFixtures, NegativeV31FailsSchemaValidityWithTheReasons) {
   EXPECT_EQ(static_cast<int>(result->findings.size()), xmllint_errors) << xmllint;
 }
 
+TEST(DocumentMemberName, AcceptsBackslashesAndLeadingDotSlashes) {
+  EXPECT_EQ(DocumentMemberName("dokumenter/1.pdf"), "dokumenter/1.pdf");
+  EXPECT_EQ(DocumentMemberName(".\\dokumenter\\1.pdf"), "dokumenter/1.pdf");
+  EXPECT_EQ(DocumentMemberName("././dokumenter/a b.pdf"), "dokumenter/a b.pdf");
+  // Only a leading "./" is dropped; a name that merely contains one keeps it.
+  EXPECT_EQ(DocumentMemberName("dokumenter/./1.pdf"), "dokumenter/./1.pdf");
+}
+
 TEST(CheckPackageOnFixtures, NotAPackageIsAnError) {
   absl::StatusOr<CheckReport> report =
       CheckPackage(SharedNoark5Dir() / "xsd" / "mets", ShippedXsdDir());
