@@ -19,6 +19,7 @@
 #include "services/runtime/log.h"
 #include "services/runtime/peers.h"
 #include "services/runtime/server.h"
+#include "services/runtime/startup.h"
 #include "services/runtime/status.h"
 
 ABSL_FLAG(std::string, package_dir, "var/archive-packages",
@@ -119,11 +120,7 @@ absl::StatusOr<std::unique_ptr<smartby::archive::PackagePusher>> CorePusherFromF
   return std::make_unique<smartby::archive::PackagePusher>(std::move(options), std::move(tokens));
 }
 
-int Fail(const char* what, const absl::Status& status) {
-  smartby::log::Error(what, {{"error", std::string(status.message())}});
-  std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
-  return 1;
-}
+using smartby::FailStartup;
 
 }  // namespace
 
@@ -137,24 +134,25 @@ int main(int argc, char** argv) {
   identity.xsd_dir = absl::GetFlag(FLAGS_xsd_dir);
   if (identity.xsd_dir.empty()) identity.xsd_dir = smartby::noark5::SourceTreeXsdDir();
   if (identity.creator_id.empty() || identity.creator_name.empty()) {
-    return Fail("bad flags", absl::InvalidArgumentError(
-                                 "--archive_creator_id and --archive_creator_name: required (the "
-                                 "municipality's organisation number and name, written into "
-                                 "every package as arkivskaper)"));
+    return FailStartup(
+        "bad flags",
+        absl::InvalidArgumentError("--archive_creator_id and --archive_creator_name: required (the "
+                                   "municipality's organisation number and name, written into "
+                                   "every package as arkivskaper)"));
   }
 
   auto db = runtime.OpenDatabase();
-  if (!db.ok()) return Fail("cannot open database", db.status());
+  if (!db.ok()) return FailStartup("cannot open database", db.status());
   auto store = smartby::archive::OpenSqlExportJobStore(*db);
-  if (!store.ok()) return Fail("cannot prepare the archive schema", store.status());
+  if (!store.ok()) return FailStartup("cannot prepare the archive schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
   smartby::archive::PlatformChannels channels;
   auto catalogue = smartby::PeerChannel(FLAGS_catalogue_service, FLAGS_catalogue_ca);
-  if (!catalogue.ok()) return Fail("bad flags", catalogue.status());
+  if (!catalogue.ok()) return FailStartup("bad flags", catalogue.status());
   channels.catalogue = *catalogue;
   auto ingestion = smartby::PeerChannel(FLAGS_ingestion_service, FLAGS_ingestion_ca);
-  if (!ingestion.ok()) return Fail("bad flags", ingestion.status());
+  if (!ingestion.ok()) return FailStartup("bad flags", ingestion.status());
   channels.ingestion = *ingestion;
   std::string audit_endpoint = absl::GetFlag(FLAGS_audit_query_service);
   if (audit_endpoint.empty()) audit_endpoint = runtime.options().audit.service;
@@ -163,7 +161,7 @@ int main(int argc, char** argv) {
                                ? runtime.options().authentication.ca_file
                                : absl::GetFlag(FLAGS_audit_query_ca);
     auto audit = smartby::ChannelTo(audit_endpoint, ca, "--audit_query_service");
-    if (!audit.ok()) return Fail("bad flags", audit.status());
+    if (!audit.ok()) return FailStartup("bad flags", audit.status());
     channels.audit = *audit;
   } else {
     smartby::log::Warn("no audit log to read: packages carry only the catalogue's history in "
@@ -187,7 +185,7 @@ int main(int argc, char** argv) {
       absl::StrCat("service:", client_id.empty() ? "archive" : client_id));
 
   auto pusher = CorePusherFromFlags();
-  if (!pusher.ok()) return Fail("bad flags", pusher.status());
+  if (!pusher.ok()) return FailStartup("bad flags", pusher.status());
 
   smartby::archive::ArchiveOptions options;
   options.core_pusher = pusher->get();
@@ -199,7 +197,7 @@ int main(int argc, char** argv) {
   smartby::archive::Archive archive(store->get(), &reader, &exporter, &auditor, &clock,
                                     runtime.metrics().get(), options);
   if (absl::Status started = archive.Start(); !started.ok()) {
-    return Fail("cannot start the export workers", started);
+    return FailStartup("cannot start the export workers", started);
   }
   smartby::archive::ArchiveService service(&archive, &auditor, std::move(calls));
   runtime.AddService(&service, &service.calls().policy());

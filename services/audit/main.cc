@@ -14,6 +14,7 @@
 #include "services/audit/checkpoint.h"
 #include "services/runtime/log.h"
 #include "services/runtime/server.h"
+#include "services/runtime/startup.h"
 
 ABSL_FLAG(std::string, log_origin, "smartby.example/audit",
           "the log's name: the origin line of its checkpoints and the name of its signing key");
@@ -38,11 +39,7 @@ ABSL_FLAG(absl::Duration, tail_stall_timeout, absl::Seconds(30),
 
 namespace {
 
-int Fail(const char* what, const absl::Status& status) {
-  smartby::log::Error(what, {{"error", std::string(status.message())}});
-  std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
-  return 1;
-}
+using smartby::FailStartup;
 
 absl::StatusOr<std::string> ReadSeedFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -75,9 +72,9 @@ int main(int argc, char** argv) {
   smartby::storage::DatabaseOptions database;
   database.sync_every_commit = true;
   auto db = runtime.OpenDatabase(database);
-  if (!db.ok()) return Fail("cannot open database", db.status());
+  if (!db.ok()) return FailStartup("cannot open database", db.status());
   auto store = smartby::audit::AuditStore::Open(*db);
-  if (!store.ok()) return Fail("cannot prepare the audit schema", store.status());
+  if (!store.ok()) return FailStartup("cannot prepare the audit schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
   const std::string origin = absl::GetFlag(FLAGS_log_origin);
@@ -102,7 +99,7 @@ int main(int argc, char** argv) {
                        {{"origin", origin}});
     return smartby::audit::NoteSigner::FromSeed(origin, *in_force);
   }();
-  if (!signer.ok()) return Fail("cannot load the log's signing key", signer.status());
+  if (!signer.ok()) return FailStartup("cannot load the log's signing key", signer.status());
 
   smartby::audit::AuditLogOptions options;
   options.origin = origin;
@@ -113,19 +110,20 @@ int main(int argc, char** argv) {
   options.checkpoint_entries = absl::GetFlag(FLAGS_checkpoint_entries);
   options.retention_min_index = absl::GetFlag(FLAGS_retention_min_index);
   if (options.checkpoint_interval <= absl::ZeroDuration() || options.checkpoint_entries < 1) {
-    return Fail("bad flags", absl::InvalidArgumentError(
-                                 "--checkpoint_interval and --checkpoint_entries: must be positive"));
+    return FailStartup("bad flags",
+                       absl::InvalidArgumentError(
+                           "--checkpoint_interval and --checkpoint_entries: must be positive"));
   }
   if (options.retention_min_index < 0) {
-    return Fail("bad flags",
-                absl::InvalidArgumentError("--retention_min_index: must be 0 or more"));
+    return FailStartup("bad flags",
+                       absl::InvalidArgumentError("--retention_min_index: must be 0 or more"));
   }
 
   smartby::SystemClock clock;
   smartby::audit::AuditLogMetrics metrics(*runtime.metrics());
   auto log = smartby::audit::AuditLog::Open(store->get(), *std::move(signer), &clock, options,
                                             &metrics);
-  if (!log.ok()) return Fail("cannot open the audit log", log.status());
+  if (!log.ok()) return FailStartup("cannot open the audit log", log.status());
 
   smartby::audit::TailOptions tail;
   tail.max_streams = absl::GetFlag(FLAGS_tail_max_streams);

@@ -18,6 +18,7 @@
 #include "services/runtime/background.h"
 #include "services/runtime/log.h"
 #include "services/runtime/server.h"
+#include "services/runtime/startup.h"
 
 ABSL_FLAG(absl::Duration, access_token_ttl, absl::Minutes(10), "lifetime of access tokens");
 ABSL_FLAG(absl::Duration, refresh_token_ttl, absl::Hours(12),
@@ -60,12 +61,7 @@ ABSL_FLAG(int32_t, password_hash_concurrency, 2,
 
 namespace {
 
-int Fail(absl::string_view what, const absl::Status& status) {
-  smartby::log::Error(what, {{"error", std::string(status.message())}});
-  std::fprintf(stderr, "error: %s: %s\n", std::string(what).c_str(),
-               std::string(status.message()).c_str());
-  return 1;
-}
+using smartby::FailStartup;
 
 // The auth service's own token for its audit shipper: minted here with our signing key (the
 // network path, IssueServiceToken against ourselves, is not there at start-up), cached until a
@@ -104,9 +100,9 @@ int main(int argc, char** argv) {
   SystemClock clock;
 
   auto db = runtime.OpenDatabase();
-  if (!db.ok()) return Fail("cannot open database", db.status());
+  if (!db.ok()) return FailStartup("cannot open database", db.status());
   auto store = auth::OpenSqlAuthStore(*db);
-  if (!store.ok()) return Fail("cannot prepare the auth schema", store.status());
+  if (!store.ok()) return FailStartup("cannot prepare the auth schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
   auth::AuthOptions options;
@@ -127,53 +123,54 @@ int main(int argc, char** argv) {
   key_options.prepublication = absl::GetFlag(FLAGS_signing_key_prepublication);
   key_options.overlap = absl::GetFlag(FLAGS_signing_key_overlap);
   if (key_options.overlap < options.access_token_ttl) {
-    return Fail("bad flags", absl::InvalidArgumentError(
-                                 "--signing_key_overlap: must be at least --access_token_ttl, or "
-                                 "tokens signed by a replaced key stop verifying before they "
-                                 "expire"));
+    return FailStartup(
+        "bad flags",
+        absl::InvalidArgumentError("--signing_key_overlap: must be at least --access_token_ttl, or "
+                                   "tokens signed by a replaced key stop verifying before they "
+                                   "expire"));
   }
   const std::string key_file = absl::GetFlag(FLAGS_signing_key_file);
   auto keys = key_file.empty() ? auth::SigningKeyManager::OpenStored(store->get(), &clock,
                                                                      key_options)
                                : auth::SigningKeyManager::LoadFiles(key_file, &clock);
-  if (!keys.ok()) return Fail("cannot load the signing keys", keys.status());
+  if (!keys.ok()) return FailStartup("cannot load the signing keys", keys.status());
 
   std::unique_ptr<auth::Federation> federation;
   if (const std::string path = absl::GetFlag(FLAGS_federation_config); path.empty()) {
     federation = auth::Federation::None();
   } else {
     auto loaded = auth::Federation::Load(path, &clock);
-    if (!loaded.ok()) return Fail("cannot load --federation_config", loaded.status());
+    if (!loaded.ok()) return FailStartup("cannot load --federation_config", loaded.status());
     federation = *std::move(loaded);
   }
 
   auth::PasswordHasherOptions hasher_options;
   hasher_options.max_concurrent = absl::GetFlag(FLAGS_password_hash_concurrency);
   auto hasher = auth::PasswordHasher::Create(hasher_options);
-  if (!hasher.ok()) return Fail("cannot set up password hashing", hasher.status());
+  if (!hasher.ok()) return FailStartup("cannot set up password hashing", hasher.status());
 
   auto authority = auth::Authority::Create(store->get(), keys->get(), hasher->get(),
                                            federation.get(), &clock, options,
                                            runtime.metrics().get());
-  if (!authority.ok()) return Fail("bad flags", authority.status());
+  if (!authority.ok()) return FailStartup("bad flags", authority.status());
 
   if (const std::string admin = absl::GetFlag(FLAGS_bootstrap_admin); !admin.empty()) {
     std::string password;
     if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_password_file);
         !file.empty()) {
       auto read = smartby::ReadSecretFile(file, "--bootstrap_admin_password_file");
-      if (!read.ok()) return Fail("cannot bootstrap", read.status());
+      if (!read.ok()) return FailStartup("cannot bootstrap", read.status());
       password = *std::move(read);
     }
     std::string totp_secret;
     if (const std::string file = absl::GetFlag(FLAGS_bootstrap_admin_totp_secret_file);
         !file.empty()) {
       auto read = smartby::ReadSecretFile(file, "--bootstrap_admin_totp_secret_file");
-      if (!read.ok()) return Fail("cannot bootstrap", read.status());
+      if (!read.ok()) return FailStartup("cannot bootstrap", read.status());
       totp_secret = *std::move(read);
     }
     auto result = (*authority)->Bootstrap(admin, password, totp_secret);
-    if (!result.ok()) return Fail("cannot bootstrap", result.status());
+    if (!result.ok()) return FailStartup("cannot bootstrap", result.status());
     if (result->created) {
       smartby::log::Info("bootstrap administrator created", {{"user", admin}});
       if (!result->one_time_password.empty()) {

@@ -8,6 +8,7 @@
 #include "services/catalogue/store.h"
 #include "services/runtime/log.h"
 #include "services/runtime/server.h"
+#include "services/runtime/startup.h"
 
 ABSL_FLAG(std::string, dcat_base_uri, "https://data.smartby.example/",
           "base URI of catalogue, dataset and distribution URIs in the DCAT-AP-NO export");
@@ -22,15 +23,7 @@ ABSL_FLAG(absl::Duration, search_refresh_interval, absl::Seconds(2),
           "how often the in-memory search index is reconciled with the database, which picks up "
           "other replicas' writes: search lags them by at most this plus one reconcile");
 
-namespace {
-
-int Fail(const char* what, const absl::Status& status) {
-  smartby::log::Error(what, {{"error", std::string(status.message())}});
-  std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
-  return 1;
-}
-
-}  // namespace
+using smartby::FailStartup;
 
 int main(int argc, char** argv) {
   smartby::ServerRuntime runtime({.name = "catalogue", .grpc_port = 7001, .metrics_port = 9101},
@@ -60,8 +53,8 @@ int main(int argc, char** argv) {
 
   const absl::Duration refresh_interval = absl::GetFlag(FLAGS_search_refresh_interval);
   if (refresh_interval <= absl::ZeroDuration()) {
-    return Fail("bad flags",
-                absl::InvalidArgumentError("--search_refresh_interval: must be positive"));
+    return FailStartup("bad flags",
+                       absl::InvalidArgumentError("--search_refresh_interval: must be positive"));
   }
 
   smartby::SystemClock clock;
@@ -69,7 +62,7 @@ int main(int argc, char** argv) {
   // Search is served from memory: fill the index before serving, then keep it in step with
   // what other replicas write.
   if (absl::Status loaded = catalogue.LoadSearchIndex(); !loaded.ok()) {
-    return Fail("cannot load the search index", loaded);
+    return FailStartup("cannot load the search index", loaded);
   }
   smartby::catalogue::SearchIndexRefresher refresher(&catalogue, refresh_interval);
   smartby::catalogue::CatalogueService service(
