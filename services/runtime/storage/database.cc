@@ -148,15 +148,34 @@ absl::Status ApplyMigrations(
   std::sort(ordered.begin(), ordered.end(),
             [](const Migration* a, const Migration* b) { return a->version < b->version; });
 
+  // Every applied migration up to our newest must be ours, by version and name. Otherwise the
+  // database holds another service's schema (two services given one database): its versions
+  // would count as ours, ours would be skipped, and the service would start without its tables.
+  // Versions above our newest are a newer release's and are allowed, so that a rollback to this
+  // release still starts (migrations only add).
   auto read_applied = [&](Transaction& tx) -> absl::StatusOr<std::set<int64_t>> {
     absl::StatusOr<int64_t> created = tx.Execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
     if (!created.ok()) return created.status();
-    absl::StatusOr<Rows> rows = tx.Query("SELECT version FROM schema_migrations");
+    absl::StatusOr<Rows> rows =
+        tx.Query("SELECT version, name FROM schema_migrations ORDER BY version");
     if (!rows.ok()) return rows.status();
     std::set<int64_t> applied;
-    for (const Row& r : *rows) applied.insert(r.Int(0));
+    for (const Row& r : *rows) {
+      const int64_t version = r.Int(0);
+      const std::string name = r.String(1);
+      applied.insert(version);
+      if (ordered.empty() || version > ordered.back()->version) continue;
+      const auto ours = std::find_if(ordered.begin(), ordered.end(),
+                                     [&](const Migration* m) { return m->version == version; });
+      if (ours == ordered.end() || (*ours)->name != name) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "this database holds another service's schema: its migration ", version, " is \"",
+            name, "\"", ours == ordered.end() ? "" : absl::StrCat(", not \"", (*ours)->name, "\""),
+            ". Give every service its own database"));
+      }
+    }
     return applied;
   };
 

@@ -204,6 +204,29 @@ TEST_P(DatabaseTest, MigrationsApplyInVersionOrderExactlyOnce) {
   EXPECT_EQ((*recorded)[2].Int(0), 3);
 }
 
+TEST_P(DatabaseTest, AnotherServicesSchemaIsRefusedInsteadOfCountedAsOurs) {
+  ASSERT_TRUE(db_->Migrate(FirstTwoMigrations()).ok());
+  // A second service pointed at the same database: same version numbers, other names.
+  const std::vector<Migration> other = {
+      {1, "export jobs", "CREATE TABLE jobs (id TEXT)", "CREATE TABLE jobs (id TEXT)"}};
+  absl::Status status = db_->Migrate(other);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("another service's schema"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("\"create journal\""));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("its own database"));
+  EXPECT_FALSE(Query("SELECT id FROM jobs").ok());
+}
+
+TEST_P(DatabaseTest, AReleaseBeforeTheNewestMigrationStillStarts) {
+  std::vector<Migration> newer = FirstTwoMigrations();
+  newer.push_back({3, "more", "INSERT INTO journal (entry) VALUES ('three')",
+                   "INSERT INTO journal (entry) VALUES ('three')"});
+  ASSERT_TRUE(db_->Migrate(newer).ok());
+  // A rollback to the release that knew versions 1 and 2 only.
+  EXPECT_TRUE(db_->Migrate(FirstTwoMigrations()).ok());
+  EXPECT_THAT(Journal(*db_), ::testing::ElementsAre("one", "two", "three"));
+}
+
 TEST_P(DatabaseTest, FailedMigrationLeavesNothingAndNamesTheVersion) {
   std::vector<Migration> broken = {{1, "broken", "CREATE TABLE a (x TEXT); NOT SQL AT ALL",
                                     "CREATE TABLE a (x TEXT); NOT SQL AT ALL"}};
