@@ -133,6 +133,9 @@ int main(int argc, char** argv) {
   identity.creator_name = absl::GetFlag(FLAGS_archive_creator_name);
   identity.xsd_dir = absl::GetFlag(FLAGS_xsd_dir);
   if (identity.xsd_dir.empty()) identity.xsd_dir = smartby::noark5::SourceTreeXsdDir();
+  if (absl::Status schemas = smartby::noark5::CheckSchemaFolder(identity.xsd_dir); !schemas.ok()) {
+    return FailStartup("bad --xsd_dir", schemas);
+  }
   if (identity.creator_id.empty() || identity.creator_name.empty()) {
     return FailStartup(
         "bad flags",

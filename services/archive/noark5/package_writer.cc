@@ -1102,16 +1102,21 @@ absl::StatusOr<std::unique_ptr<PackageWriter>> PackageWriter::Create(
           "ends up in the package"));
     }
   }
-  for (absl::string_view schema : layout::kAllSchemas) {
-    if (!fs::is_regular_file(options.xsd_dir / std::string(schema), error)) {
-      return absl::FailedPreconditionError(absl::StrCat("the official schema ", schema,
-                                                        " is missing from the schema folder ",
-                                                        options.xsd_dir.string()));
-    }
-  }
+  if (absl::Status schemas = CheckSchemaFolder(options.xsd_dir); !schemas.ok()) return schemas;
   auto writer = std::make_unique<StreamingPackageWriter>(staging_dir, config, std::move(options));
   if (absl::Status s = writer->Open(); !s.ok()) return s;
   return writer;
+}
+
+absl::Status CheckSchemaFolder(const fs::path& xsd_dir) {
+  std::error_code error;
+  for (absl::string_view schema : layout::kAllSchemas) {
+    if (!fs::is_regular_file(xsd_dir / std::string(schema), error)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the official schema ", schema, " is missing from the schema folder ", xsd_dir.string()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace smartby::noark5

@@ -50,6 +50,11 @@ namespace smartby::noark5 {
 // development and tests.
 std::filesystem::path SourceTreeXsdDir();
 
+// OK when `xsd_dir` holds every official schema a package carries (the writer copies them in);
+// FAILED_PRECONDITION naming the first one missing. The writer checks this before it writes; the
+// service at start-up, so a wrong folder stops it there and not at the end of every export.
+absl::Status CheckSchemaFolder(const std::filesystem::path& xsd_dir);
+
 // Screening (skjerming) written on the arkivdel, every saksmappe and every registry entry when
 // set: Noark 5 requires tilgangsrestriksjon, skjermingshjemmel and what is screened.
 struct Screening {

@@ -38,6 +38,16 @@ std::string Xmllint(const fs::path& schema, const fs::path& file, int* exit_code
   return output;
 }
 
+TEST(CheckSchemaFolder, NamesTheFirstMissingSchema) {
+  EXPECT_TRUE(CheckSchemaFolder(SourceTreeXsdDir()).ok());
+  const std::filesystem::path empty = std::filesystem::path(::testing::TempDir()) / "no-xsd";
+  std::filesystem::create_directories(empty);
+  const absl::Status status = CheckSchemaFolder(empty);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("arkivstruktur.xsd"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(empty.string()));
+}
+
 TEST(PackageWriter, XmllintValidatesEveryFileAgainstTheOfficialSchemas) {
   const fs::path official = SharedNoark5Dir() / "xsd";
   const fs::path noark = official / "noark5-v5.0";
