@@ -166,6 +166,11 @@ Archive::Archive(ExportJobStore* store, DatasetLookup* datasets, PackageExporter
                        .Name("smartby_archive_jobs_total")
                        .Help("Export jobs that ended, by outcome (succeeded, failed, cancelled)")
                        .Register(*metrics);
+    // Every outcome from zero, so that rate() and increase() see the first failure as one.
+    for (v1::ExportState end : {v1::EXPORT_STATE_SUCCEEDED, v1::EXPORT_STATE_FAILED,
+                                v1::EXPORT_STATE_CANCELLED}) {
+      jobs_total_->Add({{"outcome", std::string(StateName(end))}});
+    }
     duration_ = &prometheus::BuildHistogram()
                      .Name("smartby_archive_job_duration_seconds")
                      .Help("Wall time of export jobs from start by a worker to their end")
