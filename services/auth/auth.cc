@@ -432,17 +432,17 @@ absl::StatusOr<v1::TokenResponse> Authority::Login(const v1::LoginRequest& reque
   if (absl::Status s = store_->ClearFailures(account_key); !s.ok()) {
     log::Warn("cannot clear failed sign-ins", {{"error", std::string(s.message())}});
   }
-  user->last_login_time = now;
   absl::StatusOr<bool> rehash = hasher_->NeedsRehash(user->password_hash);
   if (rehash.ok() && *rehash) {
     absl::StatusOr<std::string> hash = hasher_->Hash(request.password());
     if (hash.ok()) {
       user->password_hash = *hash;
-      RETURN_IF_ERROR(store_->UpdateUser(*user));
+      // Only a stronger hash of the same password: when an administrator changed the user
+      // meanwhile, their write wins and the rehash waits for the next sign-in.
+      if (absl::Status s = store_->UpdateUser(*user); !s.ok() && !absl::IsAborted(s)) return s;
     }
-  } else {
-    RETURN_IF_ERROR(store_->SetLastLogin(username, now));
   }
+  RETURN_IF_ERROR(store_->SetLastLogin(username, now));
 
   Claims claims;
   claims.subject = absl::StrCat("user:", username);
@@ -651,16 +651,38 @@ absl::StatusOr<v1::ListUsersResponse> Authority::ListUsers(const v1::ListUsersRe
   return response;
 }
 
-absl::StatusOr<v1::User> Authority::UpdateAndReturn(const UserRecord& user) {
+absl::StatusOr<v1::User> Authority::UpdateAndReturn(UserRecord user) {
   RETURN_IF_ERROR(store_->UpdateUser(user));
+  ++user.version;
   return ToProto(user);
+}
+
+absl::StatusOr<v1::User> Authority::ChangeUser(
+    const std::string& username, const std::function<absl::StatusOr<bool>(UserRecord&)>& change) {
+  // Each retry means another writer committed; this many in a row is a user under a storm of
+  // changes, which the caller may retry later.
+  constexpr int kAttempts = 16;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
+    ASSIGN_OR_RETURN(bool changed, change(user));
+    if (!changed) return ToProto(user);
+    absl::Status written = store_->UpdateUser(user);
+    if (absl::IsAborted(written)) continue;
+    RETURN_IF_ERROR(written);
+    ++user.version;
+    return ToProto(user);
+  }
+  return absl::AbortedError(
+      absl::StrCat("user ", username, " is being changed by others at the same time; try again"));
 }
 
 absl::StatusOr<v1::User> Authority::SetDisabled(const std::string& username, bool disabled) {
   RETURN_IF_ERROR(ValidateAccountName(username, "username"));
-  ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
-  user.disabled = disabled;
-  ASSIGN_OR_RETURN(v1::User result, UpdateAndReturn(user));
+  ASSIGN_OR_RETURN(v1::User result, ChangeUser(username, [&](UserRecord& user) {
+                     if (user.disabled == disabled) return false;
+                     user.disabled = disabled;
+                     return true;
+                   }));
   if (disabled) RETURN_IF_ERROR(store_->RevokeRefreshTokensOf(username));
   log::Info(disabled ? "user disabled" : "user enabled", {{"user", username}});
   return result;
@@ -670,37 +692,48 @@ absl::StatusOr<v1::User> Authority::GrantRole(const std::string& username,
                                               const std::string& role) {
   RETURN_IF_ERROR(ValidateAccountName(username, "username"));
   ASSIGN_OR_RETURN(std::string canonical, CanonicalRole(role, "role"));
-  ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
-  if (std::find(user.roles.begin(), user.roles.end(), canonical) != user.roles.end()) {
-    return ToProto(user);  // already held
-  }
-  if (user.roles.size() >= kMaxRoles) {
-    return absl::FailedPreconditionError(absl::StrCat("a user holds at most ", kMaxRoles, " roles"));
-  }
-  user.roles.push_back(canonical);
-  log::Info("role granted", {{"user", username}, {"role", canonical}});
-  return UpdateAndReturn(user);
+  bool granted = false;
+  ASSIGN_OR_RETURN(v1::User result,
+                   ChangeUser(username, [&](UserRecord& user) -> absl::StatusOr<bool> {
+                     if (std::find(user.roles.begin(), user.roles.end(), canonical) !=
+                         user.roles.end()) {
+                       return false;  // already held
+                     }
+                     if (user.roles.size() >= kMaxRoles) {
+                       return absl::FailedPreconditionError(
+                           absl::StrCat("a user holds at most ", kMaxRoles, " roles"));
+                     }
+                     user.roles.push_back(canonical);
+                     return granted = true;
+                   }));
+  if (granted) log::Info("role granted", {{"user", username}, {"role", canonical}});
+  return result;
 }
 
 absl::StatusOr<v1::User> Authority::RevokeRole(const std::string& username,
                                                const std::string& role) {
   RETURN_IF_ERROR(ValidateAccountName(username, "username"));
   ASSIGN_OR_RETURN(std::string canonical, CanonicalRole(role, "role"));
-  ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
-  auto it = std::find(user.roles.begin(), user.roles.end(), canonical);
-  if (it == user.roles.end()) return ToProto(user);  // idempotent
-  user.roles.erase(it);
-  log::Info("role revoked", {{"user", username}, {"role", canonical}});
-  return UpdateAndReturn(user);
+  bool revoked = false;
+  ASSIGN_OR_RETURN(v1::User result, ChangeUser(username, [&](UserRecord& user) {
+                     auto it = std::find(user.roles.begin(), user.roles.end(), canonical);
+                     if (it == user.roles.end()) return false;  // idempotent
+                     user.roles.erase(it);
+                     return revoked = true;
+                   }));
+  if (revoked) log::Info("role revoked", {{"user", username}, {"role", canonical}});
+  return result;
 }
 
 absl::StatusOr<v1::User> Authority::SetClearance(const std::string& username,
                                                  common::Classification clearance) {
   RETURN_IF_ERROR(ValidateAccountName(username, "username"));
   RETURN_IF_ERROR(ValidateClearance(clearance, "clearance"));
-  ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
-  user.clearance = clearance;
-  return UpdateAndReturn(user);
+  return ChangeUser(username, [&](UserRecord& user) {
+    if (user.clearance == clearance) return false;
+    user.clearance = clearance;
+    return true;
+  });
 }
 
 v1::ListRolesResponse Authority::ListRoles() {
@@ -852,17 +885,21 @@ absl::StatusOr<v1::User> Authority::DisableTotp(const Principal& caller,
                                                 const v1::DisableTotpRequest& request) {
   bool is_self = false;
   ASSIGN_OR_RETURN(std::string username, SelfOrAdmin(caller, request.username(), &is_self));
-  ASSIGN_OR_RETURN(UserRecord user, store_->GetUser(username));
-  // Without this, a stolen password-only session could remove the second factor. A
-  // platform-admin may remove anyone's (a lost phone).
-  if (is_self && user.totp_confirmed && !caller.two_factor && !IsAdmin(caller)) {
-    return absl::UnauthenticatedError(
-        "a second factor is needed: sign in with your TOTP code to remove it");
-  }
-  user.totp_secret.clear();
-  user.totp_confirmed = false;
+  ASSIGN_OR_RETURN(v1::User result,
+                   ChangeUser(username, [&](UserRecord& user) -> absl::StatusOr<bool> {
+                     // Without this, a stolen password-only session could remove the second
+                     // factor. A platform-admin may remove anyone's (a lost phone).
+                     if (is_self && user.totp_confirmed && !caller.two_factor &&
+                         !IsAdmin(caller)) {
+                       return absl::UnauthenticatedError(
+                           "a second factor is needed: sign in with your TOTP code to remove it");
+                     }
+                     user.totp_secret.clear();
+                     user.totp_confirmed = false;
+                     return true;
+                   }));
   log::Info("TOTP removed", {{"user", username}, {"by", caller.subject}});
-  return UpdateAndReturn(user);
+  return result;
 }
 
 // ---- service accounts ----

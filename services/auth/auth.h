@@ -183,7 +183,14 @@ class Authority {
   // PERMISSION_DENIED unless it is the caller's own or the caller is platform-admin.
   absl::StatusOr<std::string> SelfOrAdmin(const Principal& caller, const std::string& username,
                                           bool* is_self);
-  absl::StatusOr<v1::User> UpdateAndReturn(const UserRecord& user);
+  // Reads `username`, lets `change` edit the record (it returns false to leave it as it is, or an
+  // error to stop), and writes it back over the version read; when someone else wrote the user
+  // meanwhile, reads it again and redoes the change, so concurrent changes all take effect.
+  // Writes `user` over the version it was read at: ABORTED when someone else changed it since
+  // (for changes that must not be redone on a newer copy, such as one checked against a password).
+  absl::StatusOr<v1::User> UpdateAndReturn(UserRecord user);
+  absl::StatusOr<v1::User> ChangeUser(const std::string& username,
+                                      const std::function<absl::StatusOr<bool>(UserRecord&)>& change);
 
   AuthStore* const store_;
   SigningKeyManager* const keys_;

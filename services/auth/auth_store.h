@@ -42,6 +42,9 @@ struct UserRecord {
   std::optional<int64_t> totp_last_step;  // replay protection (totp.h)
   absl::Time create_time = absl::UnixEpoch();
   std::optional<absl::Time> last_login_time;
+  // The store's count of UpdateUser writes: UpdateUser writes only over the version it was read
+  // at, so two read-modify-writes of one user (two administrators, two replicas) never lose one.
+  int64_t version = 0;
 };
 
 struct RefreshTokenRecord {
@@ -96,7 +99,10 @@ class AuthStore {
   virtual absl::StatusOr<std::vector<UserRecord>> ListUsers(const std::string& after,
                                                             int limit) = 0;
   virtual absl::StatusOr<int64_t> CountUsers() = 0;
-  // Replaces every field but username, create_time and totp_last_step. NOT_FOUND when absent.
+  // Replaces every field but username, create_time, totp_last_step and last_login_time (those
+  // have their own atomic setters), if the stored user is still at `user.version`, and counts the
+  // version up. NOT_FOUND when absent; ABORTED when someone else updated the user since it was
+  // read (read it again and redo the change).
   virtual absl::Status UpdateUser(const UserRecord& user) = 0;
   // Sets totp_last_step to `step` only if it is still `expected` (compare-and-set); false when
   // someone else changed it first (a concurrent use of the same code).

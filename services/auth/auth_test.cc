@@ -2,8 +2,10 @@
 // a settable clock (time is set, never slept).
 #include "services/auth/auth.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
@@ -41,8 +43,12 @@ class FakeFederation : public Federation {
 
 class AuthTest : public ::testing::Test {
  protected:
+  // Most of these tests are about the domain and run on SQLite; those on AuthOnEachEngineTest
+  // depend on the engine's concurrency as well.
+  virtual std::string Engine() const { return "sqlite"; }
+
   void SetUp() override {
-    auto store = OpenSqlAuthStore(storage::testing::NewTestDatabase("sqlite"));
+    auto store = OpenSqlAuthStore(storage::testing::NewTestDatabase(Engine()));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     SigningKeyOptions key_options;
@@ -268,6 +274,38 @@ TEST_F(AuthTest, RefreshPicksUpRoleChanges) {
   auto refreshed = Refresh(tokens->refresh_token());
   ASSERT_TRUE(refreshed.ok());
   EXPECT_THAT(refreshed->roles(), ElementsAre("reader", "auditor"));
+}
+
+class AuthOnEachEngineTest : public AuthTest,
+                             public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::string Engine() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Engines, AuthOnEachEngineTest,
+                         ::testing::ValuesIn(storage::testing::EnginesUnderTest()));
+
+TEST_P(AuthOnEachEngineTest, ConcurrentRoleGrantsToOneUserAllTakeEffect) {
+  CreateUser("kari");
+  // Eight administrators at once, each granting its own roles: every read-modify-write races
+  // the others, and none may erase another's grant.
+  constexpr int kAdmins = 8, kEach = 4;
+  std::vector<std::thread> admins;
+  std::atomic<int> failures{0};
+  for (int a = 0; a < kAdmins; ++a) {
+    admins.emplace_back([&, a] {
+      for (int i = 0; i < kEach; ++i) {
+        auto granted =
+            authority_->GrantRole("kari", absl::StrCat("dataset-owner:Etat ", a, "-", i));
+        if (!granted.ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& admin : admins) admin.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto user = authority_->GetUser("kari");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->roles_size(), 1 + kAdmins * kEach);  // "reader" and every grant
 }
 
 TEST_F(AuthTest, RefreshTokensExpire) {

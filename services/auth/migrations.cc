@@ -125,6 +125,9 @@ const std::vector<storage::Migration>& AuthMigrations() {
   static const auto* const kMigrations = new std::vector<storage::Migration>{
       {1, "users, refresh tokens, service accounts, signing keys, sign-in failures", kSqliteV1,
        kPostgresV1},
+      {2, "users.version for compare-and-set updates",
+       "ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+       "ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 0"},
   };
   return *kMigrations;
 }

@@ -39,7 +39,7 @@ Value OptionalInt(const std::optional<int64_t>& v) {
 constexpr char kUserColumns[] =
     "username, display_name, roles, clearance, disabled, password_hash, "
     "password_change_required, totp_secret, totp_confirmed, totp_last_step, create_time, "
-    "last_login_time";
+    "last_login_time, version";
 
 absl::StatusOr<UserRecord> UserFromRow(const Row& r) {
   UserRecord u;
@@ -58,6 +58,7 @@ absl::StatusOr<UserRecord> UserFromRow(const Row& r) {
   if (!r.IsNull(9)) u.totp_last_step = r.Int(9);
   u.create_time = FromMicros(r.Int(10));
   if (!r.IsNull(11)) u.last_login_time = FromMicros(r.Int(11));
+  u.version = r.Int(12);
   return u;
 }
 
@@ -112,7 +113,7 @@ class SqlAuthStore final : public AuthStore {
   absl::Status CreateUser(const UserRecord& u) override {
     absl::Status status = Write([&](Transaction& tx) {
       return tx.Execute(absl::StrCat("INSERT INTO users (", kUserColumns,
-                                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+                                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)"),
                         {u.username, u.display_name, JoinRoles(u.roles), int64_t{u.clearance},
                          int64_t{u.disabled}, u.password_hash, int64_t{u.password_change_required},
                          absl::Base64Escape(u.totp_secret), int64_t{u.totp_confirmed},
@@ -175,21 +176,30 @@ class SqlAuthStore final : public AuthStore {
   }
 
   absl::Status UpdateUser(const UserRecord& u) override {
+    bool exists = true;
     int64_t changed = 0;
     RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
       ASSIGN_OR_RETURN(
           changed,
           tx.Execute("UPDATE users SET display_name = $2, roles = $3, clearance = $4, "
                      "disabled = $5, password_hash = $6, password_change_required = $7, "
-                     "totp_secret = $8, totp_confirmed = $9, last_login_time = $10 "
-                     "WHERE username = $1",
+                     "totp_secret = $8, totp_confirmed = $9, version = version + 1 "
+                     "WHERE username = $1 AND version = $10",
                      {u.username, u.display_name, JoinRoles(u.roles), int64_t{u.clearance},
                       int64_t{u.disabled}, u.password_hash, int64_t{u.password_change_required},
-                      absl::Base64Escape(u.totp_secret), int64_t{u.totp_confirmed},
-                      u.last_login_time ? Value(Micros(*u.last_login_time)) : Value()}));
+                      absl::Base64Escape(u.totp_secret), int64_t{u.totp_confirmed}, u.version}));
+      if (changed == 0) {
+        ASSIGN_OR_RETURN(Rows rows,
+                         tx.Query("SELECT 1 FROM users WHERE username = $1", {u.username}));
+        exists = !rows.empty();
+      }
       return absl::OkStatus();
     }));
-    if (changed == 0) return absl::NotFoundError(absl::StrCat("user ", u.username, " does not exist"));
+    if (!exists) return absl::NotFoundError(absl::StrCat("user ", u.username, " does not exist"));
+    if (changed == 0) {
+      return absl::AbortedError(absl::StrCat("user ", u.username,
+                                             " was changed by someone else meanwhile; try again"));
+    }
     return absl::OkStatus();
   }
 

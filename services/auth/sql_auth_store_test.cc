@@ -67,8 +67,8 @@ TEST_P(AuthStoreTest, UpdateReplacesMutableFields) {
   u.disabled = true;
   u.password_change_required = true;
   u.totp_confirmed = true;
-  u.last_login_time = kT0 + absl::Seconds(5);
   ASSERT_TRUE(store_->UpdateUser(u).ok());
+  ASSERT_TRUE(store_->SetLastLogin("kari", kT0 + absl::Seconds(5)).ok());
   auto got = store_->GetUser("kari");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(got->roles.empty());
@@ -76,6 +76,29 @@ TEST_P(AuthStoreTest, UpdateReplacesMutableFields) {
   EXPECT_TRUE(got->password_change_required);
   EXPECT_TRUE(got->totp_confirmed);
   EXPECT_EQ(got->last_login_time, kT0 + absl::Seconds(5));
+  EXPECT_EQ(got->version, 1);
+}
+
+TEST_P(AuthStoreTest, UpdateOverAStaleCopyIsAbortedAndChangesNothing) {
+  ASSERT_TRUE(store_->CreateUser(User("kari")).ok());
+  auto first = store_->GetUser("kari");
+  auto second = store_->GetUser("kari");
+  ASSERT_TRUE(first.ok() && second.ok());
+  first->roles.push_back("auditor");
+  ASSERT_TRUE(store_->UpdateUser(*first).ok());
+  // The second administrator's copy predates the first's write: it must not erase "auditor".
+  second->clearance = common::CLASSIFICATION_PROTECTED;
+  const absl::Status stale = store_->UpdateUser(*second);
+  EXPECT_TRUE(absl::IsAborted(stale)) << stale;
+  auto got = store_->GetUser("kari");
+  ASSERT_TRUE(got.ok());
+  EXPECT_THAT(got->roles, ElementsAre("reader", "dataset-owner:Stavanger kommune", "auditor"));
+  EXPECT_EQ(got->clearance, common::CLASSIFICATION_INTERNAL);
+  // Sign-in bookkeeping has its own setters and does not make an administrator's copy stale.
+  ASSERT_TRUE(store_->SetLastLogin("kari", kT0 + absl::Seconds(9)).ok());
+  ASSERT_TRUE(store_->CompareAndSetTotpStep("kari", std::nullopt, 42).ok());
+  got->clearance = common::CLASSIFICATION_PROTECTED;
+  EXPECT_TRUE(store_->UpdateUser(*got).ok());
 }
 
 TEST_P(AuthStoreTest, ListUsersPagesInUsernameOrder) {
