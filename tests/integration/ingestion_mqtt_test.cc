@@ -38,6 +38,7 @@
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/mqtt_publisher.h"
 #include "tests/support/platform_under_test.h"
 
 namespace smartby {
@@ -47,6 +48,7 @@ namespace cv1 = ::smartcity::catalogue::v1;
 namespace iv1 = ::smartcity::ingestion::v1;
 using google::protobuf::util::TimeUtil;
 using testing::MosquittoBroker;
+using testing::MqttPublisher;
 using testing::PlatformUnderTest;
 using testing::SensorDataset;
 using testing::ServiceProcess;
@@ -72,72 +74,6 @@ bool Eventually(const std::function<bool()>& condition, absl::Duration timeout =
   }
   return true;
 }
-
-// A sensor: a libmosquitto client with its own network thread (mosquitto_loop_start), which
-// reconnects by itself after the broker went away. Publish() waits for the broker's PUBACK.
-class TestPublisher {
- public:
-  explicit TestPublisher(int port) {
-    mosq_ = mosquitto_new(absl::StrCat("smartby-ingestion-test-publisher-", getpid()).c_str(),
-                          /*clean_session=*/true, this);
-    mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->connected_ = rc == 0;
-    });
-    mosquitto_disconnect_callback_set(mosq_, [](mosquitto*, void* self, int) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->connected_ = false;
-    });
-    mosquitto_publish_callback_set(mosq_, [](mosquitto*, void* self, int mid) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->acknowledged_.insert(mid);
-    });
-    mosquitto_reconnect_delay_set(mosq_, 1, 1, false);
-    mosquitto_connect_async(mosq_, "127.0.0.1", port, 30);
-    mosquitto_loop_start(mosq_);
-  }
-
-  ~TestPublisher() {
-    mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, false);
-    mosquitto_destroy(mosq_);
-  }
-
-  TestPublisher(const TestPublisher&) = delete;
-  TestPublisher& operator=(const TestPublisher&) = delete;
-
-  bool WaitConnected(absl::Duration timeout = kWait) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&connected_), timeout);
-  }
-
-  // QoS 1: OK once the broker acknowledged (PUBACK) the message, i.e. took it over.
-  absl::Status Publish(const std::string& topic, const std::string& payload,
-                       absl::Duration timeout = absl::Seconds(10)) {
-    int mid = 0;
-    const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                                     payload.data(), /*qos=*/1, /*retain=*/false);
-    if (rc != MOSQ_ERR_SUCCESS) return absl::UnavailableError(mosquitto_strerror(rc));
-    absl::MutexLock lock(&mu_);
-    const auto acked = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return acknowledged_.count(mid) > 0;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&acked), timeout)) {
-      return absl::DeadlineExceededError(absl::StrCat("no PUBACK for mid ", mid));
-    }
-    acknowledged_.erase(mid);
-    return absl::OkStatus();
-  }
-
- private:
-  mosquitto* mosq_ = nullptr;
-  absl::Mutex mu_;
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  std::set<int> acknowledged_ ABSL_GUARDED_BY(mu_);
-};
 
 // The sum of every series of `name` in a Prometheus text exposition whose labels contain all of
 // `labels` (e.g. {"outcome=\"handled\""}); -1 when there is none.
@@ -338,8 +274,8 @@ class IngestionMqttTest : public ::testing::Test {
 TEST_F(IngestionMqttTest, PublishedReadingsAreStoredAndQueryable) {
   RegisterSource("garasje-1", "mqtt-parkering");
   RegisterSource("garasje-2", "mqtt-parkering");
-  TestPublisher publisher(broker_->port());
-  ASSERT_TRUE(publisher.WaitConnected());
+  MqttPublisher publisher(broker_->port());
+  ASSERT_TRUE(publisher.WaitConnected(kWait));
 
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(1)));
   for (int i = 0; i < 10; ++i) {
@@ -417,8 +353,8 @@ TEST_F(IngestionMqttTest, PublishedReadingsAreStoredAndQueryable) {
 TEST_F(IngestionMqttTest, BadMessagesAreNotStoredAndDoNotBlockLaterOnes) {
   RegisterSource("sensor-1", "mqtt-parkering");
   RegisterSource("fremmed-1", "mqtt-annen");
-  TestPublisher publisher(broker_->port());
-  ASSERT_TRUE(publisher.WaitConnected());
+  MqttPublisher publisher(broker_->port());
+  ASSERT_TRUE(publisher.WaitConnected(kWait));
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(2)));
   const std::string topic = Topic("mqtt-parkering", "sensor-1");
 
@@ -485,7 +421,7 @@ struct PublishLog {
 // one the broker did not acknowledge, until each is acknowledged. `during(i)` runs before
 // message i is first published.
 
-PublishLog PublishAll(TestPublisher& publisher, const std::string& topic, absl::Time t0,
+PublishLog PublishAll(MqttPublisher& publisher, const std::string& topic, absl::Time t0,
                       int count, const std::function<void(int)>& during) {
   PublishLog log;
   log.acknowledged.assign(count, false);
@@ -495,17 +431,17 @@ PublishLog PublishAll(TestPublisher& publisher, const std::string& topic, absl::
     // publishes the message again later (libmosquitto may also send its queued copy once it has
     // reconnected: the broker then has it twice, and ingestion must store it once).
     const absl::Status published = publisher.Publish(
-        topic, Payload(t0 + absl::Seconds(i), i % 2000), absl::Milliseconds(500));
+        topic, Payload(t0 + absl::Seconds(i), i % 2000), /*qos=*/1, absl::Milliseconds(500));
     log.acknowledged[i] = published.ok();
     if (!published.ok()) {
       ++log.failed_first_time;
-      publisher.WaitConnected();  // the broker is back (or this times out); go on
+      publisher.WaitConnected(kWait);  // the broker is back (or this times out); go on
     }
   }
   const absl::Time deadline = absl::Now() + kWait;
   while (std::count(log.acknowledged.begin(), log.acknowledged.end(), false) > 0 &&
          absl::Now() < deadline) {
-    if (!publisher.WaitConnected()) break;
+    if (!publisher.WaitConnected(kWait)) break;
     for (int i = 0; i < count; ++i) {
       if (log.acknowledged[i]) continue;
       ++log.republished;
@@ -518,8 +454,8 @@ PublishLog PublishAll(TestPublisher& publisher, const std::string& topic, absl::
 
 TEST_F(IngestionMqttTest, BrokerRestartMidStreamStoresEveryAcknowledgedMessageOnce) {
   RegisterSource("restart-1", "mqtt-parkering");
-  TestPublisher publisher(broker_->port());
-  ASSERT_TRUE(publisher.WaitConnected());
+  MqttPublisher publisher(broker_->port());
+  ASSERT_TRUE(publisher.WaitConnected(kWait));
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(3)));
   constexpr int kMessages = 500;
   Pacer pacer(Ingestion().grpc_address(), &AdminToken, "restart-1", /*lead=*/100);
@@ -577,8 +513,8 @@ TEST_F(IngestionMqttTest, BrokerRestartMidStreamStoresEveryAcknowledgedMessageOn
 
 TEST_F(IngestionMqttTest, IngestionKilledMidStreamLosesNoAcknowledgedMessage) {
   RegisterSource("krasj-1", "mqtt-parkering");
-  TestPublisher publisher(broker_->port());
-  ASSERT_TRUE(publisher.WaitConnected());
+  MqttPublisher publisher(broker_->port());
+  ASSERT_TRUE(publisher.WaitConnected(kWait));
   const absl::Time t0 = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now() - absl::Hours(4)));
   constexpr int kMessages = 1000;
   Pacer pacer(Ingestion().grpc_address(), &AdminToken, "krasj-1", /*lead=*/150);

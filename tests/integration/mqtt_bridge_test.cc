@@ -27,6 +27,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/support/mosquitto_broker.h"
+#include "tests/support/mqtt_publisher.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_pki.h"
 
@@ -35,6 +36,7 @@ namespace {
 
 using ::smartby::testing::MosquittoBroker;
 using ::smartby::testing::MosquittoBrokerOptions;
+using ::smartby::testing::MqttPublisher;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 
@@ -116,73 +118,6 @@ class Recorder {
   mutable absl::Mutex mu_;
   Decide decide_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
-};
-
-// A sensor: a libmosquitto client with its own network thread (mosquitto_loop_start), which
-// reconnects by itself after the broker went away.
-class TestPublisher {
- public:
-  explicit TestPublisher(int port, const std::string& ca_file = "") {
-    mosq_ = mosquitto_new(absl::StrCat("smartby-test-publisher-", getpid()).c_str(),
-                          /*clean_session=*/true, this);
-    mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->connected_ = rc == 0;
-    });
-    mosquitto_disconnect_callback_set(mosq_, [](mosquitto*, void* self, int) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->connected_ = false;
-    });
-    mosquitto_publish_callback_set(mosq_, [](mosquitto*, void* self, int mid) {
-      auto* p = static_cast<TestPublisher*>(self);
-      absl::MutexLock lock(&p->mu_);
-      p->acknowledged_.insert(mid);
-    });
-    mosquitto_reconnect_delay_set(mosq_, 1, 1, false);
-    if (!ca_file.empty()) {
-      mosquitto_tls_set(mosq_, ca_file.c_str(), nullptr, nullptr, nullptr, nullptr);
-    }
-    mosquitto_connect_async(mosq_, "127.0.0.1", port, 30);
-    mosquitto_loop_start(mosq_);
-  }
-
-  ~TestPublisher() {
-    mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, false);
-    mosquitto_destroy(mosq_);
-  }
-
-  bool WaitConnected(absl::Duration timeout = kWait) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&connected_), timeout);
-  }
-
-  // Publishes and, for QoS 1, waits for the broker's PUBACK: OK means the broker took it over.
-  absl::Status Publish(const std::string& topic, const std::string& payload, int qos = 1,
-                       absl::Duration timeout = absl::Seconds(5)) {
-    int mid = 0;
-    const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                                     payload.data(), qos, /*retain=*/false);
-    if (rc != MOSQ_ERR_SUCCESS) return absl::UnavailableError(mosquitto_strerror(rc));
-    if (qos == 0) return absl::OkStatus();
-    absl::MutexLock lock(&mu_);
-    const auto acked = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return acknowledged_.count(mid) > 0;
-    };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&acked), timeout)) {
-      return absl::DeadlineExceededError(absl::StrCat("no PUBACK for mid ", mid));
-    }
-    acknowledged_.erase(mid);
-    return absl::OkStatus();
-  }
-
- private:
-  mosquitto* mosq_ = nullptr;
-  absl::Mutex mu_;
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  std::set<int> acknowledged_ ABSL_GUARDED_BY(mu_);
 };
 
 // The value of one series of `name` (counter or gauge); -1 when there is no such series.
@@ -269,7 +204,7 @@ TEST_F(MqttBridgeTest, DeliversQos1MessagesExactlyAsSent) {
   auto bridge = StartBridge(Options());
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   std::string binary("\x00\x01\xff\xfe\r\n\x00", 7);
@@ -306,7 +241,7 @@ TEST_F(MqttBridgeTest, WildcardSubscriptionsSelectTheTopics) {
   auto bridge = StartBridge(Options({"smartby/readings/+/temperature", "smartby/status/#"}));
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   for (const std::string topic : {
@@ -337,7 +272,7 @@ TEST_F(MqttBridgeTest, BrokerRestartMidStreamLosesNoAcknowledgedMessage) {
   auto bridge = StartBridge(Options());
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   constexpr int kMessages = 300;
@@ -403,7 +338,7 @@ TEST_F(MqttBridgeTest, MessagesPublishedWhileTheBridgeIsAwayArriveWhenItIsBack) 
     ASSERT_TRUE(first->WaitForSubscribed(kWait));  // the broker now holds the session
     first->Stop();
   }
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
   std::vector<std::string> payloads;
   for (int i = 0; i < 50; ++i) {
@@ -429,7 +364,7 @@ TEST_F(MqttBridgeTest, SubscribesAgainWhenTheBrokerLostTheSession) {
   ASSERT_TRUE(broker_->Restart().ok());
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
 
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
   ASSERT_TRUE(publisher.Publish("smartby/readings/s/temperature", "after-loss").ok());
   EXPECT_TRUE(recorder_.WaitForHandled({"after-loss"}));
@@ -459,7 +394,7 @@ TEST_F(MqttBridgeTest, HandlerUnavailableGetsTheMessageAgain) {
   auto bridge = StartBridge(Options());
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   for (const std::string payload : {"before", "database-down", "after"}) {
@@ -487,7 +422,7 @@ TEST_F(MqttBridgeTest, Qos0MessageTheHandlerFailsOnIsCountedLostWithoutReconnect
   auto bridge = StartBridge(Options());
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   ASSERT_TRUE(publisher.Publish("smartby/readings/s/temperature", "qos0", /*qos=*/0).ok());
@@ -520,7 +455,7 @@ TEST_F(MqttBridgeTest, AcknowledgesOnlyAfterTheHandlerReturned) {
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
   {
-    TestPublisher publisher(broker_->port());
+    MqttPublisher publisher(broker_->port());
     ASSERT_TRUE(publisher.WaitConnected());
     ASSERT_TRUE(publisher.Publish("smartby/readings/s/temperature", "held").ok());
   }
@@ -542,7 +477,7 @@ TEST_F(MqttBridgeTest, OversizedPayloadIsDroppedAndCounted) {
   auto bridge = StartBridge(Options());
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait));
-  TestPublisher publisher(broker_->port());
+  MqttPublisher publisher(broker_->port());
   ASSERT_TRUE(publisher.WaitConnected());
 
   const std::string at_limit(size_t{1} << 20, 'a');
@@ -729,7 +664,7 @@ TEST_F(MqttBridgeTlsTest, DeliversOverTlsVerifyingTheBroker) {
   ASSERT_NE(bridge, nullptr);
   ASSERT_TRUE(bridge->WaitForSubscribed(kWait)) << broker_->Log();
 
-  TestPublisher publisher(broker_->port(), pki_.ca_file);
+  MqttPublisher publisher(broker_->port(), pki_.ca_file);
   ASSERT_TRUE(publisher.WaitConnected());
   ASSERT_TRUE(publisher.Publish("smartby/readings/s/temperature", "over-tls").ok());
   EXPECT_TRUE(recorder_.WaitForHandled({"over-tls"}));
