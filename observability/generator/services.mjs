@@ -335,6 +335,15 @@ export const SERVICES = [
         description: '{{ $labels.instance }} found that the stored tree does not extend the previous signed checkpoint and refused to sign. The database may have been changed behind the service.',
         anchor: 'smartbyauditcheckpointrefused',
       },
+      {
+        alert: 'SmartbyAuditEventsMissing',
+        expr: 'sum by (namespace, job, instance) (increase(smartby_audit_missing_events_total[1h])) > 0',
+        for: '0m',
+        severity: 'critical',
+        summary: 'Audit events were lost before they reached the audit log',
+        description: 'A producer skipped sequence numbers in the last hour: those events never reached the audit log of {{ $labels.instance }}. Its log names the producer and the missing numbers.',
+        anchor: 'smartbyauditeventsmissing',
+      },
     ],
   },
   {

@@ -91,7 +91,13 @@ AuditLogMetrics::AuditLogMetrics(prometheus::Registry& registry)
                               .Help("Checkpoints the log refused to sign because the stored "
                                     "tree is inconsistent with the previous checkpoint")
                               .Register(registry)
-                              .Add({})) {}
+                              .Add({})),
+      missing_events(prometheus::BuildCounter()
+                         .Name("smartby_audit_missing_events_total")
+                         .Help("Sequence numbers producers skipped: events lost before they "
+                               "reached the log")
+                         .Register(registry)
+                         .Add({})) {}
 
 AuditLog::AuditLog(AuditStore* store, NoteSigner signer, const Clock* clock,
                    AuditLogOptions options, AuditLogMetrics* metrics)
@@ -342,6 +348,12 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
   std::vector<std::vector<int64_t>> indexes(batch.size());
   std::map<std::string, int64_t> maxima;
   int64_t deduplicated = 0;
+  // A producer's sequence numbers it skipped: (producer, first missing, last missing).
+  struct Skipped {
+    std::string producer;
+    int64_t first = 0, last = 0;
+  };
+  std::vector<Skipped> skipped;
 
   const absl::Status committed =
       store_->InWriteTransaction([&](WriteTransaction& tx) -> absl::Status {
@@ -350,6 +362,7 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
         nodes.clear();
         maxima.clear();
         deduplicated = 0;
+        skipped.clear();
         // (producer, sequence) -> index and event, for events re-sent within this batch.
         std::map<std::pair<std::string, int64_t>, std::pair<int64_t, const v1::AuditEvent*>>
             in_batch;
@@ -362,6 +375,7 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
           const size_t rows_mark = rows.size();
           const size_t nodes_mark = nodes.size();
           const auto maxima_mark = maxima;
+          const size_t skipped_mark = skipped.size();
           std::vector<std::pair<std::string, int64_t>> added_keys;
           int64_t request_dedups = 0;
           for (int i = 0; i < events.size() && !refused[r].has_value(); ++i) {
@@ -406,6 +420,13 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
             in_batch.emplace(key, std::make_pair(index, &e));
             added_keys.push_back(std::move(key));
             int64_t& m = maxima[e.producer()];
+            int64_t previous = m;
+            if (auto known = producer_max_.find(e.producer()); known != producer_max_.end()) {
+              previous = std::max(previous, known->second);
+            }
+            if (e.producer_sequence() > previous + 1) {
+              skipped.push_back({e.producer(), previous + 1, e.producer_sequence() - 1});
+            }
             m = std::max(m, e.producer_sequence());
             indexes[r].push_back(index);
           }
@@ -414,6 +435,7 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
             rows.resize(rows_mark);
             nodes.resize(nodes_mark);
             maxima = maxima_mark;
+            skipped.resize(skipped_mark);
             for (const auto& k : added_keys) in_batch.erase(k);
             indexes[r].clear();
           } else {
@@ -455,6 +477,16 @@ void AuditLog::CommitBatch(std::vector<Request>& batch) {
     m = std::max(m, sequence);
   }
   committed_size_ = static_cast<int64_t>(range_.size());
+  for (const Skipped& gap : skipped) {
+    log::Error("audit events are missing: a producer skipped sequence numbers",
+               {{"producer", gap.producer},
+                {"first_missing", gap.first},
+                {"last_missing", gap.last},
+                {"missing", gap.last - gap.first + 1}});
+    if (metrics_ != nullptr) {
+      metrics_->missing_events.Increment(static_cast<double>(gap.last - gap.first + 1));
+    }
+  }
   if (metrics_ != nullptr) {
     metrics_->appended.Increment(static_cast<double>(rows.size()));
     metrics_->deduplicated.Increment(static_cast<double>(deduplicated));

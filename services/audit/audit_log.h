@@ -11,6 +11,11 @@
 // transaction fails every request of that batch and changes nothing. The queue is bounded:
 // RESOURCE_EXHAUSTED when full.
 //
+// Missing events. A producer numbers its events 1, 2, 3, ... from its durable outbox and ships
+// them in order, retrying until the log has them, so a number it skips is an event lost before it
+// reached the log (an outbox deleted or restored from an older copy). The sequencer counts such
+// skipped numbers (smartby_audit_missing_events_total) and logs the producer and the range.
+//
 // Checkpoints. The same thread signs a checkpoint when the tree grew and the last one is at least
 // `checkpoint_interval` old, or `checkpoint_entries` entries behind. Before signing it checks the
 // new root against the previous checkpoint with a consistency proof built from the STORED hashes;
@@ -78,6 +83,7 @@ struct AuditLogMetrics {
   prometheus::Gauge& checkpoint_age;     // smartby_audit_checkpoint_age_seconds
   prometheus::Gauge& queued;             // smartby_audit_queued_entries
   prometheus::Counter& refused_checkpoints;  // smartby_audit_checkpoint_refusals_total
+  prometheus::Counter& missing_events;       // smartby_audit_missing_events_total
 };
 
 struct SignedCheckpoint {

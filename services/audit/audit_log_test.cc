@@ -49,13 +49,14 @@ class AuditLogTest : public ::testing::TestWithParam<std::string> {
     seed_ = signer->seed();
   }
 
-  absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditLogOptions options = {}) {
+  absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditLogOptions options = {},
+                                                  AuditLogMetrics* metrics = nullptr) {
     options.origin = "test.example/audit";
     options.linger = absl::ZeroDuration();
     options.checkpoint_interval = absl::Hours(1);  // tests sign with CheckpointNow
     auto signer = NoteSigner::FromSeed("test.example/audit", seed_);
     if (!signer.ok()) return signer.status();
-    return AuditLog::Open(store_.get(), *std::move(signer), &clock_, std::move(options));
+    return AuditLog::Open(store_.get(), *std::move(signer), &clock_, std::move(options), metrics);
   }
 
   // Overwrites a stored tree hash behind the log's back.
@@ -200,6 +201,33 @@ TEST_P(AuditLogTest, ReSentEventsKeepTheirIndex) {
   auto after = (*reopened)->AppendAndWait({Event("catalogue", 1), Event("catalogue", 5)});
   ASSERT_TRUE(after.ok());
   EXPECT_THAT(*after, ::testing::ElementsAre(0, 4));
+}
+
+TEST_P(AuditLogTest, SkippedProducerSequenceNumbersAreCountedAsMissingEvents) {
+  prometheus::Registry registry;
+  AuditLogMetrics metrics(registry);
+  auto log = Open({}, &metrics);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->AppendAndWait({Event("catalogue", 1), Event("catalogue", 2)}).ok());
+  EXPECT_EQ(metrics.missing_events.Value(), 0);
+  // 3 and 4 never arrive; a re-send of 2 alongside changes nothing.
+  ASSERT_TRUE((*log)->AppendAndWait({Event("catalogue", 2), Event("catalogue", 5)}).ok());
+  EXPECT_EQ(metrics.missing_events.Value(), 2);
+  // A producer first seen at 3: its 1 and 2 are missing.
+  ASSERT_TRUE((*log)->AppendAndWait({Event("feed", 3), Event("feed", 4)}).ok());
+  EXPECT_EQ(metrics.missing_events.Value(), 4);
+  // A refused request counts nothing, even though it skipped.
+  v1::AuditEvent changed = Event("catalogue", 1);
+  changed.set_outcome_code(7);
+  EXPECT_FALSE((*log)->AppendAndWait({Event("catalogue", 9), changed}).ok());
+  EXPECT_EQ(metrics.missing_events.Value(), 4);
+  // The producers' positions survive a restart.
+  (*log)->Stop();
+  log->reset();
+  auto reopened = Open({}, &metrics);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_TRUE((*reopened)->AppendAndWait({Event("catalogue", 6), Event("feed", 6)}).ok());
+  EXPECT_EQ(metrics.missing_events.Value(), 5);  // feed's 5
 }
 
 TEST_P(AuditLogTest, SequencingTimeNeverGoesBackwards) {
