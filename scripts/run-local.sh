@@ -42,9 +42,11 @@ mkdir -p "$LOCAL_DIR" && chmod 700 "$LOCAL_DIR"
 umask 077
 [[ -s "$LOCAL_DIR/loader-password" ]] || head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$LOCAL_DIR/loader-password"
 [[ -s "$LOCAL_DIR/loader-totp" ]] || head -c 20 /dev/urandom | base32 | tr -d '=\n' >"$LOCAL_DIR/loader-totp"
+# The key that seals TOTP secrets and signing keys in auth's database (back it up with it).
+[[ -s "$LOCAL_DIR/secrets-key" ]] || head -c 32 /dev/urandom | base64 >"$LOCAL_DIR/secrets-key"
 umask 022
 declare -A EXTRA_FLAGS=(
-  [auth]="--bootstrap_admin=smartby-loader --bootstrap_admin_password_file=$LOCAL_DIR/loader-password --bootstrap_admin_totp_secret_file=$LOCAL_DIR/loader-totp --signing_key_prepublication=0s"
+  [auth]="--bootstrap_admin=smartby-loader --bootstrap_admin_password_file=$LOCAL_DIR/loader-password --bootstrap_admin_totp_secret_file=$LOCAL_DIR/loader-totp --signing_key_prepublication=0s --secrets_key_file=$LOCAL_DIR/secrets-key"
   [ingestion]="--mqtt_broker=127.0.0.1:$MQTT_PORT"
   [archive]="--package_dir=$VAR_DIR/archive-packages --archive_creator_id=964965137"
 )

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/auth/secret_box.h"
 #include "services/runtime/storage/database.h"
 #include "smartcity/common/v1/common.pb.h"
 
@@ -148,13 +149,21 @@ class AuthStore {
                                                        absl::Duration window, int64_t max_failures,
                                                        absl::Duration lockout) = 0;
   virtual absl::Status ClearFailures(const std::string& key) = 0;
+
+  // ---- secrets at rest ----
+  // Seals every TOTP secret and signing key stored before encryption was turned on; returns how
+  // many. Nothing without a SecretBox.
+  virtual absl::StatusOr<int> SealClearSecrets() = 0;
 };
 
 // The auth service's schema, applied at start-up.
 const std::vector<storage::Migration>& AuthMigrations();
 
-// A store over an opened database; runs the migrations first.
-absl::StatusOr<std::unique_ptr<AuthStore>> OpenSqlAuthStore(std::shared_ptr<storage::Database> db);
+// A store over an opened database; runs the migrations first. With `secrets`, TOTP secrets and
+// signing keys are sealed with it when written (secret_box.h); without, they are stored as they
+// are, and a sealed one read back is FAILED_PRECONDITION.
+absl::StatusOr<std::unique_ptr<AuthStore>> OpenSqlAuthStore(
+    std::shared_ptr<storage::Database> db, std::optional<SecretBox> secrets = std::nullopt);
 
 }  // namespace smartby::auth
 

@@ -41,7 +41,32 @@ constexpr char kUserColumns[] =
     "password_change_required, totp_secret, totp_confirmed, totp_last_step, create_time, "
     "last_login_time, version";
 
-absl::StatusOr<UserRecord> UserFromRow(const Row& r) {
+// TOTP secrets and signing keys as stored: sealed with `box` when there is one (secret_box.h),
+// base64 (TOTP) or PEM text (keys) otherwise; either is read back, so turning encryption on
+// needs no migration (SealClearSecrets seals what was stored before).
+absl::StatusOr<std::string> TotpColumn(const SecretBox* box, const std::string& username,
+                                       const std::string& raw) {
+  if (raw.empty() || box == nullptr) return absl::Base64Escape(raw);
+  return box->Seal(raw, absl::StrCat("totp:", username));
+}
+
+absl::StatusOr<std::string> SigningKeyColumn(const SecretBox* box, const std::string& kid,
+                                             const std::string& pem) {
+  if (box == nullptr) return pem;
+  return box->Seal(pem, absl::StrCat("signing-key:", kid));
+}
+
+absl::StatusOr<std::string> OpenStored(const SecretBox* box, const std::string& stored,
+                                       const std::string& place) {
+  if (box == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the stored secret of ", place,
+                     " is encrypted: start auth with the --secrets_key_file that sealed it"));
+  }
+  return box->Open(stored, place);
+}
+
+absl::StatusOr<UserRecord> UserFromRow(const Row& r, const SecretBox* box) {
   UserRecord u;
   u.username = r.String(0);
   u.display_name = r.String(1);
@@ -50,7 +75,9 @@ absl::StatusOr<UserRecord> UserFromRow(const Row& r) {
   u.disabled = r.Int(4) != 0;
   u.password_hash = r.String(5);
   u.password_change_required = r.Int(6) != 0;
-  if (!absl::Base64Unescape(r.String(7), &u.totp_secret)) {
+  if (const std::string stored = r.String(7); SecretBox::IsSealed(stored)) {
+    ASSIGN_OR_RETURN(u.totp_secret, OpenStored(box, stored, absl::StrCat("totp:", u.username)));
+  } else if (!absl::Base64Unescape(stored, &u.totp_secret)) {
     return absl::DataLossError(absl::StrCat("stored TOTP secret of ", u.username,
                                             " cannot be decoded"));
   }
@@ -106,19 +133,21 @@ FailureCounter CounterFromRow(const Row& r) {
 
 class SqlAuthStore final : public AuthStore {
  public:
-  explicit SqlAuthStore(std::shared_ptr<storage::Database> db) : db_(std::move(db)) {}
+  SqlAuthStore(std::shared_ptr<storage::Database> db, std::optional<SecretBox> box)
+      : db_(std::move(db)), box_(box ? std::make_unique<SecretBox>(*std::move(box)) : nullptr) {}
 
   // ---- users ----
 
   absl::Status CreateUser(const UserRecord& u) override {
+    ASSIGN_OR_RETURN(const std::string totp, TotpColumn(box_.get(), u.username, u.totp_secret));
     absl::Status status = Write([&](Transaction& tx) {
-      return tx.Execute(absl::StrCat("INSERT INTO users (", kUserColumns,
-                                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)"),
-                        {u.username, u.display_name, JoinRoles(u.roles), int64_t{u.clearance},
-                         int64_t{u.disabled}, u.password_hash, int64_t{u.password_change_required},
-                         absl::Base64Escape(u.totp_secret), int64_t{u.totp_confirmed},
-                         OptionalInt(u.totp_last_step), Micros(u.create_time),
-                         u.last_login_time ? Value(Micros(*u.last_login_time)) : Value()})
+      return tx
+          .Execute(absl::StrCat("INSERT INTO users (", kUserColumns,
+                                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)"),
+                   {u.username, u.display_name, JoinRoles(u.roles), int64_t{u.clearance},
+                    int64_t{u.disabled}, u.password_hash, int64_t{u.password_change_required}, totp,
+                    int64_t{u.totp_confirmed}, OptionalInt(u.totp_last_step), Micros(u.create_time),
+                    u.last_login_time ? Value(Micros(*u.last_login_time)) : Value()})
           .status();
     });
     if (absl::IsAlreadyExists(status)) {
@@ -135,7 +164,7 @@ class SqlAuthStore final : public AuthStore {
                                                             " FROM users WHERE username = $1"),
                                                {username}));
           if (rows.empty()) return absl::OkStatus();
-          ASSIGN_OR_RETURN(user, UserFromRow(rows[0]));
+          ASSIGN_OR_RETURN(user, UserFromRow(rows[0], box_.get()));
           return absl::OkStatus();
         },
         TransactionMode::kSingleRead));
@@ -154,7 +183,7 @@ class SqlAuthStore final : public AuthStore {
                                                  "ORDER BY username LIMIT $2"),
                                     {after, int64_t{limit}}));
           for (const Row& row : rows) {
-            ASSIGN_OR_RETURN(UserRecord user, UserFromRow(row));
+            ASSIGN_OR_RETURN(UserRecord user, UserFromRow(row, box_.get()));
             users.push_back(std::move(user));
           }
           return absl::OkStatus();
@@ -176,6 +205,7 @@ class SqlAuthStore final : public AuthStore {
   }
 
   absl::Status UpdateUser(const UserRecord& u) override {
+    ASSIGN_OR_RETURN(const std::string totp, TotpColumn(box_.get(), u.username, u.totp_secret));
     bool exists = true;
     int64_t changed = 0;
     RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
@@ -187,7 +217,7 @@ class SqlAuthStore final : public AuthStore {
                      "WHERE username = $1 AND version = $10",
                      {u.username, u.display_name, JoinRoles(u.roles), int64_t{u.clearance},
                       int64_t{u.disabled}, u.password_hash, int64_t{u.password_change_required},
-                      absl::Base64Escape(u.totp_secret), int64_t{u.totp_confirmed}, u.version}));
+                      totp, int64_t{u.totp_confirmed}, u.version}));
       if (changed == 0) {
         ASSIGN_OR_RETURN(Rows rows,
                          tx.Query("SELECT 1 FROM users WHERE username = $1", {u.username}));
@@ -372,12 +402,14 @@ class SqlAuthStore final : public AuthStore {
   // ---- signing keys ----
 
   absl::Status InsertSigningKey(const StoredSigningKey& k) override {
+    ASSIGN_OR_RETURN(const std::string pem, SigningKeyColumn(box_.get(), k.kid, k.private_key_pem));
     return Write([&](Transaction& tx) {
-      return tx.Execute("INSERT INTO signing_keys (kid, private_key_pem, create_time, "
-                        "activate_time, retire_time) VALUES ($1, $2, $3, $4, $5)",
-                        {k.kid, k.private_key_pem, Micros(k.create_time), Micros(k.activate_time),
-                         k.retire_time == absl::InfiniteFuture() ? Value()
-                                                                 : Value(Micros(k.retire_time))})
+      return tx
+          .Execute(
+              "INSERT INTO signing_keys (kid, private_key_pem, create_time, "
+              "activate_time, retire_time) VALUES ($1, $2, $3, $4, $5)",
+              {k.kid, pem, Micros(k.create_time), Micros(k.activate_time),
+               k.retire_time == absl::InfiniteFuture() ? Value() : Value(Micros(k.retire_time))})
           .status();
     });
   }
@@ -393,6 +425,10 @@ class SqlAuthStore final : public AuthStore {
             StoredSigningKey k;
             k.kid = r.String(0);
             k.private_key_pem = r.String(1);
+            if (SecretBox::IsSealed(k.private_key_pem)) {
+              ASSIGN_OR_RETURN(k.private_key_pem, OpenStored(box_.get(), k.private_key_pem,
+                                                             absl::StrCat("signing-key:", k.kid)));
+            }
             k.create_time = FromMicros(r.Int(2));
             k.activate_time = FromMicros(r.Int(3));
             k.retire_time = r.IsNull(4) ? absl::InfiniteFuture() : FromMicros(r.Int(4));
@@ -481,19 +517,54 @@ class SqlAuthStore final : public AuthStore {
   }
 
  private:
+  absl::StatusOr<int> SealClearSecrets() override {
+    if (box_ == nullptr) return 0;
+    int sealed = 0;
+    RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
+      sealed = 0;
+      ASSIGN_OR_RETURN(Rows users,
+                       tx.Query("SELECT username, totp_secret FROM users WHERE totp_secret <> '' "
+                                "AND totp_secret NOT LIKE 'sb1:%'"));
+      for (const Row& r : users) {
+        std::string raw;
+        if (!absl::Base64Unescape(r.String(1), &raw)) {
+          return absl::DataLossError(
+              absl::StrCat("stored TOTP secret of ", r.String(0), " cannot be decoded"));
+        }
+        ASSIGN_OR_RETURN(std::string totp, TotpColumn(box_.get(), r.String(0), raw));
+        RETURN_IF_ERROR(
+            tx.Execute("UPDATE users SET totp_secret = $2 WHERE username = $1", {r.String(0), totp})
+                .status());
+        ++sealed;
+      }
+      ASSIGN_OR_RETURN(Rows keys, tx.Query("SELECT kid, private_key_pem FROM signing_keys "
+                                           "WHERE private_key_pem NOT LIKE 'sb1:%'"));
+      for (const Row& r : keys) {
+        ASSIGN_OR_RETURN(std::string pem, SigningKeyColumn(box_.get(), r.String(0), r.String(1)));
+        RETURN_IF_ERROR(tx.Execute("UPDATE signing_keys SET private_key_pem = $2 WHERE kid = $1",
+                                   {r.String(0), pem})
+                            .status());
+        ++sealed;
+      }
+      return absl::OkStatus();
+    }));
+    return sealed;
+  }
+
   absl::Status Write(const std::function<absl::Status(Transaction&)>& body) {
     return db_->InTransaction(body, TransactionMode::kReadWrite);
   }
 
   std::shared_ptr<storage::Database> db_;
+  const std::unique_ptr<const SecretBox> box_;  // nullptr: secrets stored unencrypted
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuthStore>> OpenSqlAuthStore(
-    std::shared_ptr<storage::Database> db) {
+absl::StatusOr<std::unique_ptr<AuthStore>> OpenSqlAuthStore(std::shared_ptr<storage::Database> db,
+                                                            std::optional<SecretBox> secrets) {
   RETURN_IF_ERROR(db->Migrate(AuthMigrations()));
-  return std::make_unique<SqlAuthStore>(std::move(db));
+  return std::make_unique<SqlAuthStore>(std::move(db), std::move(secrets));
 }
 
 }  // namespace smartby::auth

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,10 +21,26 @@ const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 class AuthStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto store = OpenSqlAuthStore(storage::testing::NewTestDatabase(GetParam()));
+    db_ = storage::testing::NewTestDatabase(GetParam());
+    auto store = OpenSqlAuthStore(db_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
+
+  // A column as stored, read behind the store's back.
+  std::string Stored(const std::string& sql, const std::string& key) {
+    std::string value;
+    EXPECT_TRUE(db_->InTransaction([&](storage::Transaction& tx) -> absl::Status {
+                     absl::StatusOr<storage::Rows> rows = tx.Query(sql, {key});
+                     if (!rows.ok()) return rows.status();
+                     if (!rows->empty()) value = (*rows)[0].String(0);
+                     return absl::OkStatus();
+                   })
+                    .ok());
+    return value;
+  }
+
+  static SecretBox Box(char fill) { return *SecretBox::FromKey(std::string(32, fill)); }
 
   static UserRecord User(const std::string& name) {
     UserRecord u;
@@ -37,8 +54,70 @@ class AuthStoreTest : public ::testing::TestWithParam<std::string> {
     return u;
   }
 
+  std::shared_ptr<storage::Database> db_;
   std::unique_ptr<AuthStore> store_;
 };
+
+TEST_P(AuthStoreTest, SecretsAreSealedAtRestWithTheKeyAndOnlyOpenWithIt) {
+  auto sealing = OpenSqlAuthStore(db_, Box('k'));
+  ASSERT_TRUE(sealing.ok()) << sealing.status();
+  ASSERT_TRUE((*sealing)->CreateUser(User("kari")).ok());
+  StoredSigningKey key;
+  key.kid = "k1";
+  key.private_key_pem = "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n";
+  ASSERT_TRUE((*sealing)->InsertSigningKey(key).ok());
+
+  // In the database: sealed, with nothing of the secrets in the clear.
+  const std::string totp = Stored("SELECT totp_secret FROM users WHERE username = $1", "kari");
+  EXPECT_TRUE(SecretBox::IsSealed(totp)) << totp;
+  EXPECT_EQ(totp.find(absl::Base64Escape(User("kari").totp_secret)), std::string::npos);
+  const std::string pem = Stored("SELECT private_key_pem FROM signing_keys WHERE kid = $1", "k1");
+  EXPECT_TRUE(SecretBox::IsSealed(pem)) << pem;
+  EXPECT_EQ(pem.find("PRIVATE KEY"), std::string::npos);
+
+  // Through the store with the key: as they were.
+  auto user = (*sealing)->GetUser("kari");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->totp_secret, User("kari").totp_secret);
+  auto keys = (*sealing)->ListSigningKeys();
+  ASSERT_TRUE(keys.ok() && keys->size() == 1u);
+  EXPECT_EQ(keys->front().private_key_pem, key.private_key_pem);
+
+  // Without the key, or with another one: a plain refusal, never the wrong secret.
+  const absl::Status keyless = store_->GetUser("kari").status();
+  EXPECT_EQ(keyless.code(), absl::StatusCode::kFailedPrecondition) << keyless;
+  EXPECT_THAT(std::string(keyless.message()), ::testing::HasSubstr("--secrets_key_file"));
+  auto other = OpenSqlAuthStore(db_, Box('x'));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->GetUser("kari").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ((*other)->ListSigningKeys().status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_P(AuthStoreTest, SecretsStoredBeforeTheKeyAreSealedWhenItComes) {
+  ASSERT_TRUE(store_->CreateUser(User("kari")).ok());  // no key yet: stored as it is
+  StoredSigningKey key;
+  key.kid = "k1";
+  key.private_key_pem = "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n";
+  ASSERT_TRUE(store_->InsertSigningKey(key).ok());
+  EXPECT_FALSE(
+      SecretBox::IsSealed(Stored("SELECT totp_secret FROM users WHERE username = $1", "kari")));
+
+  auto sealing = OpenSqlAuthStore(db_, Box('k'));
+  ASSERT_TRUE(sealing.ok()) << sealing.status();
+  auto user = (*sealing)->GetUser("kari");  // a clear one still reads
+  ASSERT_TRUE(user.ok()) << user.status();
+  auto sealed = (*sealing)->SealClearSecrets();
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(*sealed, 2);
+  EXPECT_TRUE(
+      SecretBox::IsSealed(Stored("SELECT totp_secret FROM users WHERE username = $1", "kari")));
+  EXPECT_TRUE(
+      SecretBox::IsSealed(Stored("SELECT private_key_pem FROM signing_keys WHERE kid = $1", "k1")));
+  user = (*sealing)->GetUser("kari");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->totp_secret, User("kari").totp_secret);
+  EXPECT_EQ(*(*sealing)->SealClearSecrets(), 0);  // nothing left to seal
+}
 
 TEST_P(AuthStoreTest, UserRoundTripsEveryField) {
   ASSERT_TRUE(store_->CreateUser(User("kari")).ok());

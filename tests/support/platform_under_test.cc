@@ -1,12 +1,13 @@
 #include "tests/support/platform_under_test.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-
-#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "smartcity/auth/v1/auth.grpc.pb.h"
@@ -36,6 +37,8 @@ PlatformUnderTest::PlatformUnderTest()
       signing_key_pem_(issuer_->PrivateKeyPem()) {
   std::ofstream(dir() + "/signing-key.pem") << signing_key_pem_;
   std::ofstream(dir() + "/admin-password") << kAdminPassword << "\n";
+  // A test key: TOTP secrets enrolled through this platform are sealed at rest, as in production.
+  std::ofstream(dir() + "/secrets.key") << absl::Base64Escape(std::string(32, 's')) << "\n";
 }
 
 PlatformUnderTest::~PlatformUnderTest() {
@@ -51,6 +54,7 @@ absl::Status PlatformUnderTest::StartAuth(const std::vector<std::string>& extra_
       "--signing_key_file=" + dir() + "/signing-key.pem",
       "--bootstrap_admin=admin",
       "--bootstrap_admin_password_file=" + dir() + "/admin-password",
+      "--secrets_key_file=" + dir() + "/secrets.key",
       ports_.count("audit") ? ServiceFlag("audit") : "--audit_service="};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto auth = ServiceProcess::Start(BinaryPath("smartby-auth"), args);

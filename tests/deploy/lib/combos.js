@@ -24,7 +24,10 @@ const ALL_SECRET_FILES = {
     service_client_secret_file: 'client-secret', webhook_secret_file: 'webhook-secret',
     smtp_password_file: 'smtp-password', sms_gateway_secret_file: 'sms-gateway-secret',
   },
-  auth: { bootstrap_admin_password_file: 'bootstrap-admin-password', bootstrap_admin_totp_secret_file: 'bootstrap-admin-totp-secret' },
+  auth: {
+    bootstrap_admin_password_file: 'bootstrap-admin-password',
+    bootstrap_admin_totp_secret_file: 'bootstrap-admin-totp-secret', secrets_key_file: 'secrets-key',
+  },
   audit: { service_client_secret_file: 'client-secret', checkpoint_key_file: 'checkpoint-key' },
   archive: { service_client_secret_file: 'client-secret' },
 };
