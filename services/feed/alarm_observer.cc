@@ -1,5 +1,6 @@
 #include "services/feed/alarm_observer.h"
 
+#include <limits>
 #include <utility>
 
 #include <google/protobuf/util/time_util.h>
@@ -47,6 +48,27 @@ std::map<std::string, double> NumericValues(const iv1::Reading& reading) {
 }
 
 constexpr int kPage = 500;
+// Compare-and-set writes: how often one is read and tried again when another writer came first.
+constexpr int kWriteAttempts = 5;
+
+v1::AlarmEvent ToStreamedEvent(AlarmEventType type, const v1::Alarm& alarm,
+                               const v1::AlarmRule& rule) {
+  v1::AlarmEvent streamed;
+  switch (type) {
+    case AlarmEventType::kRaised:
+      streamed.set_kind(v1::ALARM_EVENT_KIND_RAISED);
+      break;
+    case AlarmEventType::kCleared:
+      streamed.set_kind(v1::ALARM_EVENT_KIND_CLEARED);
+      break;
+    case AlarmEventType::kAcknowledged:
+      streamed.set_kind(v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+      break;
+  }
+  *streamed.mutable_alarm() = alarm;
+  *streamed.mutable_rule() = rule;
+  return streamed;
+}
 
 }  // namespace
 
@@ -108,29 +130,53 @@ v1::Alarm ApplyAlarmEvent(v1::Alarm stored, const AlarmEvent& event) {
   return stored;
 }
 
-AlarmObserver::AlarmObserver(FeedStore* store, Notifier* notifier, const Clock* clock)
-    : store_(store), notifier_(notifier), clock_(clock) {}
+AlarmObserver::AlarmObserver(FeedStore* store, Notifier* notifier, const Clock* clock,
+                             AlarmObserverOptions options, prometheus::Registry* metrics)
+    : store_(store), notifier_(notifier), clock_(clock), options_(std::move(options)) {
+  if (metrics != nullptr) {
+    leader_gauge_ = &prometheus::BuildGauge()
+                         .Name("smartby_feed_alarm_leader")
+                         .Help("1 while this replica holds the alarm lease and evaluates rules")
+                         .Register(*metrics)
+                         .Add({});
+    lease_changes_ = &prometheus::BuildCounter()
+                          .Name("smartby_feed_alarm_lease_changes_total")
+                          .Help("Times this replica gained or lost the alarm lease")
+                          .Register(*metrics)
+                          .Add({});
+  }
+}
 
-absl::Status AlarmObserver::Start() {
-  std::vector<v1::AlarmRule> stored;
+absl::Status AlarmObserver::StartPublishing() {
+  std::lock_guard<std::mutex> lock(publish_mu_);
+  if (published_up_to_ >= 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(published_up_to_, store_->LastAlarmEventId());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AlarmObserver::Loaded> AlarmObserver::LoadFromStore() {
+  Loaded loaded;
   for (PageQuery page{"", "", kPage};;) {
     ASSIGN_OR_RETURN(std::vector<v1::AlarmRule> rules, store_->ListAlarmRules(page));
-    for (v1::AlarmRule& rule : rules) stored.push_back(std::move(rule));
+    for (v1::AlarmRule& rule : rules) loaded.rules.push_back(std::move(rule));
     if (static_cast<int>(rules.size()) < kPage) break;
-    page.after = stored.back().id();
+    page.after = loaded.rules.back().id();
   }
-  std::vector<v1::Alarm> active;
   for (PageQuery page{"", "", kPage};;) {
     ASSIGN_OR_RETURN(std::vector<v1::Alarm> alarms, store_->ListAlarms(page, true));
-    for (v1::Alarm& alarm : alarms) active.push_back(std::move(alarm));
+    for (v1::Alarm& alarm : alarms) loaded.active.push_back(std::move(alarm));
     if (static_cast<int>(alarms.size()) < kPage) break;
-    page.after = active.back().id();
+    page.after = loaded.active.back().id();
   }
-  std::lock_guard<std::mutex> write_lock(write_mu_);
-  std::lock_guard<std::mutex> lock(mu_);
+  return loaded;
+}
+
+void AlarmObserver::TakeOverLocked(const Loaded& loaded, int64_t evaluated_up_to) {
+  engine_ = AlarmEngine();
+  pending_.clear();
   std::vector<AlarmRule> engine_rules;
   rules_.clear();
-  for (const v1::AlarmRule& rule : stored) {
+  for (const v1::AlarmRule& rule : loaded.rules) {
     AlarmRule r = ToEngineRule(rule);
     if (absl::Status valid = ValidateRule(r); !valid.ok()) {
       log::Warn("alarm rule skipped: the engine refuses it",
@@ -140,10 +186,10 @@ absl::Status AlarmObserver::Start() {
     engine_rules.push_back(std::move(r));
     rules_[rule.id()] = rule;
   }
-  ASSIGN_OR_RETURN(std::vector<AlarmEvent> ignored,
-                   engine_.SetRules(std::move(engine_rules), clock_->Now()));
-  (void)ignored;  // a fresh engine has no state to clear
-  for (const v1::Alarm& alarm : active) {
+  absl::StatusOr<std::vector<AlarmEvent>> ignored =
+      engine_.SetRules(std::move(engine_rules), clock_->Now());
+  (void)ignored;  // a fresh engine has no state to clear; every rule was validated above
+  for (const v1::Alarm& alarm : loaded.active) {
     const auto rule = rules_.find(alarm.rule_id());
     if (rule == rules_.end()) continue;  // its rule is gone: stays as stored
     AlarmEvent event;
@@ -164,37 +210,215 @@ absl::Status AlarmObserver::Start() {
       event.time = FromProto(alarm.acknowledge_time());
       engine_.ReplayEvent(event);
     }
-    active_[alarm.id()] = alarm;
   }
+  // What the previous holder had not evaluated and this replica saw meanwhile. Evaluating a
+  // reading twice is harmless: a raise already stored is dropped (Write), and the engine ignores
+  // readings older than the newest it evaluated.
+  int64_t replayed = 0;
+  for (const PositionedReading& reading : held_) {
+    if (reading.position() <= evaluated_up_to) continue;
+    EvaluateLocked(reading);
+    ++replayed;
+  }
+  evaluated_up_to_ = held_.empty() ? 0 : held_.back().position();
+  if (dropped_held_up_to_ > evaluated_up_to) {
+    log::Warn("alarm take-over: readings were not held long enough to be evaluated",
+              {{"after_position", evaluated_up_to}, {"up_to_position", dropped_held_up_to_},
+               {"hint", "raise --alarm_takeover_readings"}});
+  }
+  held_.clear();
+  dropped_held_up_to_ = 0;
+  leading_ = true;
   log::Info("alarm rules loaded", {{"rules", static_cast<int64_t>(rules_.size())},
-                                   {"active_alarms", static_cast<int64_t>(active.size())}});
+                                   {"active_alarms", static_cast<int64_t>(loaded.active.size())},
+                                   {"readings_evaluated_again", replayed}});
+}
+
+void AlarmObserver::StepDownLocked() {
+  leading_ = false;
+  evaluated_up_to_ = 0;
+  engine_ = AlarmEngine();
+  rules_.clear();
+  pending_.clear();
+}
+
+absl::Status AlarmObserver::Start() {
+  RETURN_IF_ERROR(StartPublishing());
+  std::lock_guard<std::mutex> rules_lock(rules_mu_);
+  ASSIGN_OR_RETURN(Loaded loaded, LoadFromStore());
+  std::lock_guard<std::mutex> lock(mu_);
+  // Alone, every reading this process is given is new to the alarms: nothing to evaluate again.
+  held_.clear();
+  TakeOverLocked(loaded, std::numeric_limits<int64_t>::max());
   return absl::OkStatus();
+}
+
+void AlarmObserver::SetLeading(bool leading, const std::string& why) {
+  if (leader_gauge_ != nullptr) leader_gauge_->Set(leading ? 1 : 0);
+  if (lease_changes_ != nullptr) lease_changes_->Increment();
+  if (leading) {
+    log::Info("alarm lease gained: this replica evaluates alarm rules",
+              {{"instance", options_.instance}, {"lease", std::string(kAlarmLease)}, {"why", why}});
+  } else {
+    log::Warn("alarm lease lost: this replica stopped evaluating alarm rules",
+              {{"instance", options_.instance}, {"lease", std::string(kAlarmLease)}, {"why", why}});
+  }
+}
+
+void AlarmObserver::MaintainLease() {
+  if (absl::Status publishing = StartPublishing(); !publishing.ok()) {
+    log::Warn("alarm event log not readable", {{"error", std::string(publishing.message())}});
+  }
+  std::lock_guard<std::mutex> rules_lock(rules_mu_);
+  absl::StatusOr<bool> held =
+      store_->AcquireLease(kAlarmLease, options_.instance, clock_->Now(), options_.lease_ttl);
+  if (!held.ok()) {
+    // Unknown whether the lease is still ours: stop, so that two replicas never both evaluate.
+    log::Warn("alarm lease could not be renewed",
+              {{"error", std::string(held.status().message())}});
+  }
+  const bool holds = held.ok() && *held;
+  if (holds && !leading_) {
+    absl::StatusOr<int64_t> evaluated_up_to = store_->HandoverPosition();
+    absl::StatusOr<Loaded> loaded =
+        evaluated_up_to.ok() ? LoadFromStore() : absl::StatusOr<Loaded>(evaluated_up_to.status());
+    if (!loaded.ok()) {
+      // Cannot evaluate without the rules: let another replica have it.
+      log::Warn("alarm lease given up: rules or alarms could not be loaded",
+                {{"error", std::string(loaded.status().message())}});
+      (void)store_->ReleaseLease(kAlarmLease, options_.instance);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      TakeOverLocked(*loaded, *evaluated_up_to);
+    }
+    SetLeading(true, "acquired");
+    Flush();
+  } else if (!holds && leading_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      StepDownLocked();
+    }
+    SetLeading(false, held.ok() ? "held by another replica" : "the store could not be asked");
+  } else if (!holds) {
+    // Readings the holder has recorded as evaluated need not be held any longer.
+    absl::StatusOr<int64_t> evaluated_up_to = store_->HandoverPosition();
+    if (!evaluated_up_to.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!held_.empty() && held_.front().position() <= *evaluated_up_to) held_.pop_front();
+  }
+}
+
+void AlarmObserver::ReleaseLease() {
+  bool was_leading = false;
+  {
+    std::lock_guard<std::mutex> rules_lock(rules_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    was_leading = leading_;
+    StepDownLocked();
+  }
+  if (!was_leading) return;
+  if (absl::Status released = store_->ReleaseLease(kAlarmLease, options_.instance);
+      !released.ok()) {
+    log::Warn("alarm lease not released; another replica takes over when it expires",
+              {{"error", std::string(released.message())}});
+  }
+  SetLeading(false, "released");
+}
+
+void AlarmObserver::PublishNewEvents() {
+  std::lock_guard<std::mutex> lock(publish_mu_);
+  if (published_up_to_ < 0) return;  // StartPublishing was not called (or failed)
+  for (;;) {
+    absl::StatusOr<std::vector<StoredAlarmEvent>> events =
+        store_->AlarmEventsAfter(published_up_to_, kPage);
+    if (!events.ok()) {
+      log::Warn("alarm event log not readable",
+                {{"error", std::string(events.status().message())}});
+      return;
+    }
+    for (const StoredAlarmEvent& stored : *events) {
+      if (listener_) listener_(stored.event);
+      published_up_to_ = stored.id;
+    }
+    if (static_cast<int>(events->size()) < kPage) return;
+  }
+}
+
+void AlarmObserver::EvaluateLocked(const PositionedReading& r) {
+  if (rules_.empty()) return;
+  std::vector<AlarmEvent> events =
+      engine_.OnReading(r.reading().source_id(), r.dataset(), NumericValues(r.reading()),
+                        FromProto(r.reading().time()));
+  if (!events.empty()) QueueLocked(std::move(events));
 }
 
 void AlarmObserver::OnReadings(absl::Span<const PositionedReading> readings) {
   bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (rules_.empty()) return;
-    for (const PositionedReading& r : readings) {
-      std::vector<AlarmEvent> events =
-          engine_.OnReading(r.reading().source_id(), r.dataset(), NumericValues(r.reading()),
-                            FromProto(r.reading().time()));
-      if (!events.empty()) {
-        queued = true;
-        QueueLocked(std::move(events));
+    if (!leading_) {
+      for (const PositionedReading& r : readings) {
+        held_.push_back(r);
+        if (held_.size() > options_.takeover_readings) {
+          dropped_held_up_to_ = held_.front().position();
+          held_.pop_front();
+        }
       }
+      return;
     }
+    for (const PositionedReading& r : readings) EvaluateLocked(r);
+    if (!readings.empty()) evaluated_up_to_ = readings.back().position();
+    queued = !pending_.empty();
   }
   if (queued) Flush();
 }
 
+absl::Status AlarmObserver::SyncRules() {
+  std::lock_guard<std::mutex> rules_lock(rules_mu_);
+  if (!leading_) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Loaded loaded, LoadFromStore());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!leading_) return absl::OkStatus();
+  const absl::Time now = clock_->Now();
+  std::map<std::string, const v1::AlarmRule*> stored;
+  for (const v1::AlarmRule& rule : loaded.rules) stored[rule.id()] = &rule;
+  std::vector<std::string> gone;
+  for (const auto& [id, rule] : rules_) {
+    if (stored.count(id) == 0) gone.push_back(id);
+  }
+  for (const std::string& id : gone) {
+    absl::StatusOr<std::vector<AlarmEvent>> events = engine_.RemoveRule(id, now);
+    if (events.ok()) QueueLocked(*std::move(events));  // cleared, with the rule's channels
+    rules_.erase(id);
+  }
+  for (const auto& [id, rule] : stored) {
+    auto known = rules_.find(id);
+    if (known != rules_.end() && known->second.SerializeAsString() == rule->SerializeAsString()) {
+      continue;
+    }
+    absl::StatusOr<std::vector<AlarmEvent>> events = engine_.UpsertRule(ToEngineRule(*rule), now);
+    if (!events.ok()) {
+      log::Warn("alarm rule skipped: the engine refuses it",
+                {{"rule", id}, {"error", std::string(events.status().message())}});
+      continue;
+    }
+    rules_[id] = *rule;
+    QueueLocked(*std::move(events));
+  }
+  return absl::OkStatus();
+}
+
 void AlarmObserver::Tick() {
+  if (!leading_) return;
+  if (absl::Status synced = SyncRules(); !synced.ok()) {
+    log::Warn("alarm rules not re-read", {{"error", std::string(synced.message())}});
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    std::vector<AlarmEvent> events = engine_.Tick(clock_->Now());
-    if (events.empty()) return;
-    QueueLocked(std::move(events));
+    if (leading_) QueueLocked(engine_.Tick(clock_->Now()));
+    if (pending_.empty()) return;
   }
   Flush();
 }
@@ -210,7 +434,9 @@ absl::Status AlarmObserver::CheckRule(const v1::AlarmRule& rule) {
 
 absl::Status AlarmObserver::RuleCreated(const v1::AlarmRule& rule) {
   {
+    std::lock_guard<std::mutex> rules_lock(rules_mu_);
     std::lock_guard<std::mutex> lock(mu_);
+    if (!leading_) return absl::OkStatus();  // the holder takes it in on its next Tick
     ASSIGN_OR_RETURN(std::vector<AlarmEvent> events,
                      engine_.UpsertRule(ToEngineRule(rule), clock_->Now()));
     rules_[rule.id()] = rule;
@@ -222,7 +448,9 @@ absl::Status AlarmObserver::RuleCreated(const v1::AlarmRule& rule) {
 
 absl::Status AlarmObserver::RuleDeleted(const std::string& id) {
   {
+    std::lock_guard<std::mutex> rules_lock(rules_mu_);
     std::lock_guard<std::mutex> lock(mu_);
+    if (!leading_) return absl::OkStatus();  // the holder takes it in on its next Tick
     absl::StatusOr<std::vector<AlarmEvent>> events = engine_.RemoveRule(id, clock_->Now());
     if (!events.ok() && !absl::IsNotFound(events.status())) return events.status();
     if (events.ok()) QueueLocked(*std::move(events));  // cleared, with the rule's channels
@@ -234,29 +462,56 @@ absl::Status AlarmObserver::RuleDeleted(const std::string& id) {
 
 absl::StatusOr<v1::Alarm> AlarmObserver::Acknowledge(const std::string& alarm_id,
                                                      const std::string& who) {
-  bool in_engine = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<AlarmEvent> event = engine_.Acknowledge(alarm_id, who, clock_->Now());
-    if (event.ok()) {
-      in_engine = true;
-      QueueLocked({*std::move(event)});
-    } else if (!absl::IsNotFound(event.status()) &&
-               !absl::IsFailedPrecondition(event.status())) {
-      return event.status();
+  if (who.empty()) return absl::InvalidArgumentError("acknowledged_by: required");
+  // Through the store, whichever replica is asked: read, apply, write back only if unchanged.
+  // An active alarm's acknowledgement is an event (logged, streamed, notified); a cleared one's
+  // is only recorded.
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(VersionedAlarm stored, store_->GetVersionedAlarm(alarm_id));
+    if (!stored.alarm.acknowledged_by().empty()) return stored.alarm;  // the first one stays
+    const bool active = stored.alarm.state() == v1::ALARM_STATE_RAISED;
+    v1::AlarmRule rule;
+    if (active) {
+      absl::StatusOr<v1::AlarmRule> found = store_->GetAlarmRule(stored.alarm.rule_id());
+      if (found.ok()) {
+        rule = *std::move(found);
+      } else if (!absl::IsNotFound(found.status())) {
+        return found.status();
+      }
     }
+    AlarmEvent event;
+    event.type = AlarmEventType::kAcknowledged;
+    event.alarm_id = alarm_id;
+    event.rule_id = stored.alarm.rule_id();
+    event.dataset = stored.alarm.dataset();
+    event.source = stored.alarm.source_id();
+    event.field = stored.alarm.field();
+    event.kind = KindOf(rule.kind());
+    event.time = clock_->Now();
+    event.acknowledged_by = who;
+    event.message = absl::StrCat("acknowledged by ", who, " (", event.source, ")");
+    const v1::Alarm after = ApplyAlarmEvent(stored.alarm, event);
+    std::vector<std::string> channels(rule.channels().begin(), rule.channels().end());
+    rule.clear_channels();
+    const v1::AlarmEvent streamed = ToStreamedEvent(event.type, after, rule);
+    absl::Status written =
+        store_->CompareAndPutAlarm(after, stored.version, active ? &streamed : nullptr);
+    if (absl::IsAborted(written)) continue;  // raised again, cleared or acknowledged meanwhile
+    RETURN_IF_ERROR(written);
+    if (active) {
+      {
+        // The holder's engine learns of it too (ActiveAlarms); elsewhere there is no state.
+        std::lock_guard<std::mutex> lock(mu_);
+        if (leading_) (void)engine_.Acknowledge(alarm_id, who, event.time);
+      }
+      Notify(event, channels);
+      PublishNewEvents();
+    }
+    return after;
   }
-  Flush();
-  std::lock_guard<std::mutex> write_lock(write_mu_);
-  ASSIGN_OR_RETURN(v1::Alarm alarm, store_->GetAlarm(alarm_id));
-  if (!in_engine && alarm.acknowledged_by().empty()) {
-    // Not active in the engine (cleared, or of a deleted rule): recorded, nothing sent.
-    alarm.set_acknowledged_by(who);
-    *alarm.mutable_acknowledge_time() = ToProto(clock_->Now());
-    RETURN_IF_ERROR(store_->PutAlarm(alarm));
-    if (auto it = active_.find(alarm_id); it != active_.end()) it->second = alarm;
-  }
-  return alarm;
+  return absl::AbortedError(absl::StrCat("alarm ", alarm_id,
+                                         " kept changing while it was being acknowledged; "
+                                         "try again"));
 }
 
 std::vector<ActiveAlarm> AlarmObserver::ActiveAlarms() const {
@@ -278,62 +533,67 @@ void AlarmObserver::QueueLocked(std::vector<AlarmEvent> events) {
 }
 
 void AlarmObserver::Flush() {
-  std::lock_guard<std::mutex> write_lock(write_mu_);
-  for (;;) {
-    std::deque<Pending> batch;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      batch.swap(pending_);
+  {
+    std::lock_guard<std::mutex> write_lock(write_mu_);
+    for (;;) {
+      std::deque<Pending> batch;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        batch.swap(pending_);
+      }
+      if (batch.empty()) break;
+      for (const Pending& pending : batch) Write(pending);
     }
-    if (batch.empty()) return;
-    for (const Pending& pending : batch) Write(pending);
   }
+  PublishNewEvents();
 }
 
 void AlarmObserver::Write(const Pending& pending) {
   const AlarmEvent& event = pending.event;
-  v1::Alarm before;
-  if (event.type != AlarmEventType::kRaised) {
-    if (auto it = active_.find(event.alarm_id); it != active_.end()) {
-      before = it->second;
-    } else if (absl::StatusOr<v1::Alarm> stored = store_->GetAlarm(event.alarm_id); stored.ok()) {
-      before = *std::move(stored);
+  const std::string event_name(AlarmEventTypeName(event.type));
+  for (int attempt = 0; attempt < kWriteAttempts; ++attempt) {
+    VersionedAlarm before;
+    if (event.type != AlarmEventType::kRaised) {
+      absl::StatusOr<VersionedAlarm> stored = store_->GetVersionedAlarm(event.alarm_id);
+      if (stored.ok()) {
+        before = *std::move(stored);
+      } else if (!absl::IsNotFound(stored.status())) {
+        log::Error("alarm event not stored", {{"alarm", event.alarm_id}, {"event", event_name},
+                                              {"error", std::string(stored.status().message())}});
+        return;
+      }
+      if (event.type == AlarmEventType::kCleared && before.version != 0 &&
+          before.alarm.state() == v1::ALARM_STATE_CLEARED) {
+        return;  // already cleared (by a previous holder): nothing new to tell
+      }
     }
-  }
-  v1::Alarm after = ApplyAlarmEvent(std::move(before), event);
-  if (absl::Status stored = store_->PutAlarm(after); !stored.ok()) {
-    log::Error("alarm event not stored", {{"alarm", event.alarm_id},
-                                          {"event", std::string(AlarmEventTypeName(event.type))},
-                                          {"error", std::string(stored.message())}});
-  }
-  if (after.state() == v1::ALARM_STATE_RAISED) {
-    active_[after.id()] = after;
-  } else {
-    active_.erase(after.id());
-  }
-  log::Info("alarm", {{"alarm", event.alarm_id},
-                      {"event", std::string(AlarmEventTypeName(event.type))},
-                      {"message", event.message}});
-  if (listener_) {
-    v1::AlarmEvent streamed;
-    switch (event.type) {
-      case AlarmEventType::kRaised:
-        streamed.set_kind(v1::ALARM_EVENT_KIND_RAISED);
-        break;
-      case AlarmEventType::kCleared:
-        streamed.set_kind(v1::ALARM_EVENT_KIND_CLEARED);
-        break;
-      case AlarmEventType::kAcknowledged:
-        streamed.set_kind(v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
-        break;
+    const v1::Alarm after = ApplyAlarmEvent(before.alarm, event);
+    const v1::AlarmEvent streamed = ToStreamedEvent(event.type, after, pending.rule);
+    const absl::Status stored = store_->CompareAndPutAlarm(after, before.version, &streamed);
+    if (absl::IsAborted(stored)) {
+      // A raise finds its alarm already stored: these readings were evaluated before (by a
+      // previous holder). Anything else was changed meanwhile (acknowledged): apply it again.
+      if (event.type == AlarmEventType::kRaised) return;
+      continue;
     }
-    *streamed.mutable_alarm() = after;
-    *streamed.mutable_rule() = pending.rule;
-    listener_(streamed);
+    if (!stored.ok()) {
+      log::Error("alarm event not stored", {{"alarm", event.alarm_id}, {"event", event_name},
+                                            {"error", std::string(stored.message())}});
+      return;
+    }
+    log::Info("alarm", {{"alarm", event.alarm_id}, {"event", event_name},
+                        {"message", event.message}});
+    Notify(event, pending.channels);
+    return;
   }
+  log::Error("alarm event not stored: the alarm kept changing",
+             {{"alarm", event.alarm_id}, {"event", event_name}});
+}
+
+void AlarmObserver::Notify(const AlarmEvent& event, const std::vector<std::string>& channels) {
   if (notifier_ == nullptr) return;
   const Message message = AlarmMessage(event);
-  for (const std::string& channel : pending.channels) {
+  for (const std::string& channel : channels) {
     absl::StatusOr<int64_t> id = notifier_->Enqueue(
         channel, message,
         absl::StrCat(event.alarm_id, "/", AlarmEventTypeName(event.type), "/", channel));

@@ -7,6 +7,8 @@
 #include <google/protobuf/util/time_util.h>
 #include <prometheus/registry.h>
 
+#include <set>
+
 #include "services/feed/channels.h"
 #include "services/runtime/storage/test_databases.h"
 
@@ -89,6 +91,15 @@ class AlarmObserverTest : public ::testing::TestWithParam<std::string> {
     auto alarms = store_->ListAlarms(PageQuery{}, active_only);
     EXPECT_TRUE(alarms.ok()) << alarms.status();
     return alarms.ok() ? *alarms : std::vector<v1::Alarm>{};
+  }
+
+  std::set<std::string> ListDeliveryKeys() {
+    std::set<std::string> keys;
+    auto deliveries = notifier_->ListDeliveries();
+    EXPECT_TRUE(deliveries.ok()) << deliveries.status();
+    if (!deliveries.ok()) return keys;
+    for (const Delivery& d : *deliveries) keys.insert(d.dedup_key);
+    return keys;
   }
 
   std::shared_ptr<storage::Database> db_;
@@ -220,6 +231,138 @@ TEST_P(AlarmObserverTest, ActiveAlarmSurvivesARestartAndDeletingTheRuleClearsIt)
   auto deliveries = notifier_->ListDeliveries();
   ASSERT_TRUE(deliveries.ok());
   EXPECT_EQ(deliveries->size(), 4u);  // raised and cleared, two channels each
+}
+
+// Two replicas over one store: observers with their own instance names, fed the same readings
+// as two feed processes following ingestion would be.
+TEST_P(AlarmObserverTest, OnlyTheLeaseHolderEvaluatesAndAnAcknowledgementSurvivesItsClear) {
+  ASSERT_TRUE(store_->CreateAlarmRule(AboveRule()).ok());
+  prometheus::Registry metrics_a, metrics_b;
+  AlarmObserver a(store_.get(), notifier_.get(), &clock_, {.instance = "feed-a"}, &metrics_a);
+  AlarmObserver b(store_.get(), notifier_.get(), &clock_, {.instance = "feed-b"}, &metrics_b);
+  std::vector<v1::AlarmEvent> streamed_by_b;
+  b.SetListener([&](const v1::AlarmEvent& e) { streamed_by_b.push_back(e); });
+  a.MaintainLease();
+  b.MaintainLease();
+  EXPECT_TRUE(a.leading());
+  EXPECT_FALSE(b.leading());
+
+  auto both = [&](std::vector<double> values) {
+    for (double v : values) {
+      PositionedReading r = Reading(v);
+      a.OnReadings({&r, 1});
+      b.OnReadings({&r, 1});
+    }
+  };
+  both({70, 85, 84});
+  std::vector<v1::Alarm> alarms = Alarms(true);
+  ASSERT_EQ(alarms.size(), 1u);
+  EXPECT_EQ(ListDeliveryKeys().size(), 2u) << "one raise, two channels: not one per replica";
+  EXPECT_TRUE(b.ActiveAlarms().empty());
+
+  // The replica that did not write it still streams it.
+  b.PublishNewEvents();
+  ASSERT_EQ(streamed_by_b.size(), 1u);
+  EXPECT_EQ(streamed_by_b[0].kind(), v1::ALARM_EVENT_KIND_RAISED);
+  EXPECT_EQ(streamed_by_b[0].alarm().id(), alarms[0].id());
+
+  // Acknowledged through the replica that does not evaluate; the holder's clear keeps it.
+  absl::StatusOr<v1::Alarm> acked = b.Acknowledge(alarms[0].id(), "user:kari");
+  ASSERT_TRUE(acked.ok()) << acked.status();
+  EXPECT_EQ(acked->acknowledged_by(), "user:kari");
+  both({74});
+  absl::StatusOr<v1::Alarm> stored = store_->GetAlarm(alarms[0].id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::ALARM_STATE_CLEARED);
+  EXPECT_EQ(stored->acknowledged_by(), "user:kari");
+  EXPECT_EQ(ListDeliveryKeys(),
+            (std::set<std::string>{alarms[0].id() + "/raised/ch-web",
+                                   alarms[0].id() + "/raised/ch-mail",
+                                   alarms[0].id() + "/acknowledged/ch-web",
+                                   alarms[0].id() + "/acknowledged/ch-mail",
+                                   alarms[0].id() + "/cleared/ch-web",
+                                   alarms[0].id() + "/cleared/ch-mail"}));
+  b.PublishNewEvents();
+  ASSERT_EQ(streamed_by_b.size(), 3u);
+  EXPECT_EQ(streamed_by_b[1].kind(), v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+  EXPECT_EQ(streamed_by_b[2].kind(), v1::ALARM_EVENT_KIND_CLEARED);
+}
+
+TEST_P(AlarmObserverTest, AnotherReplicaTakesOverWhenTheLeaseExpiresAndEvaluatesWhatWasMissed) {
+  ASSERT_TRUE(store_->CreateAlarmRule(AboveRule()).ok());
+  // Each reading moves the test clock on 10 s.
+  const AlarmObserverOptions options_a{.instance = "feed-a", .lease_ttl = absl::Seconds(100)};
+  const AlarmObserverOptions options_b{.instance = "feed-b", .lease_ttl = absl::Seconds(100)};
+  AlarmObserver a(store_.get(), notifier_.get(), &clock_, options_a);
+  AlarmObserver b(store_.get(), notifier_.get(), &clock_, options_b);
+  a.MaintainLease();
+  b.MaintainLease();
+  ASSERT_TRUE(a.leading());
+
+  PositionedReading r1 = Reading(95);  // raises, evaluated by a
+  a.OnReadings({&r1, 1});
+  b.OnReadings({&r1, 1});
+  EXPECT_EQ(a.EvaluatedUpTo(), r1.position());
+  EXPECT_EQ(b.EvaluatedUpTo(), 0) << "b evaluates nothing: its hand-over records nothing";
+  ASSERT_TRUE(store_->SetHandoverPosition(r1.position()).ok());  // a's hand-over checkpoint
+  b.MaintainLease();  // not the holder: lets go of what a recorded as evaluated
+  ASSERT_FALSE(b.leading());
+
+  // a stops (crashed: it neither renews nor sees more readings). b holds what comes meanwhile.
+  PositionedReading r2 = Reading(70);   // clears
+  PositionedReading r3 = Reading(99);   // raises again
+  b.OnReadings({&r2, 1});
+  b.OnReadings({&r3, 1});
+  clock_.Advance(absl::Seconds(40));  // 70 s after a took it: b may not take it yet
+  b.MaintainLease();
+  EXPECT_FALSE(b.leading());
+  EXPECT_EQ(Alarms().size(), 1u);
+  clock_.Advance(absl::Seconds(40));
+  b.MaintainLease();
+  ASSERT_TRUE(b.leading());
+
+  // b loaded the active alarm (not raised again) and evaluated r2 and r3 on taking over.
+  std::vector<v1::Alarm> alarms = Alarms();
+  ASSERT_EQ(alarms.size(), 2u);
+  int active = 0;
+  for (const v1::Alarm& alarm : alarms) active += alarm.state() == v1::ALARM_STATE_RAISED;
+  EXPECT_EQ(active, 1);
+  EXPECT_EQ(b.ActiveAlarms().size(), 1u);
+  EXPECT_EQ(b.EvaluatedUpTo(), r3.position());
+  // Fed again (at least once from the hand-over), the same readings change nothing.
+  b.OnReadings({&r3, 1});
+  EXPECT_EQ(Alarms().size(), 2u);
+  EXPECT_EQ(ListDeliveryKeys().size(), 6u);  // raised, cleared, raised; two channels each
+
+  // a comes back: b holds the lease, so a stops evaluating.
+  a.MaintainLease();
+  EXPECT_FALSE(a.leading());
+  EXPECT_TRUE(a.ActiveAlarms().empty());
+  EXPECT_EQ(a.EvaluatedUpTo(), 0);
+  PositionedReading r4 = Reading(50);
+  a.OnReadings({&r4, 1});
+  EXPECT_EQ(Alarms(true).size(), 1u) << "a no longer clears anything";
+}
+
+TEST_P(AlarmObserverTest, RuleCreatedThroughAnotherReplicaReachesTheHolderOnTick) {
+  AlarmObserver a(store_.get(), notifier_.get(), &clock_, {.instance = "feed-a"});
+  AlarmObserver b(store_.get(), notifier_.get(), &clock_, {.instance = "feed-b"});
+  a.MaintainLease();
+  b.MaintainLease();
+  ASSERT_TRUE(a.leading());
+  ASSERT_TRUE(store_->CreateAlarmRule(AboveRule()).ok());
+  ASSERT_TRUE(b.RuleCreated(AboveRule()).ok());  // asked through b, which does not evaluate
+  Feed(a, {90});
+  EXPECT_TRUE(Alarms().empty()) << "a has not looked at the rules yet";
+  a.Tick();
+  Feed(a, {70, 91});
+  ASSERT_EQ(Alarms(true).size(), 1u);
+  // Deleted through b: a clears its alarm on the next Tick.
+  ASSERT_TRUE(store_->DeleteAlarmRule("rule-fyll").ok());
+  ASSERT_TRUE(b.RuleDeleted("rule-fyll").ok());
+  EXPECT_EQ(Alarms(true).size(), 1u);
+  a.Tick();
+  EXPECT_TRUE(Alarms(true).empty());
 }
 
 TEST_P(AlarmObserverTest, CheckRuleRefusesWhatTheEngineCannotEvaluate) {

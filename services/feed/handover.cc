@@ -50,7 +50,8 @@ void HandoverConsumer::Stop() {
 }
 
 void HandoverConsumer::Checkpoint(bool force) {
-  const int64_t position = hub_->position();
+  const int64_t position =
+      options_.recordable_position ? options_.recordable_position() : hub_->position();
   if (position <= recorded_) return;
   const absl::Time now = absl::Now();
   if (!force && now - last_checkpoint_ < options_.checkpoint_interval) return;

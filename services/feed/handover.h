@@ -8,11 +8,19 @@
 // The position is recorded at most every `checkpoint_interval` and when the consumer stops, so
 // after a crash the observers may see up to that much again (at least once, never lost).
 //
+// Several replicas share the one recorded position. Only the replica that evaluates alarms (the
+// alarm lease holder) records it, and only as far as its alarm evaluation got
+// (`recordable_position`), so it says how far the alarms got: a replica restarting resumes its
+// observers from there, and a new lease holder evaluates the readings after it again
+// (alarm_observer.h). Other observers (KPIs) keep no state that a restart from an earlier
+// position would spoil.
+//
 // Thread safety: Start and Stop from one thread.
 #ifndef SMARTBY_SERVICES_FEED_HANDOVER_H_
 #define SMARTBY_SERVICES_FEED_HANDOVER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -34,6 +42,9 @@ struct HandoverOptions {
   absl::Duration checkpoint_interval = absl::Seconds(1);
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(10);
+  // The position this replica may record now (0: none; main.cc: how far the alarm lease holder
+  // evaluated, 0 on other replicas). Empty: the hub's position.
+  std::function<int64_t()> recordable_position;
 };
 
 class HandoverConsumer {

@@ -2,8 +2,13 @@
 // hub → hand-over consumer (ingestion's WatchReadings) → domain → service.
 #include <cstdio>
 #include <fstream>
+#include <memory>
+
+#include <unistd.h>
 
 #include "absl/flags/flag.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/strings/numbers.h"
 #include "services/feed/alarm_observer.h"
@@ -42,6 +47,18 @@ ABSL_FLAG(absl::Duration, aggregate_tick, absl::Seconds(1),
 
 ABSL_FLAG(absl::Duration, alarm_tick, absl::Seconds(1),
           "how often alarm rules are looked at without a reading (no_data, \"for\" durations)");
+ABSL_FLAG(absl::Duration, alarm_lease_ttl, absl::Seconds(15),
+          "how long the alarm lease lasts unless renewed: with several replicas one holds it and "
+          "evaluates alarm rules; after a crash another takes over within this time");
+ABSL_FLAG(absl::Duration, alarm_lease_renew, absl::Seconds(5),
+          "how often the alarm lease is renewed, or asked for by replicas not holding it "
+          "(less than --alarm_lease_ttl)");
+ABSL_FLAG(absl::Duration, alarm_event_poll, absl::Milliseconds(500),
+          "how often alarm events stored by other replicas are looked for, for this replica's "
+          "streams");
+ABSL_FLAG(int64_t, alarm_takeover_readings, 100000,
+          "readings held while another replica evaluates alarms, evaluated here on taking over "
+          "those it had not recorded as evaluated");
 ABSL_FLAG(absl::Duration, kpi_min_interval, absl::Milliseconds(500),
           "the shortest time between two values of one WatchKpi stream");
 ABSL_FLAG(absl::Duration, notify_poll, absl::Seconds(1),
@@ -115,6 +132,17 @@ absl::StatusOr<smartby::feed::ChannelSettings> ChannelSettingsFromFlags() {
   return settings;
 }
 
+// The alarm lease holder's name: the pod name when the chart passes it (--audit_instance), else
+// unique per process start, so that a restarted process is never taken for its predecessor.
+std::string InstanceName(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "feed");
+  absl::BitGen random;
+  return absl::StrCat(host, "-", getpid(), "-",
+                      absl::Hex(absl::Uniform<uint32_t>(random), absl::kZeroPad8));
+}
+
 int Fail(const char* what, const absl::Status& status) {
   smartby::log::Error(what, {{"error", std::string(status.message())}});
   std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
@@ -160,13 +188,28 @@ int main(int argc, char** argv) {
   smartby::feed::StoreChannelDirectory channels(store->get(), &*channel_settings);
   smartby::feed::NetworkSender sender;
   smartby::feed::Notifier notifier(*db, &clock, &channels, &sender, *runtime.metrics());
-  smartby::feed::AlarmObserver alarms(store->get(), &notifier, &clock);
-  // Stored alarm events go onto the streams that asked for them.
+  // With several replicas one evaluates the rules: the holder of the alarm lease (the first
+  // MaintainLease below, before any reading, takes it when it is free).
+  smartby::feed::AlarmObserverOptions alarm_options;
+  alarm_options.instance = InstanceName(runtime.options().audit.instance);
+  alarm_options.lease_ttl = absl::GetFlag(FLAGS_alarm_lease_ttl);
+  alarm_options.takeover_readings =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_alarm_takeover_readings)));
+  const absl::Duration lease_renew = absl::GetFlag(FLAGS_alarm_lease_renew);
+  if (lease_renew <= absl::ZeroDuration() || lease_renew >= alarm_options.lease_ttl) {
+    return Fail("bad flags", absl::InvalidArgumentError(
+                                 "--alarm_lease_renew: must be more than 0 and less than "
+                                 "--alarm_lease_ttl, e.g. 5s with 15s"));
+  }
+  smartby::feed::AlarmObserver alarms(store->get(), &notifier, &clock, alarm_options,
+                                      runtime.metrics().get());
+  // Stored alarm events (from every replica) go onto the streams that asked for them.
   alarms.SetListener(
       [&hub](const smartby::feed::v1::AlarmEvent& event) { hub.PublishAlarm(event); });
-  if (absl::Status started = alarms.Start(); !started.ok()) {
-    return Fail("cannot load the alarm rules", started);
+  if (absl::Status publishing = alarms.StartPublishing(); !publishing.ok()) {
+    return Fail("cannot read the alarm event log", publishing);
   }
+  alarms.MaintainLease();
   hub.AddObserver(&alarms);
   smartby::feed::KpiWatchers kpis(&hub, &clock, absl::GetFlag(FLAGS_kpi_min_interval));
   hub.AddObserver(&kpis);
@@ -192,6 +235,7 @@ int main(int argc, char** argv) {
   smartby::feed::HandoverOptions handover_options;
   handover_options.warmup = absl::GetFlag(FLAGS_resume_ring);
   handover_options.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  handover_options.recordable_position = [&alarms] { return alarms.EvaluatedUpTo(); };
   smartby::feed::HandoverConsumer handover(*ingestion_channel, tokens, store->get(), &hub,
                                            runtime.metrics().get(), handover_options);
   if (absl::Status started = handover.Start(); !started.ok()) {
@@ -200,11 +244,17 @@ int main(int argc, char** argv) {
   smartby::Periodic aggregates(absl::GetFlag(FLAGS_aggregate_tick),
                                [&hub] { hub.PublishAggregates(); });
   smartby::Periodic alarm_tick(absl::GetFlag(FLAGS_alarm_tick), [&alarms] { alarms.Tick(); });
+  auto alarm_lease = std::make_unique<smartby::Periodic>(lease_renew,
+                                                         [&alarms] { alarms.MaintainLease(); });
+  smartby::Periodic alarm_events(absl::GetFlag(FLAGS_alarm_event_poll),
+                                 [&alarms] { alarms.PublishNewEvents(); });
   smartby::Periodic kpi_tick(absl::Milliseconds(100), [&kpis] { kpis.Tick(); });
   notifier.Start(absl::GetFlag(FLAGS_notify_poll));
 
   const int code = runtime.Run();
   handover.Stop();
   notifier.Stop();
+  alarm_lease.reset();    // not taken again after
+  alarms.ReleaseLease();  // another replica takes over now, not when the lease expires
   return code;
 }

@@ -12,6 +12,14 @@
 //   channel_secrets  a channel's own signing key, apart from the channel's row so that no
 //             listing or decoded channel can carry it: only ChannelSecret reads it. The key is
 //             base64 (any bytes are safe in a text column on both engines).
+// Migration 4 (several replicas, alarm_observer.h):
+//   objects.version  added one by every write, so alarm writes can be compare-and-set.
+//   feed_leases      name, holder, expires_us (Unix µs): who holds a lease until when.
+//   alarm_events     the alarm event log: id, alarm id, the streamed AlarmEvent (base64).
+//   alarm_event_counter  one row, the last event id. Ids are taken by updating this row inside
+//             the writing transaction, so a second writer waits for the first to commit: ids are
+//             committed in increasing order and a reader polling "after id N" never skips one
+//             (a sequence would hand out ids in begin order, which commits may not follow).
 #include <memory>
 #include <string>
 #include <utility>
@@ -80,6 +88,43 @@ CREATE TABLE channel_secrets (
   channel_id TEXT COLLATE "C" PRIMARY KEY,
   secret TEXT NOT NULL
 );
+)sql"},
+      {4, "feed alarm leases, versions and event log",
+       R"sql(
+ALTER TABLE objects ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE feed_leases (
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_us INTEGER NOT NULL
+);
+CREATE TABLE alarm_events (
+  id INTEGER PRIMARY KEY,
+  alarm_id TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE TABLE alarm_event_counter (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last INTEGER NOT NULL
+);
+INSERT INTO alarm_event_counter (id, last) VALUES (1, 0);
+)sql",
+       R"sql(
+ALTER TABLE objects ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE feed_leases (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_us BIGINT NOT NULL
+);
+CREATE TABLE alarm_events (
+  id BIGINT PRIMARY KEY,
+  alarm_id TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE TABLE alarm_event_counter (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  last BIGINT NOT NULL
+);
+INSERT INTO alarm_event_counter (id, last) VALUES (1, 0);
 )sql"},
   };
   return *migrations;
@@ -191,7 +236,7 @@ class SqlFeedStore final : public FeedStore {
           .Execute(
               "INSERT INTO objects (kind, id, dataset, active, doc) VALUES ('alarm', $1, $2, $3, "
               "$4) ON CONFLICT (kind, id) DO UPDATE SET dataset = excluded.dataset, "
-              "active = excluded.active, doc = excluded.doc",
+              "active = excluded.active, doc = excluded.doc, version = objects.version + 1",
               {alarm.id(), alarm.dataset(),
                int64_t{alarm.state() == v1::ALARM_STATE_RAISED ? 1 : 0}, Encode(alarm)})
           .status();
@@ -203,6 +248,121 @@ class SqlFeedStore final : public FeedStore {
   absl::StatusOr<std::vector<v1::Alarm>> ListAlarms(const PageQuery& page,
                                                     bool active_only) override {
     return List<v1::Alarm>("alarm", page, active_only);
+  }
+
+  absl::StatusOr<VersionedAlarm> GetVersionedAlarm(const std::string& id) override {
+    Rows rows;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(rows, tx.Query("SELECT doc, version FROM objects WHERE kind = "
+                                          "'alarm' AND id = $1",
+                                          {id}));
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("alarm \"", id, "\" does not exist"));
+    VersionedAlarm out;
+    ASSIGN_OR_RETURN(out.alarm, Decode<v1::Alarm>(rows[0].String(0), "alarm", id));
+    out.version = rows[0].Int(1);
+    return out;
+  }
+
+  absl::Status CompareAndPutAlarm(const v1::Alarm& alarm, int64_t expected_version,
+                                  const v1::AlarmEvent* event) override {
+    const int64_t active = alarm.state() == v1::ALARM_STATE_RAISED ? 1 : 0;
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      int64_t written = 0;
+      if (expected_version == 0) {
+        ASSIGN_OR_RETURN(written,
+                         tx.Execute("INSERT INTO objects (kind, id, dataset, active, doc) VALUES "
+                                    "('alarm', $1, $2, $3, $4) ON CONFLICT (kind, id) DO NOTHING",
+                                    {alarm.id(), alarm.dataset(), active, Encode(alarm)}));
+      } else {
+        ASSIGN_OR_RETURN(written,
+                         tx.Execute("UPDATE objects SET dataset = $2, active = $3, doc = $4, "
+                                    "version = version + 1 WHERE kind = 'alarm' AND id = $1 AND "
+                                    "version = $5",
+                                    {alarm.id(), alarm.dataset(), active, Encode(alarm),
+                                     expected_version}));
+      }
+      if (written == 0) {
+        return absl::AbortedError(absl::StrCat(
+            "alarm ", alarm.id(), " was changed by another writer at the same time; try again"));
+      }
+      if (event == nullptr) return absl::OkStatus();
+      RETURN_IF_ERROR(
+          tx.Execute("UPDATE alarm_event_counter SET last = last + 1 WHERE id = 1").status());
+      ASSIGN_OR_RETURN(Rows last, tx.Query("SELECT last FROM alarm_event_counter WHERE id = 1"));
+      if (last.empty()) return absl::InternalError("alarm_event_counter has no row");
+      return tx
+          .Execute("INSERT INTO alarm_events (id, alarm_id, doc) VALUES ($1, $2, $3)",
+                   {last[0].Int(0), alarm.id(), Encode(*event)})
+          .status();
+    });
+  }
+
+  absl::StatusOr<std::vector<StoredAlarmEvent>> AlarmEventsAfter(int64_t after,
+                                                                 int limit) override {
+    Rows rows;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(rows, tx.Query("SELECT id, doc FROM alarm_events WHERE id > $1 "
+                                          "ORDER BY id LIMIT $2",
+                                          {after, int64_t{limit}}));
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    std::vector<StoredAlarmEvent> out;
+    out.reserve(rows.size());
+    for (const Row& row : rows) {
+      StoredAlarmEvent stored;
+      stored.id = row.Int(0);
+      ASSIGN_OR_RETURN(stored.event, Decode<v1::AlarmEvent>(row.String(1), "alarm event",
+                                                            std::to_string(stored.id)));
+      out.push_back(std::move(stored));
+    }
+    return out;
+  }
+
+  absl::StatusOr<int64_t> LastAlarmEventId() override {
+    int64_t last = 0;
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(Rows rows,
+                           tx.Query("SELECT last FROM alarm_event_counter WHERE id = 1"));
+          if (!rows.empty()) last = rows[0].Int(0);
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return last;
+  }
+
+  absl::StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder,
+                                    absl::Time now, absl::Duration ttl) override {
+    const int64_t now_us = absl::ToUnixMicros(now);
+    const int64_t expires_us = absl::ToUnixMicros(now + ttl);
+    int64_t written = 0;
+    RETURN_IF_ERROR(db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      // Taken when free, expired, or already ours; otherwise the row is left alone (0 rows).
+      ASSIGN_OR_RETURN(
+          written,
+          tx.Execute("INSERT INTO feed_leases (name, holder, expires_us) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                     "expires_us = excluded.expires_us WHERE feed_leases.holder = "
+                     "excluded.holder OR feed_leases.expires_us < $4",
+                     {name, holder, expires_us, now_us}));
+      return absl::OkStatus();
+    }));
+    return written > 0;
+  }
+
+  absl::Status ReleaseLease(const std::string& name, const std::string& holder) override {
+    return db_->InTransaction([&](Transaction& tx) -> absl::Status {
+      return tx
+          .Execute("UPDATE feed_leases SET expires_us = 0 WHERE name = $1 AND holder = $2",
+                   {name, holder})
+          .status();
+    });
   }
 
  private:

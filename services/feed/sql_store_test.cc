@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -139,6 +141,124 @@ TEST_P(FeedStoreTest, ChannelSecretIsStoredApartAndNeverReturnedWithTheChannel) 
   signed_channel.set_secret(std::string(40, 'x'));
   EXPECT_EQ(store_->CreateChannel(signed_channel).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(*store_->ChannelSecret("channel-signed"), secret);
+}
+
+TEST_P(FeedStoreTest, LeaseHasOneHolderUntilItExpiresOrIsReleased) {
+  // A second store over the same database stands for a second replica.
+  auto other = OpenSqlFeedStore(db_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  const absl::Time t0 = absl::FromUnixSeconds(1'780'000'000);
+  const absl::Duration ttl = absl::Seconds(15);
+  EXPECT_EQ(*store_->AcquireLease("alarms", "feed-a", t0, ttl), true);
+  EXPECT_EQ(*(*other)->AcquireLease("alarms", "feed-b", t0 + absl::Seconds(1), ttl), false);
+  // Renewed by its holder: still not free when the first term would have ended.
+  EXPECT_EQ(*store_->AcquireLease("alarms", "feed-a", t0 + absl::Seconds(10), ttl), true);
+  EXPECT_EQ(*(*other)->AcquireLease("alarms", "feed-b", t0 + absl::Seconds(20), ttl), false);
+  // Another lease name is independent.
+  EXPECT_EQ(*(*other)->AcquireLease("other", "feed-b", t0, ttl), true);
+  // Not renewed: after it expires the other replica takes it, and the first cannot renew.
+  EXPECT_EQ(*(*other)->AcquireLease("alarms", "feed-b", t0 + absl::Seconds(26), ttl), true);
+  EXPECT_EQ(*store_->AcquireLease("alarms", "feed-a", t0 + absl::Seconds(27), ttl), false);
+  // Released by someone who does not hold it: nothing changes; by its holder: free at once.
+  ASSERT_TRUE(store_->ReleaseLease("alarms", "feed-a").ok());
+  EXPECT_EQ(*store_->AcquireLease("alarms", "feed-a", t0 + absl::Seconds(28), ttl), false);
+  ASSERT_TRUE((*other)->ReleaseLease("alarms", "feed-b").ok());
+  EXPECT_EQ(*store_->AcquireLease("alarms", "feed-a", t0 + absl::Seconds(28), ttl), true);
+}
+
+TEST_P(FeedStoreTest, AlarmWritesAreCompareAndSetAndLogTheirEvents) {
+  EXPECT_EQ(*store_->LastAlarmEventId(), 0);
+  v1::Alarm alarm;
+  alarm.set_id("rule-1:kum-3:1780000000000000");
+  alarm.set_dataset("vann");
+  alarm.set_state(v1::ALARM_STATE_RAISED);
+  v1::AlarmEvent raised;
+  raised.set_kind(v1::ALARM_EVENT_KIND_RAISED);
+  *raised.mutable_alarm() = alarm;
+  ASSERT_TRUE(store_->CompareAndPutAlarm(alarm, 0, &raised).ok());
+  // A second raise of the same alarm (another replica, or the same readings again) is refused
+  // and logs nothing.
+  EXPECT_EQ(store_->CompareAndPutAlarm(alarm, 0, &raised).code(), absl::StatusCode::kAborted);
+
+  absl::StatusOr<VersionedAlarm> read_by_ack = store_->GetVersionedAlarm(alarm.id());
+  ASSERT_TRUE(read_by_ack.ok()) << read_by_ack.status();
+  const VersionedAlarm read_by_clear = *read_by_ack;
+  EXPECT_EQ(read_by_ack->alarm.state(), v1::ALARM_STATE_RAISED);
+
+  // The acknowledgement is written first; the clear, prepared from the same version, loses.
+  v1::Alarm acked = read_by_ack->alarm;
+  acked.set_acknowledged_by("user:kari");
+  v1::AlarmEvent ack_event;
+  ack_event.set_kind(v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+  *ack_event.mutable_alarm() = acked;
+  ASSERT_TRUE(store_->CompareAndPutAlarm(acked, read_by_ack->version, &ack_event).ok());
+  v1::Alarm cleared = read_by_clear.alarm;
+  cleared.set_state(v1::ALARM_STATE_CLEARED);
+  v1::AlarmEvent clear_event;
+  clear_event.set_kind(v1::ALARM_EVENT_KIND_CLEARED);
+  *clear_event.mutable_alarm() = cleared;
+  EXPECT_EQ(store_->CompareAndPutAlarm(cleared, read_by_clear.version, &clear_event).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->GetAlarm(alarm.id())->acknowledged_by(), "user:kari");
+  EXPECT_EQ(store_->ListAlarms({}, true)->size(), 1u);
+
+  // Read again and retried: the clear keeps the acknowledgement.
+  absl::StatusOr<VersionedAlarm> again = store_->GetVersionedAlarm(alarm.id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_GT(again->version, read_by_clear.version);
+  cleared = again->alarm;
+  cleared.set_state(v1::ALARM_STATE_CLEARED);
+  *clear_event.mutable_alarm() = cleared;
+  ASSERT_TRUE(store_->CompareAndPutAlarm(cleared, again->version, &clear_event).ok());
+  EXPECT_TRUE(store_->ListAlarms({}, true)->empty());
+  EXPECT_EQ(store_->GetAlarm(alarm.id())->acknowledged_by(), "user:kari");
+
+  // The log holds the three writes that won, in order; readers page through it by id.
+  EXPECT_EQ(*store_->LastAlarmEventId(), 3);
+  absl::StatusOr<std::vector<StoredAlarmEvent>> log = store_->AlarmEventsAfter(0, 10);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 3u);
+  EXPECT_EQ((*log)[0].event.kind(), v1::ALARM_EVENT_KIND_RAISED);
+  EXPECT_EQ((*log)[1].event.kind(), v1::ALARM_EVENT_KIND_ACKNOWLEDGED);
+  EXPECT_EQ((*log)[2].event.kind(), v1::ALARM_EVENT_KIND_CLEARED);
+  EXPECT_EQ((*log)[2].event.alarm().acknowledged_by(), "user:kari");
+  EXPECT_LT((*log)[0].id, (*log)[1].id);
+  EXPECT_LT((*log)[1].id, (*log)[2].id);
+  absl::StatusOr<std::vector<StoredAlarmEvent>> rest = store_->AlarmEventsAfter((*log)[0].id, 1);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, (*log)[1].id);
+  EXPECT_TRUE(store_->AlarmEventsAfter((*log)[2].id, 10)->empty());
+
+  // A write without an event (acknowledging a cleared alarm) logs nothing.
+  again = store_->GetVersionedAlarm(alarm.id());
+  ASSERT_TRUE(store_->CompareAndPutAlarm(again->alarm, again->version, nullptr).ok());
+  EXPECT_EQ(*store_->LastAlarmEventId(), 3);
+  EXPECT_EQ(store_->GetVersionedAlarm("no-such-alarm").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(FeedStoreTest, ConcurrentWritersLogEveryEventOnceWithIncreasingIds) {
+  // Two writers (replicas) acknowledging and re-raising different alarms at the same time: every
+  // write that won is logged once, and the ids a poller sees never go back.
+  constexpr int kPerWriter = 20;
+  auto write = [this](const std::string& prefix) {
+    for (int i = 0; i < kPerWriter; ++i) {
+      v1::Alarm alarm;
+      alarm.set_id(absl::StrCat(prefix, i));
+      alarm.set_state(v1::ALARM_STATE_RAISED);
+      v1::AlarmEvent event;
+      *event.mutable_alarm() = alarm;
+      EXPECT_TRUE(store_->CompareAndPutAlarm(alarm, 0, &event).ok());
+    }
+  };
+  std::thread a(write, "a-"), b(write, "b-");
+  a.join();
+  b.join();
+  absl::StatusOr<std::vector<StoredAlarmEvent>> log = store_->AlarmEventsAfter(0, 100);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 2u * kPerWriter);
+  for (size_t i = 0; i < log->size(); ++i) EXPECT_EQ((*log)[i].id, static_cast<int64_t>(i) + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FeedStoreTest,

@@ -2,6 +2,11 @@
 // WatchReadings), and the definitions administrators make (KPIs, alarm rules, notification
 // channels) plus the alarm events the alarm engine records.
 //
+// With several feed replicas on one database (PostgreSQL), the store is also where they agree:
+// a lease names the one replica that evaluates alarm rules, stored alarms are written
+// compare-and-set (a version per alarm), and every alarm event is appended to a log with an
+// increasing id that every replica reads to put the events on its own streams.
+//
 // Every object is stored whole (binary protobuf) with the columns its listings filter and page
 // by; pages are ordered by the object's key (KPI name, rule/channel/alarm id).
 //
@@ -16,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "services/runtime/storage/database.h"
 #include "smartcity/feed/v1/feed.pb.h"
 
@@ -30,11 +36,25 @@ struct PageQuery {
   int limit = 100;
 };
 
+// A stored alarm and its version: every write adds one, so a writer that read version N can tell
+// whether anybody wrote in between.
+struct VersionedAlarm {
+  v1::Alarm alarm;
+  int64_t version = 0;
+};
+
+// One entry of the alarm event log; ids increase in the order the events were committed.
+struct StoredAlarmEvent {
+  int64_t id = 0;
+  v1::AlarmEvent event;
+};
+
 class FeedStore {
  public:
   virtual ~FeedStore() = default;
 
-  // The last ingestion position the hub processed; 0 before the first.
+  // The last ingestion position the hub processed; 0 before the first. With several replicas
+  // only the alarm lease holder records it (handover.h), so it is how far alarms were evaluated.
   virtual absl::StatusOr<int64_t> HandoverPosition() = 0;
   // Records `position` unless a higher one is already recorded (positions never go back).
   virtual absl::Status SetHandoverPosition(int64_t position) = 0;
@@ -60,9 +80,30 @@ class FeedStore {
   virtual absl::StatusOr<std::string> ChannelSecret(const std::string& id) = 0;
 
   // Alarm events: the alarm engine writes them (raised, cleared), AcknowledgeAlarm updates them.
-  // PutAlarm inserts or replaces by id.
+  // PutAlarm inserts or replaces by id, whatever was stored (no event is logged).
   virtual absl::Status PutAlarm(const v1::Alarm& alarm) = 0;
   virtual absl::StatusOr<v1::Alarm> GetAlarm(const std::string& id) = 0;
+  // The alarm with its version. NOT_FOUND when there is none.
+  virtual absl::StatusOr<VersionedAlarm> GetVersionedAlarm(const std::string& id) = 0;
+  // Writes `alarm` only if its stored version is still `expected_version` (0: only if no such
+  // alarm is stored), and in the same transaction appends `event` (when not nullptr) to the
+  // event log. ABORTED when another writer came first: read again and decide again.
+  virtual absl::Status CompareAndPutAlarm(const v1::Alarm& alarm, int64_t expected_version,
+                                          const v1::AlarmEvent* event) = 0;
+  // Logged events with ids after `after`, in id order, at most `limit`.
+  virtual absl::StatusOr<std::vector<StoredAlarmEvent>> AlarmEventsAfter(int64_t after,
+                                                                         int limit) = 0;
+  // The id of the last logged event; 0 before the first.
+  virtual absl::StatusOr<int64_t> LastAlarmEventId() = 0;
+
+  // Leases: at most one holder per name at a time. Acquires the lease `name` for `holder`, or
+  // renews it, until now + ttl: true when `holder` holds it afterwards, false when another
+  // holder's lease has not yet expired. One conditional write, so two replicas racing for it
+  // cannot both win. Replicas' clocks must agree to well within the ttl.
+  virtual absl::StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder,
+                                            absl::Time now, absl::Duration ttl) = 0;
+  // Ends `holder`'s lease at once (another replica may take it); nothing when it is not held.
+  virtual absl::Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
   virtual absl::StatusOr<std::vector<v1::Alarm>> ListAlarms(const PageQuery& page,
                                                             bool active_only) = 0;
 };
