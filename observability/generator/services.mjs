@@ -185,6 +185,15 @@ export const SERVICES = [
           [`sum by (channel) (rate(smartby_feed_notification_failures_total{${byJob}}[$__rate_interval]))`, '{{channel}} failed attempts'],
         ],
       },
+      {
+        title: 'Alarm evaluator',
+        description: 'Which replica holds the alarm lease and evaluates the rules (exactly one should), and how often the lease changed hands.',
+        unit: 'short',
+        targets: [
+          [`max by (instance) (smartby_feed_alarm_leader{${byJob}})`, '{{instance}} holds the lease'],
+          [`sum(increase(smartby_feed_alarm_lease_changes_total{${byJob}}[$__rate_interval]))`, 'lease changes'],
+        ],
+      },
     ],
     alerts: [
       {
@@ -204,6 +213,15 @@ export const SERVICES = [
         summary: 'Alarm notifications over {{ $labels.channel }} were given up',
         description: 'Alarm notifications over {{ $labels.channel }} failed on every retry in the last 15 minutes; their recipients were not told.',
         anchor: 'smartbyfeednotificationsfailed',
+      },
+      {
+        alert: 'SmartbyFeedNoAlarmEvaluator',
+        expr: 'sum by (namespace, job) (smartby_feed_alarm_leader) != 1',
+        for: '2m',
+        severity: 'critical',
+        summary: '{{ $value }} feed replicas evaluate alarm rules instead of one',
+        description: 'For 2 minutes no feed replica of {{ $labels.job }} (or more than one) has held the alarm lease: alarm rules are not evaluated, so thresholds crossed now raise no alarm and send no notification.',
+        anchor: 'smartbyfeednoalarmevaluator',
       },
     ],
   },

@@ -1,16 +1,16 @@
 // smartby-feed: wiring only — flags → runtime → database → store → catalogue directory →
 // hub → hand-over consumer (ingestion's WatchReadings) → domain → service.
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <memory>
 
-#include <unistd.h>
-
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "absl/strings/numbers.h"
 #include "services/feed/alarm_observer.h"
 #include "services/feed/channels.h"
 #include "services/feed/dataset_resolver.h"
@@ -27,6 +27,7 @@
 #include "services/runtime/log.h"
 #include "services/runtime/peers.h"
 #include "services/runtime/server.h"
+#include "services/runtime/startup.h"
 
 ABSL_FLAG(std::string, ingestion_service, "grpc://127.0.0.1:7002",
           "ingestion, where readings come from (WatchReadings) and history is read");
@@ -143,11 +144,7 @@ std::string InstanceName(const std::string& configured) {
                       absl::Hex(absl::Uniform<uint32_t>(random), absl::kZeroPad8));
 }
 
-int Fail(const char* what, const absl::Status& status) {
-  smartby::log::Error(what, {{"error", std::string(status.message())}});
-  std::fprintf(stderr, "error: %s: %s\n", what, std::string(status.message()).c_str());
-  return 1;
-}
+using smartby::FailStartup;
 
 }  // namespace
 
@@ -155,15 +152,15 @@ int main(int argc, char** argv) {
   smartby::ServerRuntime runtime({.name = "feed", .grpc_port = 7003, .metrics_port = 9103}, argc,
                                  argv);
   auto db = runtime.OpenDatabase();
-  if (!db.ok()) return Fail("cannot open database", db.status());
+  if (!db.ok()) return FailStartup("cannot open database", db.status());
   auto store = smartby::feed::OpenSqlFeedStore(*db);
-  if (!store.ok()) return Fail("cannot prepare the feed schema", store.status());
+  if (!store.ok()) return FailStartup("cannot prepare the feed schema", store.status());
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });
 
   auto catalogue_channel = smartby::PeerChannel(FLAGS_catalogue_service, FLAGS_catalogue_ca);
-  if (!catalogue_channel.ok()) return Fail("bad flags", catalogue_channel.status());
+  if (!catalogue_channel.ok()) return FailStartup("bad flags", catalogue_channel.status());
   auto ingestion_channel = smartby::PeerChannel(FLAGS_ingestion_service, FLAGS_ingestion_ca);
-  if (!ingestion_channel.ok()) return Fail("bad flags", ingestion_channel.status());
+  if (!ingestion_channel.ok()) return FailStartup("bad flags", ingestion_channel.status());
   std::shared_ptr<smartby::TokenProvider> tokens = smartby::PeerTokensOrWarn(
       &runtime,
       "no service account: ingestion and the catalogue are asked without a token, so only "
@@ -184,7 +181,7 @@ int main(int argc, char** argv) {
   // Alarms: the engine observes the hub; events are stored and queued in the outbox (in this
   // database, migrated with the store), whose worker sends them.
   auto channel_settings = ChannelSettingsFromFlags();
-  if (!channel_settings.ok()) return Fail("bad flags", channel_settings.status());
+  if (!channel_settings.ok()) return FailStartup("bad flags", channel_settings.status());
   smartby::feed::StoreChannelDirectory channels(store->get(), &*channel_settings);
   smartby::feed::NetworkSender sender;
   smartby::feed::Notifier notifier(*db, &clock, &channels, &sender, *runtime.metrics());
@@ -197,9 +194,9 @@ int main(int argc, char** argv) {
       static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_alarm_takeover_readings)));
   const absl::Duration lease_renew = absl::GetFlag(FLAGS_alarm_lease_renew);
   if (lease_renew <= absl::ZeroDuration() || lease_renew >= alarm_options.lease_ttl) {
-    return Fail("bad flags", absl::InvalidArgumentError(
-                                 "--alarm_lease_renew: must be more than 0 and less than "
-                                 "--alarm_lease_ttl, e.g. 5s with 15s"));
+    return FailStartup("bad flags", absl::InvalidArgumentError(
+                                        "--alarm_lease_renew: must be more than 0 and less than "
+                                        "--alarm_lease_ttl, e.g. 5s with 15s"));
   }
   smartby::feed::AlarmObserver alarms(store->get(), &notifier, &clock, alarm_options,
                                       runtime.metrics().get());
@@ -207,7 +204,7 @@ int main(int argc, char** argv) {
   alarms.SetListener(
       [&hub](const smartby::feed::v1::AlarmEvent& event) { hub.PublishAlarm(event); });
   if (absl::Status publishing = alarms.StartPublishing(); !publishing.ok()) {
-    return Fail("cannot read the alarm event log", publishing);
+    return FailStartup("cannot read the alarm event log", publishing);
   }
   alarms.MaintainLease();
   hub.AddObserver(&alarms);
@@ -239,7 +236,7 @@ int main(int argc, char** argv) {
   smartby::feed::HandoverConsumer handover(*ingestion_channel, tokens, store->get(), &hub,
                                            runtime.metrics().get(), handover_options);
   if (absl::Status started = handover.Start(); !started.ok()) {
-    return Fail("cannot read the hand-over position", started);
+    return FailStartup("cannot read the hand-over position", started);
   }
   smartby::Periodic aggregates(absl::GetFlag(FLAGS_aggregate_tick),
                                [&hub] { hub.PublishAggregates(); });
