@@ -15,14 +15,12 @@
 // SMARTBY_TEST_POSTGRES_URL is set (scripts/with-postgres.sh, as `make test` runs it).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -31,7 +29,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "services/archive/noark5/hashing_file.h"
 #include "services/archive/noark5/package_check.h"
@@ -41,6 +38,7 @@
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/fake_noark5_core.h"
+#include "tests/support/fresh_postgres.h"
 #include "tests/support/platform_under_test.h"
 
 namespace smartby {
@@ -81,25 +79,6 @@ std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
-// A fresh PostgreSQL database on the server of SMARTBY_TEST_POSTGRES_URL, as a URL; "" when that
-// is not set (then SQLite).
-std::string FreshPostgresDatabase() {
-  const char* url = std::getenv("SMARTBY_TEST_POSTGRES_URL");
-  if (url == nullptr || *url == '\0') return "";
-  const std::string admin = url;
-  const std::string name =
-      absl::StrFormat("archive_it_%016x", std::random_device{}() ^ (uint64_t{1} << 40) * getpid());
-  PGconn* conn = PQconnectdb(admin.c_str());
-  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
-  PGresult* r = PQexec(conn, absl::StrCat("CREATE DATABASE ", name).c_str());
-  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
-  PQclear(r);
-  PQfinish(conn);
-  // postgres://user@host:port/postgres -> .../<name> (the URL with-postgres.sh exports).
-  const size_t slash = admin.rfind('/');
-  return absl::StrCat(admin.substr(0, slash + 1), name);
-}
-
 class ArchiveIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -125,7 +104,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
 
     core_ = new FakeNoark5Core();
     std::ofstream(d + "/noark5-core.secret") << FakeNoark5Core::kClientSecret << "\n";
-    database_ = FreshPostgresDatabase();
+    database_ = testing::FreshPostgresDatabaseUrl("archive_it");
     if (database_.empty()) database_ = absl::StrCat("sqlite://", d, "/archive.db");
     package_dir_ = d + "/packages";
     StartArchive();

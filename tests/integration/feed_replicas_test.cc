@@ -6,16 +6,12 @@
 // lease within its ttl and goes on evaluating, without raising the still active alarm again.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,12 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "smartcity/catalogue/v1/catalogue.pb.h"
 #include "smartcity/feed/v1/feed.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/http_sink.h"
+#include "tests/support/fresh_postgres.h"
 #include "tests/support/platform_under_test.h"
 #include "tests/support/service_process.h"
 
@@ -44,24 +40,6 @@ using testing::ServiceProcess;
 
 constexpr absl::Duration kLeaseTtl = absl::Seconds(3);
 constexpr absl::Duration kLeaseRenew = absl::Milliseconds(500);
-
-// A fresh PostgreSQL database on the server of SMARTBY_TEST_POSTGRES_URL, as a URL; "" when that
-// is not set.
-std::string FreshPostgresDatabase() {
-  const char* url = std::getenv("SMARTBY_TEST_POSTGRES_URL");
-  if (url == nullptr || *url == '\0') return "";
-  const std::string admin = url;
-  const std::string name = absl::StrFormat(
-      "feed_replicas_%016x", std::random_device{}() ^ (uint64_t{1} << 40) * getpid());
-  PGconn* conn = PQconnectdb(admin.c_str());
-  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
-  PGresult* r = PQexec(conn, absl::StrCat("CREATE DATABASE ", name).c_str());
-  EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
-  PQclear(r);
-  PQfinish(conn);
-  const size_t slash = admin.rfind('/');
-  return absl::StrCat(admin.substr(0, slash + 1), name);
-}
 
 // Polls `condition` until it holds or `timeout` passes.
 template <typename Condition>
@@ -139,7 +117,7 @@ class FeedReplicasTest : public ::testing::Test {
     for (const char* source : {"kum-1", "kum-2", "kum-3"}) {
       ASSERT_EQ(platform_.RegisterSource(source, "vannstand"), absl::OkStatus());
     }
-    database_ = FreshPostgresDatabase();
+    database_ = testing::FreshPostgresDatabaseUrl("feed_replicas");
     if (database_.empty()) database_ = absl::StrCat("sqlite://", platform_.dir(), "/feed.db");
   }
 
