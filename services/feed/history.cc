@@ -16,6 +16,21 @@ using google::protobuf::util::TimeUtil;
 
 namespace {
 
+// AggregateReadings' smallest window.
+constexpr int64_t kMinWindowUs = 1'000'000;
+// Ingestion's rollup bucket (services/ingestion/store.h kRollupBucketUs): windows that are whole
+// multiples of it, starting on its boundaries, are answered from rollups instead of readings.
+constexpr int64_t kRollupBucketUs = int64_t{300} * 1'000'000;
+
+int64_t FloorToBucket(int64_t us) {
+  const int64_t r = us % kRollupBucketUs;
+  return r < 0 ? us - r - kRollupBucketUs : us - r;
+}
+int64_t CeilToBucket(int64_t us) {
+  const int64_t floor = FloorToBucket(us);
+  return floor == us ? us : floor + kRollupBucketUs;
+}
+
 // A refusal that is about the request (a field that is not numeric, a source that does not
 // exist) keeps its code; anything else means ingestion could not answer.
 absl::Status IngestionError(const char* method, const grpc::Status& status) {
@@ -81,35 +96,67 @@ absl::StatusOr<std::vector<std::string>> HistoryReader::Sources(
   return ids;
 }
 
+absl::Status HistoryReader::AppendAggregates(const std::string& source, const std::string& field,
+                                             int64_t start_us, int64_t end_us, int64_t window_us,
+                                             std::vector<iv1::Aggregate>* windows) const {
+  iv1::AggregateReadingsRequest aggregate;
+  aggregate.set_source_id(source);
+  aggregate.set_field(field);
+  *aggregate.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(start_us);
+  *aggregate.mutable_end_time() = TimeUtil::MicrosecondsToTimestamp(end_us);
+  *aggregate.mutable_window() =
+      TimeUtil::MicrosecondsToDuration(std::max<int64_t>(kMinWindowUs, window_us));
+  aggregate.set_page_size(10000);
+  do {
+    iv1::AggregateReadingsResponse page;
+    const grpc::Status status = ingestion_->AggregateReadings(Context().get(), aggregate, &page);
+    if (!status.ok()) return IngestionError("AggregateReadings", status);
+    for (iv1::Aggregate& window : *page.mutable_windows()) windows->push_back(std::move(window));
+    aggregate.set_page_token(page.next_page_token());
+  } while (!aggregate.page_token().empty());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::HistorySeries> HistoryReader::Series(const v1::GetHistoryRequest& request,
                                                         const std::string& source,
                                                         int max_points, absl::Time start,
                                                         absl::Time end) const {
   v1::HistorySeries series;
   series.set_source_id(source);
+  const int64_t start_us = absl::ToUnixMicros(start);
+  const int64_t end_us = absl::ToUnixMicros(end);
   // max_points / 2 windows, each giving at most its lowest and its highest point.
-  const int64_t range_us = std::max<int64_t>(1, absl::ToUnixMicros(end) - absl::ToUnixMicros(start));
+  const int64_t range_us = std::max<int64_t>(1, end_us - start_us);
   const int64_t windows = std::max(1, max_points / 2);
-  const int64_t window_us = std::max<int64_t>(1'000'000, (range_us + windows - 1) / windows);
-  iv1::AggregateReadingsRequest aggregate;
-  aggregate.set_source_id(source);
-  aggregate.set_field(request.field());
-  *aggregate.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(start));
-  *aggregate.mutable_end_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(end));
-  *aggregate.mutable_window() = TimeUtil::MicrosecondsToDuration(window_us);
-  aggregate.set_page_size(10000);
+  const int64_t window_us = std::max<int64_t>(kMinWindowUs, (range_us + windows - 1) / windows);
   std::vector<iv1::Aggregate> buckets;
-  int64_t total = 0;
-  do {
-    iv1::AggregateReadingsResponse page;
-    const grpc::Status status = ingestion_->AggregateReadings(Context().get(), aggregate, &page);
-    if (!status.ok()) return IngestionError("AggregateReadings", status);
-    for (iv1::Aggregate& bucket : *page.mutable_windows()) {
-      total += bucket.count();
-      buckets.push_back(std::move(bucket));
+  // A range long enough for windows of 5 minutes or more is asked for in a form ingestion
+  // answers from its rollups: the bucket-aligned interior [A, B) in windows of whole buckets,
+  // and the two short edges [start, A) and [B, end) as one window each (from the readings). The
+  // edges take two of the windows, so there are still at most max_points / 2 in all.
+  const int64_t interior_from = CeilToBucket(start_us);
+  const int64_t interior_to = FloorToBucket(end_us);
+  const int64_t interior_windows = windows - 2;
+  if (window_us >= kRollupBucketUs && interior_windows >= 1 && interior_from < interior_to) {
+    const int64_t interior_range = interior_to - interior_from;
+    const int64_t interior_window =
+        CeilToBucket((interior_range + interior_windows - 1) / interior_windows);
+    if (start_us < interior_from) {
+      RETURN_IF_ERROR(AppendAggregates(source, request.field(), start_us, interior_from,
+                                       interior_from - start_us, &buckets));
     }
-    aggregate.set_page_token(page.next_page_token());
-  } while (!aggregate.page_token().empty());
+    RETURN_IF_ERROR(AppendAggregates(source, request.field(), interior_from, interior_to,
+                                     interior_window, &buckets));
+    if (interior_to < end_us) {
+      RETURN_IF_ERROR(AppendAggregates(source, request.field(), interior_to, end_us,
+                                       end_us - interior_to, &buckets));
+    }
+  } else {
+    RETURN_IF_ERROR(
+        AppendAggregates(source, request.field(), start_us, end_us, window_us, &buckets));
+  }
+  int64_t total = 0;
+  for (const iv1::Aggregate& bucket : buckets) total += bucket.count();
   series.set_raw_points(total);
   if (total == 0) return series;
 
@@ -132,8 +179,8 @@ absl::StatusOr<v1::HistorySeries> HistoryReader::Series(const v1::GetHistoryRequ
   // Few enough to send as they are.
   iv1::QueryReadingsRequest query;
   query.set_source_id(source);
-  *query.mutable_start_time() = aggregate.start_time();
-  *query.mutable_end_time() = aggregate.end_time();
+  *query.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(start_us);
+  *query.mutable_end_time() = TimeUtil::MicrosecondsToTimestamp(end_us);
   query.set_page_size(10000);
   std::vector<v1::HistoryPoint> points;
   do {

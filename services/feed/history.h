@@ -5,7 +5,10 @@
 // (range / (N/2)), the lowest and the highest value and when each was measured, so every peak
 // survives at its own time and only the windows cross the network (30 days of a sensor
 // reporting every 30 s are 86,400 readings but 500 windows). A series with at most N readings in
-// the range is read raw (QueryReadings) instead.
+// the range is read raw (QueryReadings) instead. A range long enough for windows of 5 minutes or
+// more is asked for as its 5-minute-aligned interior in windows of whole 5 minutes, which
+// ingestion answers from its rollups (5-minute summaries kept per source and field) instead of
+// scanning every reading, plus the two short edges as one window each.
 //
 // SeriesDownsampler is the seam for reducing raw points: it only matters when readings arrive
 // between the two calls and push a raw series past N (main.cc passes the time-bucket min-max
@@ -67,6 +70,10 @@ class HistoryReader {
  private:
   std::unique_ptr<grpc::ClientContext> Context() const;
   absl::StatusOr<std::vector<std::string>> Sources(const std::string& dataset) const;
+  // Appends the windows AggregateReadings gives for the source's field over [start, end).
+  absl::Status AppendAggregates(const std::string& source, const std::string& field,
+                                int64_t start_us, int64_t end_us, int64_t window_us,
+                                std::vector<smartcity::ingestion::v1::Aggregate>* windows) const;
   absl::StatusOr<v1::HistorySeries> Series(const v1::GetHistoryRequest& request,
                                            const std::string& source, int max_points,
                                            absl::Time start, absl::Time end) const;

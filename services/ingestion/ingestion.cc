@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <google/protobuf/util/time_util.h>
@@ -979,6 +981,156 @@ absl::StatusOr<v1::QueryReadingsResponse> Ingestion::QueryReadings(
   return response;
 }
 
+namespace {
+
+// (time, source id) order, the order readings are read in.
+bool Earlier(int64_t time_a, absl::string_view source_a, int64_t time_b,
+             absl::string_view source_b) {
+  return time_a < time_b || (time_a == time_b && source_a < source_b);
+}
+
+// One window of an aggregate, from readings and rollup buckets in any order. Ties are broken as
+// reading the window's readings in (time, source id) order would break them (the min and max are
+// the first such reading, the last the last), so the result does not depend on the order things
+// are added in; only the sum's rounding does, see AggregateFromRollups.
+class WindowAccumulator {
+ public:
+  bool empty() const { return s_.count == 0; }
+
+  void Add(const FieldSummary& o, absl::string_view source) {
+    if (s_.count == 0) {
+      s_ = o;
+      min_source_ = max_source_ = last_source_ = std::string(source);
+      return;
+    }
+    if (o.min < s_.min ||
+        (o.min == s_.min && Earlier(o.min_time_us, source, s_.min_time_us, min_source_))) {
+      s_.min = o.min;
+      s_.min_time_us = o.min_time_us;
+      if (min_source_ != source) min_source_.assign(source.data(), source.size());
+    }
+    if (o.max > s_.max ||
+        (o.max == s_.max && Earlier(o.max_time_us, source, s_.max_time_us, max_source_))) {
+      s_.max = o.max;
+      s_.max_time_us = o.max_time_us;
+      if (max_source_ != source) max_source_.assign(source.data(), source.size());
+    }
+    if (Earlier(s_.last_time_us, last_source_, o.last_time_us, source)) {
+      s_.last = o.last;
+      s_.last_time_us = o.last_time_us;
+      if (last_source_ != source) last_source_.assign(source.data(), source.size());
+    }
+    s_.sum += o.sum;
+    s_.count += o.count;
+  }
+
+  void Add(int64_t time_us, double value, absl::string_view source) {
+    FieldSummary one;
+    one.Add(time_us, value);
+    Add(one, source);
+  }
+
+  void Fill(int64_t window_start, v1::Aggregate* out) const {
+    *out->mutable_window_start() = TimestampOf(window_start);
+    out->set_count(s_.count);
+    out->set_min(s_.min);
+    out->set_max(s_.max);
+    out->set_mean(s_.sum / static_cast<double>(s_.count));
+    out->set_last(s_.last);
+    *out->mutable_last_time() = TimestampOf(s_.last_time_us);
+    *out->mutable_min_time() = TimestampOf(s_.min_time_us);
+    *out->mutable_max_time() = TimestampOf(s_.max_time_us);
+  }
+
+ private:
+  FieldSummary s_;
+  std::string min_source_, max_source_, last_source_;
+};
+
+// A page of windows, fed in window order: at most page_size windows; the first window past a
+// full page becomes the next page token.
+class WindowPage {
+ public:
+  WindowPage(int64_t origin, int64_t window_us, int page_size,
+             v1::AggregateReadingsResponse* response)
+      : origin_(origin), window_us_(window_us), page_size_(page_size), response_(response) {}
+
+  // Windows are aligned to the origin (start_time).
+  int64_t WindowOf(int64_t time_us) const {
+    return origin_ + ((time_us - origin_) / window_us_) * window_us_;
+  }
+
+  // False when the page is full: `window_start` is then the next page's token.
+  template <typename... Contribution>
+  bool Add(int64_t window_start, const Contribution&... contribution) {
+    if (current_.empty() || window_start != current_start_) {
+      Close();
+      if (response_->windows_size() == page_size_) {
+        next_token_ = absl::StrCat(window_start);
+        return false;
+      }
+      current_start_ = window_start;
+    }
+    current_.Add(contribution...);
+    return true;
+  }
+
+  bool full() const { return !next_token_.empty(); }
+
+  // Closes the last window; `resume_at` (when the page is not full) is where the next page
+  // starts, for a page that was cut short of the range.
+  void Finish(std::optional<int64_t> resume_at = std::nullopt) {
+    Close();
+    if (next_token_.empty() && resume_at.has_value()) next_token_ = absl::StrCat(*resume_at);
+    response_->set_next_page_token(next_token_);
+  }
+
+ private:
+  void Close() {
+    if (current_.empty()) return;
+    current_.Fill(current_start_, response_->add_windows());
+    current_ = WindowAccumulator();
+  }
+
+  const int64_t origin_;
+  const int64_t window_us_;
+  const int page_size_;
+  v1::AggregateReadingsResponse* response_;
+  WindowAccumulator current_;
+  int64_t current_start_ = 0;
+  std::string next_token_;
+};
+
+// The numeric values of a stored reading, for the rollup refresh.
+absl::Status NumericValuesOf(const std::string& encoded,
+                             std::vector<std::pair<std::string, double>>* out) {
+  ValueMap values;
+  RETURN_IF_ERROR(DecodeValues(encoded, &values));
+  for (const auto& [field, value] : values) {
+    if (std::optional<double> number = NumericValue(value)) out->emplace_back(field, *number);
+  }
+  return absl::OkStatus();
+}
+
+// At most this many rollup rows (sources x buckets) are read for one page (about 100 bytes
+// each); a longer range is answered in several pages.
+constexpr int64_t kMaxRollupRowsPerPage = 200'000;
+
+absl::Status NotNumeric(const std::string& field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("field: \"", field, "\" is not numeric; aggregates need numbers"));
+}
+
+}  // namespace
+
+struct Ingestion::AggregatePlan {
+  RangeQuery query;    // sources and [from, to)
+  std::string field;
+  int64_t origin = 0;  // windows are aligned to it
+  int64_t window_us = 0;
+  int page_size = 0;
+};
+
 absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
     const auth::Caller& caller, const v1::AggregateReadingsRequest& request) {
   std::shared_ptr<const DatasetSchema> schema;
@@ -1003,7 +1155,8 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
   }
   v1::AggregateReadingsResponse response;
   if (ids.empty()) return response;
-  RangeQuery query;
+  AggregatePlan plan;
+  RangeQuery& query = plan.query;
   query.source_ids = std::move(ids);
   RangeOf(&request.start_time(), &request.end_time(), request.has_start_time(),
           request.has_end_time(), &query);
@@ -1022,18 +1175,28 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
     }
     query.from_us = next_window;
   }
-  const int64_t origin = request.has_start_time() ? MicrosOf(request.start_time()) : 0;
-  const int page_size = PageSize(request.page_size(), kDefaultPageSize, kMaxPageSize);
-  // Windows are aligned to start_time; readings come in time order, so each window is complete
+  plan.field = request.field();
+  plan.origin = request.has_start_time() ? MicrosOf(request.start_time()) : 0;
+  plan.window_us = window_us;
+  plan.page_size = PageSize(request.page_size(), kDefaultPageSize, kMaxPageSize);
+  // Rollup buckets fit whole into windows that are multiples of a bucket starting on a bucket
+  // boundary (from_us is then one too: the start, or a window start from a page token).
+  // One window of all the sources' buckets must fit in a page's rollup rows.
+  const int64_t rows_per_window =
+      static_cast<int64_t>(query.source_ids.size()) * (window_us / kRollupBucketUs);
+  const bool whole_buckets = window_us % kRollupBucketUs == 0 &&
+                             plan.origin % kRollupBucketUs == 0 &&
+                             query.from_us % kRollupBucketUs == 0 &&
+                             rows_per_window <= kMaxRollupRowsPerPage;
+  if (options_.aggregate_from_rollups && whole_buckets) {
+    RETURN_IF_ERROR(AggregateFromRollups(plan, &response));
+    return response;
+  }
+
+  // From the readings alone: they come in (time, source id) order, so each window is complete
   // when the next one begins.
-  v1::Aggregate* current = nullptr;
-  int64_t current_start = 0;
-  double sum = 0;
+  WindowPage page(plan.origin, window_us, plan.page_size, &response);
   bool wrong_field = false;
-  std::string next_token;
-  auto close_current = [&] {
-    if (current != nullptr) current->set_mean(sum / static_cast<double>(current->count()));
-  };
   std::optional<v1::Value> value;
   RETURN_IF_ERROR(store_->ScanRange(query, [&](const StoredReading& row) {
     if (!DecodeValue(row.values, request.field(), &value).ok() || !value.has_value()) return true;
@@ -1042,44 +1205,94 @@ absl::StatusOr<v1::AggregateReadingsResponse> Ingestion::AggregateReadings(
       wrong_field = true;
       return false;
     }
-    const int64_t start = origin + ((row.time_us - origin) / window_us) * window_us;
-    if (current == nullptr || start != current_start) {
-      close_current();
-      if (response.windows_size() == page_size) {
-        next_token = absl::StrCat(start);
-        current = nullptr;
-        return false;
-      }
-      current = response.add_windows();
-      current_start = start;
-      *current->mutable_window_start() = TimestampOf(start);
-      current->set_min(*number);
-      current->set_max(*number);
-      *current->mutable_min_time() = TimestampOf(row.time_us);
-      *current->mutable_max_time() = TimestampOf(row.time_us);
-      sum = 0;
-    }
-    current->set_count(current->count() + 1);
-    if (*number < current->min()) {
-      current->set_min(*number);
-      *current->mutable_min_time() = TimestampOf(row.time_us);
-    }
-    if (*number > current->max()) {
-      current->set_max(*number);
-      *current->mutable_max_time() = TimestampOf(row.time_us);
-    }
-    sum += *number;
-    current->set_last(*number);
-    *current->mutable_last_time() = TimestampOf(row.time_us);
-    return true;
+    return page.Add(page.WindowOf(row.time_us), row.time_us, *number, row.source_id);
   }));
-  if (wrong_field) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("field: \"", request.field(), "\" is not numeric; aggregates need numbers"));
-  }
-  if (next_token.empty()) close_current();
-  response.set_next_page_token(next_token);
+  if (wrong_field) return NotNumeric(request.field());
+  page.Finish();
   return response;
+}
+
+// Each source's range splits at its watermark W: the buckets below it come from its rollups, the
+// readings from max(from, min(W, to rounded down to a bucket)) on are read one by one. Both come
+// in time order and are merged window by window. The counts, minimums, maximums, last values and
+// their times are exactly those of the readings; the mean is the sum of the buckets' sums over
+// the count, which can differ from summing reading by reading in the last bits of a double
+// (summation order), never more.
+//
+// Before reading, a source whose stale part of the range (from its watermark to now) is longer
+// than rollup_refresh_after is refreshed: the first query over a long range pays for rolling it
+// up, later ones read at most that much past the watermark.
+absl::Status Ingestion::AggregateFromRollups(const AggregatePlan& plan,
+                                             v1::AggregateReadingsResponse* response) {
+  RangeQuery query = plan.query;
+  const int64_t sources = static_cast<int64_t>(query.source_ids.size());
+  // Bound the rollup rows one page reads: a longer range ends this page early, with a token.
+  std::optional<int64_t> resume_at;
+  {
+    const __int128 windows_allowed = std::max<int64_t>(
+        1, kMaxRollupRowsPerPage / (sources * (plan.window_us / kRollupBucketUs)));
+    const __int128 cut = static_cast<__int128>(query.from_us) + windows_allowed * plan.window_us;
+    if (cut < query.to_us) {
+      query.to_us = static_cast<int64_t>(cut);
+      resume_at = query.to_us;
+    }
+  }
+  const int64_t rollup_to = RollupBucketStart(query.to_us);
+
+  const int64_t refresh_until = RollupBucketStart(absl::ToUnixMicros(clock_->Now()));
+  const int64_t refresh_after = absl::ToInt64Microseconds(options_.rollup_refresh_after);
+  ASSIGN_OR_RETURN(auto watermarks, store_->RollupWatermarks(query.source_ids));
+  for (const auto& [source, until_us] : watermarks) {
+    const int64_t stale_from = std::max(until_us, query.from_us);
+    const int64_t stale_to = std::min(refresh_until, rollup_to);
+    if (stale_from < stale_to && stale_to - stale_from > refresh_after) {
+      RETURN_IF_ERROR(store_->RefreshRollups(source, refresh_until, NumericValuesOf).status());
+    }
+  }
+
+  ASSIGN_OR_RETURN(RollupRead rollups,
+                   store_->ReadRollups(query.source_ids, plan.field, query.from_us, rollup_to));
+  // Where each source's readings take over from its rollups.
+  absl::flat_hash_map<std::string, int64_t> raw_from;
+  int64_t scan_from = rollup_to;
+  for (const std::string& source : query.source_ids) {
+    auto it = rollups.until_us.find(source);
+    const int64_t until_us = it == rollups.until_us.end() ? INT64_MIN : it->second;
+    const int64_t from = std::max(query.from_us, std::min(until_us, rollup_to));
+    raw_from[source] = from;
+    scan_from = std::min(scan_from, from);
+  }
+
+  WindowPage page(plan.origin, plan.window_us, plan.page_size, response);
+  size_t next_bucket = 0;
+  // Feeds the rollup buckets of windows up to `window_start` (all of them: INT64_MAX).
+  auto feed_buckets = [&](int64_t window_start) {
+    for (; next_bucket < rollups.buckets.size(); ++next_bucket) {
+      const RollupBucket& b = rollups.buckets[next_bucket];
+      const int64_t window = page.WindowOf(b.bucket_us);
+      if (window > window_start) return true;
+      if (!page.Add(window, b.summary, b.source_id)) return false;
+    }
+    return true;
+  };
+  bool wrong_field = false;
+  std::optional<v1::Value> value;
+  query.from_us = scan_from;
+  RETURN_IF_ERROR(store_->ScanRange(query, [&](const StoredReading& row) {
+    if (row.time_us < raw_from[row.source_id]) return true;  // in its rollups
+    if (!DecodeValue(row.values, plan.field, &value).ok() || !value.has_value()) return true;
+    std::optional<double> number = NumericValue(*value);
+    if (!number.has_value()) {
+      wrong_field = true;
+      return false;
+    }
+    const int64_t window = page.WindowOf(row.time_us);
+    return feed_buckets(window) && page.Add(window, row.time_us, *number, row.source_id);
+  }));
+  if (wrong_field) return NotNumeric(plan.field);
+  if (!page.full()) feed_buckets(INT64_MAX);
+  page.Finish(resume_at);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::GetLatestReadingsResponse> Ingestion::GetLatestReadings(
@@ -1270,8 +1483,8 @@ absl::StatusOr<int64_t> Ingestion::ApplyRetention(int chunk) {
   for (const auto& [dataset, keep_us] : policies) {
     if (keep_us <= 0) continue;
     while (true) {
-      ASSIGN_OR_RETURN(int64_t deleted,
-                       store_->DeleteReadingsBefore(dataset, now_us - keep_us, chunk));
+      ASSIGN_OR_RETURN(int64_t deleted, store_->DeleteReadingsBefore(
+                                            dataset, RollupBucketStart(now_us - keep_us), chunk));
       total += deleted;
       if (deleted < chunk) break;
     }

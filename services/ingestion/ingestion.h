@@ -53,6 +53,13 @@ struct IngestionOptions {
   int max_row_errors = 1000;                     // kept in an import's report
   // The MQTT topic layout: <prefix>/<dataset>/<source_id>.
   std::string mqtt_topic_prefix = "smartby/readings";
+  // AggregateReadings answers requests whose windows are whole multiples of 5 minutes starting
+  // on a 5-minute boundary from the rollups (store.h) below each source's watermark and from the
+  // readings above it. false: always from the readings (tests compare the two).
+  bool aggregate_from_rollups = true;
+  // Such a request first refreshes the rollups of each source whose stale part of the requested
+  // range (from its watermark to now) is longer than this: the first long query pays for it.
+  absl::Duration rollup_refresh_after = absl::Hours(1);
 };
 
 // Per-dataset counters for Prometheus; null registry: no metrics.
@@ -179,6 +186,8 @@ class Ingestion {
                                                    const std::string& dataset);
   // One pass: deletes expired readings of every dataset with a retention, `chunk` rows per
   // transaction. Returns how many it deleted.
+  // Cutoffs are rounded down to a rollup bucket boundary (up to 5 minutes more are kept), so
+  // that every rollup bucket is either wholly expired or wholly kept.
   absl::StatusOr<int64_t> ApplyRetention(int chunk = 10000);
   // Updates the per-dataset quality gauges: silent sources (not heard from for twice their
   // expected interval) and missing intervals over the last hour.
@@ -199,6 +208,10 @@ class Ingestion {
   absl::Status WriteBatch(const auth::Caller* caller, std::vector<v1::Reading>& readings,
                           const std::string& only_dataset,
                           std::vector<v1::ReadingResult>* results);
+  // AggregateReadings from rollups and the readings past them (ingestion.cc explains).
+  struct AggregatePlan;
+  absl::Status AggregateFromRollups(const AggregatePlan& plan,
+                                    v1::AggregateReadingsResponse* response);
   // The sources a query names (one source, or a dataset's), once the caller may read them;
   // `schema`, when given, gets their dataset's schema.
   absl::StatusOr<std::vector<std::string>> ReadableSources(

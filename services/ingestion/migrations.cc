@@ -13,6 +13,25 @@
 //            survives retention deleting the newest rows, and LastPosition is one row read.
 // source_counters, retention
 //            Per-source data-quality counters; per-dataset retention (no row: kept for ever).
+//            source_counters.rollup_until_us (v2) is the source's rollup watermark, see below.
+// reading_rollups (v2)
+//            A continuous aggregate of readings: per source, per numeric field (integer or
+//            double), per 5-minute bucket aligned to the Unix epoch (store.h kRollupBucketUs) that
+//            has readings of that field: count, sum, min and max with the time each was measured
+//            (the first, on a tie), and the last value and its time. Long-range aggregates read
+//            these instead of every reading (30 days are 8,640 buckets instead of 86,400+
+//            readings). Keyed (source, bucket_us, field): a refresh replaces a range of a source's
+//            buckets and retention deletes those before a time, both range scans of that key; a
+//            read of one field over a range scans the other numeric fields' rows of the same
+//            buckets too, which costs little (datasets have few numeric fields). Keyed by field
+//            second, every refresh and every retention pass would scan all of a source's rollups.
+//
+// The rollup watermark. Rollups are exact for every bucket of a source that ends at or before
+// its rollup_until_us (INT64_MIN, the default: none are). Every append lowers it, in the per-
+// source counters upsert it already runs, to the start of the bucket of the earliest reading it
+// stored for that source; a refresh recomputes [watermark, now rounded down to a bucket) from
+// the readings and raises it, in one transaction (sql_store.cc RefreshRollups says why no append
+// can slip between). Retention deletes the rollups of the buckets it emptied.
 //
 // Positions. The store's contract is that positions are strictly increasing in commit order and
 // never reused. On both engines the append transaction numbers its rows itself, from
@@ -132,12 +151,63 @@ CREATE TABLE retention (
 );
 )sql";
 
+// v2: rollups (see the header comment). The watermark lives on source_counters because every
+// append already upserts that row per source: lowering it costs a column, not a statement. Every
+// existing source gets a counters row (watermark INT64_MIN), so that "no counters row" means "no
+// readings" from here on (sql_store.cc AddCountersIn relies on it).
+constexpr char kSqliteV2[] = R"sql(
+ALTER TABLE source_counters ADD COLUMN rollup_until_us INTEGER NOT NULL
+  DEFAULT -9223372036854775808;
+
+CREATE TABLE reading_rollups (
+  source INTEGER NOT NULL,          -- sources.key
+  field TEXT NOT NULL,
+  bucket_us INTEGER NOT NULL,       -- the bucket's start, a multiple of 300,000,000
+  count INTEGER NOT NULL,
+  sum REAL NOT NULL,
+  min REAL NOT NULL,
+  min_time_us INTEGER NOT NULL,
+  max REAL NOT NULL,
+  max_time_us INTEGER NOT NULL,
+  last REAL NOT NULL,
+  last_time_us INTEGER NOT NULL,
+  PRIMARY KEY (source, bucket_us, field)
+) WITHOUT ROWID;
+
+INSERT INTO source_counters (source, accepted, duplicates, rejected, late)
+  SELECT key, 0, 0, 0, 0 FROM sources WHERE key NOT IN (SELECT source FROM source_counters);
+)sql";
+
+constexpr char kPostgresV2[] = R"sql(
+ALTER TABLE source_counters ADD COLUMN rollup_until_us BIGINT NOT NULL
+  DEFAULT -9223372036854775808;
+
+CREATE TABLE reading_rollups (
+  bucket_us BIGINT NOT NULL,
+  count BIGINT NOT NULL,
+  sum DOUBLE PRECISION NOT NULL,
+  min DOUBLE PRECISION NOT NULL,
+  min_time_us BIGINT NOT NULL,
+  max DOUBLE PRECISION NOT NULL,
+  max_time_us BIGINT NOT NULL,
+  last DOUBLE PRECISION NOT NULL,
+  last_time_us BIGINT NOT NULL,
+  source INTEGER NOT NULL,
+  field TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (source, bucket_us, field)
+);
+
+INSERT INTO source_counters (source, accepted, duplicates, rejected, late)
+  SELECT key, 0, 0, 0, 0 FROM sources WHERE key NOT IN (SELECT source FROM source_counters);
+)sql";
+
 }  // namespace
 
 const std::vector<storage::Migration>& IngestionMigrations() {
   // Append new versions; never edit one that has shipped.
   static const auto* const kMigrations = new std::vector<storage::Migration>{
       {1, "sources, readings, counters and retention", kSqliteV1, kPostgresV1},
+      {2, "reading rollups and their watermark", kSqliteV2, kPostgresV2},
   };
   return *kMigrations;
 }

@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "services/ingestion/migrations.h"
 #include "services/ingestion/store.h"
@@ -106,6 +108,16 @@ std::string PgArray(const std::vector<int64_t>& items) {
   return out;
 }
 
+// %.17g reads back as the same double.
+std::string PgDoubleArray(const std::vector<double>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    absl::StrAppend(&out, i > 0 ? "," : "", absl::StrFormat("%.17g", items[i]));
+  }
+  out.push_back('}');
+  return out;
+}
+
 // Every element quoted, so that NULL, commas, braces and spaces are plain text; inside quotes
 // only '"' and '\' need a backslash.
 std::string PgTextArray(const std::vector<absl::string_view>& items, size_t size_hint) {
@@ -184,54 +196,78 @@ absl::Status SourceNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("source ", id, " does not exist"));
 }
 
-// Adds `counters` to the stored ones. Counters are kept per source, so those of an id that is
-// not a source (readings rejected as REJECT_REASON_UNKNOWN_SOURCE, say) have nowhere to go and
-// are left out, rather than failing the batch they came with. Rows are written in key order, so
-// that concurrent transactions lock them in the same order and cannot deadlock.
+// Adds `counters` to the stored ones, and lowers the rollup watermark of each source in
+// `rollup_lows` (source key -> the bucket start of the earliest reading this transaction stored
+// for it) to that bucket: its rollup, if any, no longer holds every reading. Counters are kept per
+// source, so those of an id that is not a source (readings rejected as
+// REJECT_REASON_UNKNOWN_SOURCE, say) have nowhere to go and are left out, rather than failing the
+// batch they came with. Rows are written in key order, so that concurrent transactions lock them
+// in the same order and cannot deadlock.
+//
+// The watermark rides on the counters upsert the append runs anyway (ingestion always counts what
+// it stores), so it costs a column, not a statement. A row this creates takes the low as its
+// watermark (no low: INT64_MAX): a source without a counters row has no readings (migration v2
+// gave every older source a row, and every append that stores readings upserts its sources'
+// rows), so its rollups, none, are exact below its first reading.
 absl::Status AddCountersIn(Transaction& tx, const SourceRefs& refs,
-                           const absl::flat_hash_map<std::string, SourceCounters>& counters) {
-  std::vector<std::pair<int64_t, SourceCounters>> rows;
+                           const absl::flat_hash_map<std::string, SourceCounters>& counters,
+                           const absl::flat_hash_map<int64_t, int64_t>& rollup_lows = {}) {
+  struct CounterRow {
+    SourceCounters counters;
+    int64_t rollup_low = std::numeric_limits<int64_t>::max();
+  };
+  absl::flat_hash_map<int64_t, CounterRow> by_key;
   for (const auto& [id, c] : counters) {
     if (c.accepted == 0 && c.duplicates == 0 && c.rejected == 0 && c.late == 0) continue;
     auto ref = refs.find(id);
     if (ref == refs.end()) continue;
-    rows.emplace_back(ref->second.key, c);
+    by_key[ref->second.key].counters = c;
   }
-  if (rows.empty()) return absl::OkStatus();
+  for (const auto& [key, low] : rollup_lows) by_key[key].rollup_low = low;
+  if (by_key.empty()) return absl::OkStatus();
+  std::vector<std::pair<int64_t, CounterRow>> rows(by_key.begin(), by_key.end());
   std::sort(rows.begin(), rows.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  constexpr char kOnConflict[] =
+  const bool sqlite = tx.dialect() == Dialect::kSqlite;
+  const std::string on_conflict = absl::StrCat(
       " ON CONFLICT (source) DO UPDATE SET "
       "accepted = source_counters.accepted + excluded.accepted, "
       "duplicates = source_counters.duplicates + excluded.duplicates, "
       "rejected = source_counters.rejected + excluded.rejected, "
-      "late = source_counters.late + excluded.late";
-  if (tx.dialect() == Dialect::kSqlite) {
+      "late = source_counters.late + excluded.late, "
+      "rollup_until_us = ", sqlite ? "MIN" : "LEAST",
+      "(source_counters.rollup_until_us, excluded.rollup_until_us)");
+  if (sqlite) {
     const std::string sql = absl::StrCat(
-        "INSERT INTO source_counters (source, accepted, duplicates, rejected, late) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        kOnConflict);
-    for (const auto& [key, c] : rows) {
-      RETURN_IF_ERROR(tx.Execute(sql, {key, c.accepted, c.duplicates, c.rejected, c.late}).status());
+        "INSERT INTO source_counters (source, accepted, duplicates, rejected, late, "
+        "rollup_until_us) VALUES ($1, $2, $3, $4, $5, $6)",
+        on_conflict);
+    for (const auto& [key, row] : rows) {
+      const SourceCounters& c = row.counters;
+      RETURN_IF_ERROR(
+          tx.Execute(sql, {key, c.accepted, c.duplicates, c.rejected, c.late, row.rollup_low})
+              .status());
     }
     return absl::OkStatus();
   }
-  std::vector<int64_t> keys, accepted, duplicates, rejected, late;
-  for (const auto& [key, c] : rows) {
+  std::vector<int64_t> keys, accepted, duplicates, rejected, late, lows;
+  for (const auto& [key, row] : rows) {
     keys.push_back(key);
-    accepted.push_back(c.accepted);
-    duplicates.push_back(c.duplicates);
-    rejected.push_back(c.rejected);
-    late.push_back(c.late);
+    accepted.push_back(row.counters.accepted);
+    duplicates.push_back(row.counters.duplicates);
+    rejected.push_back(row.counters.rejected);
+    late.push_back(row.counters.late);
+    lows.push_back(row.rollup_low);
   }
   return tx
       .Execute(absl::StrCat("INSERT INTO source_counters (source, accepted, duplicates, rejected, "
-                            "late) SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], "
-                            "$4::bigint[], $5::bigint[]) AS c(source, accepted, duplicates, "
-                            "rejected, late) ORDER BY source",
-                            kOnConflict),
+                            "late, rollup_until_us) SELECT * FROM unnest($1::int[], $2::bigint[], "
+                            "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS c(source, "
+                            "accepted, duplicates, rejected, late, rollup_until_us) ORDER BY "
+                            "source",
+                            on_conflict),
                {PgArray(keys), PgArray(accepted), PgArray(duplicates), PgArray(rejected),
-                PgArray(late)})
+                PgArray(late), PgArray(lows)})
       .status();
 }
 
@@ -906,6 +942,7 @@ class SqlIngestionStore : public IngestionStore {
         if (!more) break;
         positions.push_back(item.position);
       }
+      RETURN_IF_ERROR(DeleteRollupsBefore(tx, sources, cutoff_us));
       if (positions.empty()) return absl::OkStatus();
       ASSIGN_OR_RETURN(deleted,
                        tx.Execute(absl::StrCat("DELETE FROM readings WHERE position IN (",
@@ -916,7 +953,254 @@ class SqlIngestionStore : public IngestionStore {
     return deleted;
   }
 
+  // --- Rollups.
+
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> RollupWatermarks(
+      absl::Span<const std::string> source_ids) override {
+    absl::flat_hash_map<std::string, int64_t> out;
+    if (source_ids.empty()) return out;
+    const std::vector<std::string> ids(source_ids.begin(), source_ids.end());
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(out, WatermarksIn(tx, ids));
+          return absl::OkStatus();
+        },
+        TransactionMode::kSingleRead));
+    return out;
+  }
+
+  // Why no append can slip between the refresh's read of the readings and its new watermark
+  // (which would leave a stored reading outside both the rollups and the stale range):
+  //   - SQLite: the refresh is a write transaction (BEGIN IMMEDIATE), so no append runs
+  //     between its first statement and its commit.
+  //   - PostgreSQL: the refresh first locks its source's source_counters row (FOR UPDATE), and
+  //     every append that stores readings of the source updates that same row, in its own
+  //     transaction, before it commits. An append that updated the row first holds the lock
+  //     until it commits; the refresh waits for it, then (READ COMMITTED: each statement sees
+  //     what was committed before it started) reads the lowered watermark and the append's
+  //     readings. An append that comes to the row after the refresh locked it waits for the
+  //     refresh's commit; the refresh did not see its readings (not committed), and the append's
+  //     upsert, re-evaluated on the committed row, lowers the refresh's new watermark below
+  //     them. Either way the readings end up inside the stale range. No deadlock: the refresh
+  //     locks one row and no append lock, and appends lock counters rows in key order.
+  //   Two refreshes of one source take turns on the same row.
+  // Retention takes no such lock: on PostgreSQL a refresh that recomputes buckets older than a
+  // retention cutoff while that retention pass runs (only after a late reading older than the
+  // dataset's retention) can write back rollups of readings being deleted; the next retention
+  // pass deletes them again (DeleteRollupsBefore runs in every pass).
+  absl::StatusOr<int64_t> RefreshRollups(const std::string& source_id, int64_t until_us,
+                                         const NumericValuesFn& numeric_values) override {
+    if (until_us % kRollupBucketUs != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rollup refresh of source ", source_id, ": until_us ", until_us,
+          " is not a bucket boundary (a multiple of ", kRollupBucketUs, ")"));
+    }
+    int64_t read = 0;
+    for (bool done = false; !done;) {
+      int64_t chunk_read = 0;
+      RETURN_IF_ERROR(db_->InTransaction([&](Transaction& tx) -> absl::Status {
+        ASSIGN_OR_RETURN(chunk_read, RefreshChunk(tx, source_id, until_us, numeric_values, done));
+        return absl::OkStatus();
+      }));
+      read += chunk_read;
+    }
+    return read;
+  }
+
+  absl::StatusOr<RollupRead> ReadRollups(absl::Span<const std::string> source_ids,
+                                         const std::string& field, int64_t from_us,
+                                         int64_t to_us) override {
+    RollupRead out;
+    if (source_ids.empty() || from_us >= to_us) return out;
+    const std::vector<std::string> ids(source_ids.begin(), source_ids.end());
+    RETURN_IF_ERROR(db_->InTransaction(
+        [&](Transaction& tx) -> absl::Status {
+          ASSIGN_OR_RETURN(out.until_us, WatermarksIn(tx, ids));
+          // Watermarks are bucket boundaries (or INT64_MIN/MAX), so a bucket that starts below
+          // its source's watermark ends at or before it.
+          ASSIGN_OR_RETURN(
+              Rows rows,
+              tx.Query(absl::StrCat(
+                           "SELECT s.id, r.bucket_us, r.count, r.sum, r.min, r.min_time_us, "
+                           "r.max, r.max_time_us, r.last, r.last_time_us FROM sources s "
+                           "JOIN source_counters c ON c.source = s.key "
+                           "JOIN reading_rollups r ON r.source = s.key WHERE s.id IN (",
+                           ValuesOf(tx.dialect(), 1),
+                           ") AND r.bucket_us >= $3 AND r.bucket_us < $4 AND r.field = $2 "
+                           "AND r.bucket_us < c.rollup_until_us ORDER BY r.bucket_us, s.id"),
+                       {JsonArray(ids), field, from_us, to_us}));
+          out.buckets.clear();
+          out.buckets.reserve(rows.size());
+          for (const Row& r : rows) {
+            RollupBucket& b = out.buckets.emplace_back();
+            b.source_id = r.String(0);
+            b.bucket_us = r.Int(1);
+            b.summary = FieldSummary{r.Int(2),    r.Double(3), r.Double(4), r.Int(5),
+                                     r.Double(6), r.Int(7),    r.Double(8), r.Int(9)};
+          }
+          return absl::OkStatus();
+        },
+        TransactionMode::kReadOnly));
+    return out;
+  }
+
  private:
+  // --- Rollups.
+
+  // A day of buckets per refresh transaction: bounds how long it holds the writer (SQLite) and
+  // how many readings it holds in memory.
+  static constexpr int64_t kRefreshChunkUs = 288 * kRollupBucketUs;
+
+  // Each existing source's watermark (no counters row: INT64_MIN).
+  static absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> WatermarksIn(
+      Transaction& tx, const std::vector<std::string>& ids) {
+    ASSIGN_OR_RETURN(Rows rows,
+                     tx.Query(absl::StrCat("SELECT s.id, c.rollup_until_us FROM sources s LEFT "
+                                           "JOIN source_counters c ON c.source = s.key WHERE "
+                                           "s.id IN (",
+                                           ValuesOf(tx.dialect(), 1), ")"),
+                              {JsonArray(ids)}));
+    absl::flat_hash_map<std::string, int64_t> out;
+    for (const Row& r : rows) {
+      out[r.String(0)] = r.IsNull(1) ? std::numeric_limits<int64_t>::min() : r.Int(1);
+    }
+    return out;
+  }
+
+  // One refresh transaction (RefreshRollups): rolls up at most a day of buckets from the
+  // source's watermark; `done` when the watermark has reached until_us. Returns the readings read.
+  static absl::StatusOr<int64_t> RefreshChunk(Transaction& tx, const std::string& source_id,
+                                              int64_t until_us,
+                                              const NumericValuesFn& numeric_values, bool& done) {
+    done = true;
+    ASSIGN_OR_RETURN(Rows found, tx.Query("SELECT key FROM sources WHERE id = $1", {source_id}));
+    if (found.empty()) return SourceNotFound(source_id);
+    const int64_t key = found[0].Int(0);
+    const bool postgres = tx.dialect() == Dialect::kPostgres;
+    // The row appends update; on PostgreSQL locked until commit (see RefreshRollups).
+    RETURN_IF_ERROR(tx.Execute("INSERT INTO source_counters (source, accepted, duplicates, "
+                               "rejected, late) VALUES ($1, 0, 0, 0, 0) "
+                               "ON CONFLICT (source) DO NOTHING",
+                               {key})
+                        .status());
+    ASSIGN_OR_RETURN(Rows watermark,
+                     tx.Query(absl::StrCat("SELECT rollup_until_us FROM source_counters WHERE "
+                                           "source = $1",
+                                           postgres ? " FOR UPDATE" : ""),
+                              {key}));
+    if (watermark.empty()) return absl::InternalError("rollup refresh: counters row missing");
+    const int64_t stale_from = watermark[0].Int(0);
+    if (stale_from >= until_us) return 0;
+    int64_t from = stale_from;
+    if (from == std::numeric_limits<int64_t>::min()) {  // never rolled up: from the first reading
+      ASSIGN_OR_RETURN(Rows first, tx.Query("SELECT MIN(time_us) FROM readings WHERE source = $1 "
+                                            "AND time_us < $2",
+                                            {key, until_us}));
+      from = first.empty() || first[0].IsNull(0) ? until_us : RollupBucketStart(first[0].Int(0));
+    }
+    const int64_t to = until_us - from <= kRefreshChunkUs ? until_us : from + kRefreshChunkUs;
+    done = to == until_us;
+
+    // (field, bucket) -> summary, in key order (the order rows are inserted).
+    std::map<std::pair<std::string, int64_t>, FieldSummary> summaries;
+    int64_t read = 0;
+    if (from < to) {
+      ASSIGN_OR_RETURN(Rows readings,
+                       tx.Query("SELECT time_us, payload FROM readings WHERE source = $1 AND "
+                                "time_us >= $2 AND time_us < $3 ORDER BY time_us",
+                                {key, from, to}));
+      read = static_cast<int64_t>(readings.size());
+      std::vector<std::pair<std::string, double>> numbers;
+      for (const Row& r : readings) {
+        const int64_t time_us = r.Int(0);
+        numbers.clear();
+        RETURN_IF_ERROR(numeric_values(r.String(1), &numbers));
+        for (const auto& [field, value] : numbers) {
+          summaries[{field, RollupBucketStart(time_us)}].Add(time_us, value);
+        }
+      }
+    }
+    RETURN_IF_ERROR(tx.Execute("DELETE FROM reading_rollups WHERE source = $1 AND bucket_us >= $2 "
+                               "AND bucket_us < $3",
+                               {key, stale_from, to})
+                        .status());
+    RETURN_IF_ERROR(InsertRollups(tx, key, summaries));
+    RETURN_IF_ERROR(
+        tx.Execute("UPDATE source_counters SET rollup_until_us = $2 WHERE source = $1", {key, to})
+            .status());
+    return read;
+  }
+
+  static absl::Status InsertRollups(
+      Transaction& tx, int64_t key,
+      const std::map<std::pair<std::string, int64_t>, FieldSummary>& summaries) {
+    if (summaries.empty()) return absl::OkStatus();
+    if (tx.dialect() == Dialect::kSqlite) {
+      constexpr char kInsert[] =
+          "INSERT INTO reading_rollups (source, field, bucket_us, count, sum, min, min_time_us, "
+          "max, max_time_us, last, last_time_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+          "$10, $11)";
+      for (const auto& [at, f] : summaries) {
+        RETURN_IF_ERROR(tx.Execute(kInsert, {key, at.first, at.second, f.count, f.sum, f.min,
+                                             f.min_time_us, f.max, f.max_time_us, f.last,
+                                             f.last_time_us})
+                            .status());
+      }
+      return absl::OkStatus();
+    }
+    std::vector<absl::string_view> fields;
+    std::vector<int64_t> buckets, counts, min_times, max_times, last_times;
+    std::vector<double> sums, mins, maxes, lasts;
+    size_t field_bytes = 0;
+    for (const auto& [at, f] : summaries) {
+      fields.push_back(at.first);
+      field_bytes += at.first.size();
+      buckets.push_back(at.second);
+      counts.push_back(f.count);
+      sums.push_back(f.sum);
+      mins.push_back(f.min);
+      min_times.push_back(f.min_time_us);
+      maxes.push_back(f.max);
+      max_times.push_back(f.max_time_us);
+      lasts.push_back(f.last);
+      last_times.push_back(f.last_time_us);
+    }
+    return tx
+        .Execute("INSERT INTO reading_rollups (source, field, bucket_us, count, sum, min, "
+                 "min_time_us, max, max_time_us, last, last_time_us) SELECT $1::int, * FROM "
+                 "unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], "
+                 "$7::bigint[], $8::float8[], $9::bigint[], $10::float8[], $11::bigint[])",
+                 {key, PgTextArray(fields, field_bytes), PgArray(buckets), PgArray(counts),
+                  PgDoubleArray(sums), PgDoubleArray(mins), PgArray(min_times),
+                  PgDoubleArray(maxes), PgArray(max_times), PgDoubleArray(lasts),
+                  PgArray(last_times)})
+        .status();
+  }
+
+  // Retention's part of the rollups: the buckets that start before the cutoff are gone. A
+  // cutoff inside a bucket leaves that bucket with some of its readings: the watermark goes
+  // down to it, so that it is recomputed rather than answered from a rollup that still counts
+  // the deleted readings.
+  static absl::Status DeleteRollupsBefore(Transaction& tx, const std::vector<SourceRef>& sources,
+                                          int64_t cutoff_us) {
+    if (sources.empty()) return absl::OkStatus();
+    std::vector<int64_t> keys;
+    keys.reserve(sources.size());
+    for (const SourceRef& source : sources) keys.push_back(source.key);
+    const std::string in_keys = ValuesOf(tx.dialect(), 1, "int");
+    RETURN_IF_ERROR(tx.Execute(absl::StrCat("DELETE FROM reading_rollups WHERE source IN (",
+                                            in_keys, ") AND bucket_us < $2"),
+                               {JsonArray(keys), cutoff_us})
+                        .status());
+    const int64_t bucket = RollupBucketStart(cutoff_us);
+    if (bucket == cutoff_us) return absl::OkStatus();
+    return tx
+        .Execute(absl::StrCat("UPDATE source_counters SET rollup_until_us = $2 WHERE source IN (",
+                              in_keys, ") AND rollup_until_us > $2"),
+                 {JsonArray(keys), bucket})
+        .status();
+  }
+
   // --- Group commit.
   //
   // Concurrent AppendReadings and AddCounters calls (several callers with small batches) are
@@ -1054,8 +1338,28 @@ class SqlIngestionStore : public IngestionStore {
         RETURN_IF_ERROR(tx.dialect() == Dialect::kSqlite ? AppendSqlite(tx, refs, batch, result)
                                                          : AppendPostgres(tx, refs, batch, result));
       }
-      return AddCountersIn(tx, refs, *batch.counters);
+      return AddCountersIn(tx, refs, *batch.counters, RollupLows(refs, batch, result));
     });
+  }
+
+  // Per source key, the bucket of the earliest reading the batch stored (AddCountersIn).
+  static absl::flat_hash_map<int64_t, int64_t> RollupLows(const SourceRefs& refs,
+                                                          const Batch& batch,
+                                                          const AppendResult& result) {
+    absl::flat_hash_map<int64_t, int64_t> lows;
+    const SourceRef* ref = nullptr;
+    int64_t* low = nullptr;
+    for (size_t i = 0; i < batch.readings.size(); ++i) {
+      if (!result.inserted[i]) continue;
+      const NewReading& r = *batch.readings[i];
+      if (ref == nullptr || ref->id != r.source_id) {
+        ref = &refs.at(r.source_id);
+        low = &lows.try_emplace(ref->key, std::numeric_limits<int64_t>::max()).first->second;
+      }
+      *low = std::min(*low, r.time_us);
+    }
+    for (auto& [key, time_us] : lows) time_us = RollupBucketStart(time_us);
+    return lows;
   }
 
   // LookupSources for the write path, through a cache. What it caches cannot go stale: a

@@ -79,6 +79,59 @@ struct RangeQuery {
   int limit = 1000;
 };
 
+// --- Rollups (migrations.cc explains the table and the watermark).
+
+// Rollup buckets: 5 minutes, aligned to the Unix epoch.
+inline constexpr int64_t kRollupBucketUs = int64_t{300} * 1'000'000;
+
+// The start of the bucket holding `time_us` (rounds towards minus infinity).
+inline int64_t RollupBucketStart(int64_t time_us) {
+  const int64_t r = time_us % kRollupBucketUs;
+  return r < 0 ? time_us - r - kRollupBucketUs : time_us - r;
+}
+
+// One field's readings of one source in one bucket. Add takes them in time order: the min and
+// max keep the first reading on a tie, as AggregateReadings does.
+struct FieldSummary {
+  int64_t count = 0;
+  double sum = 0;
+  double min = 0;
+  int64_t min_time_us = 0;
+  double max = 0;
+  int64_t max_time_us = 0;
+  double last = 0;
+  int64_t last_time_us = 0;
+
+  void Add(int64_t time_us, double value) {
+    if (count == 0 || value < min) min = value, min_time_us = time_us;
+    if (count == 0 || value > max) max = value, max_time_us = time_us;
+    last = value;
+    last_time_us = time_us;
+    sum += value;
+    ++count;
+  }
+};
+
+struct RollupBucket {
+  std::string source_id;
+  int64_t bucket_us = 0;  // the bucket's start
+  FieldSummary summary;
+};
+
+// The numeric (integer and double) values of a reading's encoded values, as (field, value). The
+// store never looks inside values itself; the refresh asks this (ingestion passes values.h's
+// decoding).
+using NumericValuesFn = std::function<absl::Status(
+    const std::string& encoded, std::vector<std::pair<std::string, double>>* out)>;
+
+struct RollupRead {
+  // Each existing source's watermark (INT64_MIN: nothing rolled up).
+  absl::flat_hash_map<std::string, int64_t> until_us;
+  // The field's rollups of buckets in [from, to) that end at or before their source's
+  // watermark, ordered by (bucket_us, source_id).
+  std::vector<RollupBucket> buckets;
+};
+
 class IngestionStore {
  public:
   virtual ~IngestionStore() = default;
@@ -100,7 +153,8 @@ class IngestionStore {
   // --- Readings.
   // Stores the readings whose (source_id, time_us) is not yet stored, all in one transaction,
   // and adds `counters` (by source id) to the per-source counters in that same transaction.
-  // Every source_id must exist. Either everything is committed or nothing is.
+  // Every source_id must exist. Either everything is committed or nothing is. Lowers each source's
+  // rollup watermark to the bucket of the earliest reading stored for it (in that transaction).
   virtual absl::StatusOr<AppendResult> AppendReadings(
       absl::Span<const NewReading> readings, int64_t accept_us,
       const absl::flat_hash_map<std::string, SourceCounters>& counters) = 0;
@@ -136,8 +190,30 @@ class IngestionStore {
   virtual absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ListRetention() = 0;
   // Deletes at most `limit` readings of the dataset's sources with time_us < cutoff_us (oldest
   // first); returns how many it deleted. Called repeatedly until it returns less than `limit`.
+  // Also deletes the rollups of buckets that start before the cutoff. A cutoff inside a bucket
+  // (not a multiple of kRollupBucketUs) leaves that bucket partly deleted, so the sources'
+  // watermarks are then lowered to it and the next refresh recomputes it: retention should pass
+  // bucket-aligned cutoffs.
   virtual absl::StatusOr<int64_t> DeleteReadingsBefore(const std::string& dataset,
                                                        int64_t cutoff_us, int limit) = 0;
+
+  // --- Rollups.
+  // Each existing source's watermark (INT64_MIN when nothing is rolled up); unknown ids absent.
+  virtual absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> RollupWatermarks(
+      absl::Span<const std::string> source_ids) = 0;
+  // Recomputes the source's rollups from its readings from its watermark up to `until_us` (a
+  // bucket boundary) and raises the watermark to it; nothing to do when the watermark is there
+  // already. Each transaction covers at most a day of buckets, reads the watermark, replaces the
+  // rollups of its range and sets the watermark to the range's end (so a refresh interrupted
+  // half-way keeps what it did). Returns how many readings it read. NOT_FOUND for an unknown
+  // source; INVALID_ARGUMENT when until_us is not a bucket boundary.
+  virtual absl::StatusOr<int64_t> RefreshRollups(const std::string& source_id, int64_t until_us,
+                                                 const NumericValuesFn& numeric_values) = 0;
+  // The field's rollups of the sources in [from_us, to_us) below each one's watermark, with the
+  // watermarks, read in one snapshot.
+  virtual absl::StatusOr<RollupRead> ReadRollups(absl::Span<const std::string> source_ids,
+                                                 const std::string& field, int64_t from_us,
+                                                 int64_t to_us) = 0;
 };
 
 // Runs the migrations and returns the store. The database must outlive the store.

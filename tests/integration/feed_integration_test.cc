@@ -455,6 +455,56 @@ TEST_F(FeedIntegrationTest, SmartctlFeedHistoryPrintsDownsampledRowsWithThePeak)
   EXPECT_EQ(anonymous.out, "");
 }
 
+// Ten days: the feed asks ingestion for 5-minute-aligned windows (answered from its rollups)
+// and the two unaligned edges; the result keeps max_points, the peak and the dip at the edge,
+// and counts every reading.
+TEST_F(FeedIntegrationTest, LongHistoryKeepsMaxPointsThePeaksAndTheExactReadingCount) {
+  RegisterSource("p-long-1", "parkering");
+  const absl::Time end = absl::Now();
+  const absl::Time start = end - absl::Hours(240) + absl::Seconds(13);  // inside a 5-minute bucket
+  const absl::Time peak_time = start + absl::Hours(100) + absl::Seconds(17);
+  std::vector<iv1::Reading> readings;
+  // Every 7 minutes from just after the start; the first reading, in the leading edge, is the
+  // lowest; one in the middle is the peak.
+  for (absl::Time t = start + absl::Seconds(2); t < end; t += absl::Minutes(7)) {
+    const int64_t value = t == start + absl::Seconds(2) ? 0 : 100 + readings.size() % 50;
+    readings.push_back(ParkingReading("p-long-1", t, value));
+  }
+  readings.push_back(ParkingReading("p-long-1", peak_time, 1999));
+  readings.push_back(ParkingReading("p-long-1", start - absl::Seconds(1), 2000));  // outside
+  Write(readings);
+
+  fv1::GetHistoryRequest request;
+  request.set_dataset("parkering");
+  request.set_source_id("p-long-1");
+  request.set_field("free_spaces");
+  *request.mutable_start_time() = ToTimestamp(start);
+  *request.mutable_end_time() = ToTimestamp(end);
+  request.set_max_points(200);
+  fv1::GetHistoryResponse response;
+  const grpc::Status status =
+      feed_stub_->GetHistory(Context(admin_token_).get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.series_size(), 1);
+  const fv1::HistorySeries& series = response.series(0);
+  EXPECT_EQ(series.raw_points(), static_cast<int64_t>(readings.size()) - 1)
+      << "every reading in the range, and only those";
+  EXPECT_LE(series.points_size(), 200);
+  EXPECT_GT(series.points_size(), 150) << "the budget is used, not wasted";
+  bool peak = false, dip = false;
+  int64_t previous = INT64_MIN;
+  for (const fv1::HistoryPoint& p : series.points()) {
+    const int64_t t = TimeUtil::TimestampToMicroseconds(p.time());
+    EXPECT_GT(t, previous) << "points in time order";
+    previous = t;
+    EXPECT_NE(p.value(), 2000) << "a reading before the start";
+    if (p.value() == 1999) peak = t == absl::ToUnixMicros(peak_time);
+    if (p.value() == 0) dip = t == absl::ToUnixMicros(start + absl::Seconds(2));
+  }
+  EXPECT_TRUE(peak) << "the peak survives at its own time";
+  EXPECT_TRUE(dip) << "the lowest reading, in the leading edge, survives";
+}
+
 TEST_F(FeedIntegrationTest, SmartctlAggregateShowPrintsShortNumbers) {
   RegisterSource("p-agg-1", "parkering");
   const absl::Time now = absl::Now();
