@@ -3,12 +3,12 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "services/runtime/audit_guard.h"
 #include "services/runtime/status.h"
+#include "services/runtime/stream_writer.h"
 
 namespace smartby::archive {
 
@@ -36,100 +36,26 @@ constexpr size_t kChunkBytes = 1 << 20;
 const absl::Status kBusy =
     absl::ResourceExhaustedError("the archive is too busy to serve this now; try again shortly");
 
-// A write reactor whose blocking work runs on the worker pool: it is deleted only once gRPC is
-// done with it (OnDone) and none of its tasks is queued or running.
-template <typename Message>
-class PooledWriteReactor : public grpc::ServerWriteReactor<Message> {
- public:
-  void OnDone() override {
-    BeforeDelete();
-    bool last = false;
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      done_ = true;
-      last = pending_ == 0;
-    }
-    if (last) delete this;
-  }
-
- protected:
-  explicit PooledWriteReactor(ArchiveService* service) : service_(service) {}
-  // Called once from OnDone, before the reactor may be deleted (no lock held).
-  virtual void BeforeDelete() {}
-
-  // False when the pool's queue is full (the task does not run).
-  bool Submit(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      ++pending_;
-    }
-    const bool queued = service_->calls().pool().TrySubmit([this, task = std::move(task)] {
-      task();
-      Release();
-    });
-    if (!queued) Release();
-    return queued;
-  }
-
-  // Finishes exactly once, and only with no write in flight (the caller holds mu_).
-  void CloseLocked(absl::Status outcome) {
-    if (closed_) return;
-    if (writing_) {
-      // The pending write may still complete with ok=true (it was sent before the close), and
-      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
-      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
-      call_->server_context->TryCancel();
-      return;
-    }
-    closed_ = true;
-    if (!outcome.ok()) call_->caller.MarkChecked();  // refused or failed before any decision
-    this->Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
-  }
-
-  ArchiveService* service_;
-  std::shared_ptr<CallContext> call_;
-  std::mutex mu_;
-  bool writing_ = false, closed_ = false;
-  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
-
- private:
-  void Release() {
-    bool last = false;
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      --pending_;
-      last = done_ && pending_ == 0;
-    }
-    if (last) delete this;
-  }
-
-  std::mutex life_mu_;
-  int pending_ = 0;
-  bool done_ = false;
-};
-
-class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
+// WatchExport: the job now, then each change the Archive pushes from its own threads (push:
+// stream_writer.h), coalesced to the newest state; finishes OK after an ended job's state is
+// written. The Archive watch is removed in BeforeDelete (also one a late Begin made).
+class WatchReactor final : public ServerStreamWriter<v1::ExportJob> {
  public:
   WatchReactor(ArchiveService* service, grpc::CallbackServerContext* context,
                const v1::WatchExportRequest& request)
-      : PooledWriteReactor(service), id_(request.id()) {
-    absl::Status admitted;
-    call_ = service_->calls().OpenStream(context, "WatchExport", &admitted);
+      : ServerStreamWriter(&service->calls(), context, "WatchExport"),
+        service_(service),
+        id_(request.id()) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!admitted.ok()) {
-      CloseLocked(admitted);
+    if (!admitted().ok()) {
+      CloseLocked(admitted());
       return;
     }
     if (!Submit([this] { Begin(); })) CloseLocked(kBusy);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok || close_after_write_.has_value()) {
-      CloseLocked(close_after_write_.value_or(absl::CancelledError("the watcher closed the stream")));
-      return;
-    }
+ private:
+  void OnWriteDoneLocked() override {
     if (IsFinished(sent_.state())) {
       CloseLocked(absl::OkStatus());
       return;
@@ -137,23 +63,21 @@ class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
     WriteNextLocked();
   }
 
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CloseLocked(absl::CancelledError("the watcher cancelled"));
-  }
-
- private:
   void BeforeDelete() override {
     if (subscription_ != 0) service_->archive()->Unwatch(subscription_);
   }
 
   // On the pool: subscribe first, then read the job, so that no change falls in between.
   void Begin() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closing()) return;  // cancelled while queued: nothing to watch for
+    }
     subscription_ = service_->archive()->Watch(id_, [this](const v1::ExportJob& job) {
       std::lock_guard<std::mutex> lock(mu_);
       OfferLocked(job);
     });
-    absl::StatusOr<v1::ExportJob> job = service_->archive()->GetExport(call_->caller, id_);
+    absl::StatusOr<v1::ExportJob> job = service_->archive()->GetExport(call().caller, id_);
     std::lock_guard<std::mutex> lock(mu_);
     if (!job.ok()) {
       CloseLocked(job.status());
@@ -166,7 +90,7 @@ class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
   // Keeps the newest state (an ended job's state is never replaced) and writes it when no write
   // is in flight.
   void OfferLocked(const v1::ExportJob& job) {
-    if (closed_) return;
+    if (closing()) return;
     if (has_pending_ && (IsFinished(pending_.state()) ||
                          (job.update_time().seconds() < pending_.update_time().seconds() ||
                           (job.update_time().seconds() == pending_.update_time().seconds() &&
@@ -175,17 +99,17 @@ class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
     }
     pending_ = job;
     has_pending_ = true;
-    if (started_ && !writing_) WriteNextLocked();
+    if (started_ && !writing()) WriteNextLocked();
   }
 
   void WriteNextLocked() {
-    if (!has_pending_ || closed_) return;
+    if (!has_pending_ || closing()) return;
     sent_ = pending_;
     has_pending_ = false;
-    writing_ = true;
-    StartWrite(&sent_);
+    WriteLocked(&sent_);
   }
 
+  ArchiveService* service_;
   const std::string id_;
   int subscription_ = 0;
   bool started_ = false;
@@ -194,48 +118,39 @@ class WatchReactor : public PooledWriteReactor<v1::ExportJob> {
   v1::ExportJob sent_;
 };
 
-class FetchReactor : public PooledWriteReactor<v1::PackageChunk> {
+// FetchPackage: each chunk is read on the pool after the previous one was written (pull:
+// stream_writer.h); after the last, the fetch is recorded (on the pool: it writes to disk) and the
+// stream finishes OK.
+class FetchReactor final : public ServerStreamWriter<v1::PackageChunk> {
  public:
   FetchReactor(ArchiveService* service, grpc::CallbackServerContext* context,
                const v1::FetchPackageRequest& request)
-      : PooledWriteReactor(service), id_(request.id()) {
-    absl::Status admitted;
-    call_ = service_->calls().OpenStream(context, "FetchPackage", &admitted);
+      : ServerStreamWriter(&service->calls(), context, "FetchPackage"),
+        service_(service),
+        id_(request.id()) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!admitted.ok()) {
-      CloseLocked(admitted);
+    if (!admitted().ok()) {
+      CloseLocked(admitted());
       return;
     }
     ReadNextLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok || close_after_write_.has_value()) {
-      CloseLocked(close_after_write_.value_or(absl::CancelledError("the client closed the download")));
-      return;
-    }
-    if (offset_ >= package_.job.package_size()) {
-      // Recording writes to disk: not on gRPC's thread.
-      if (!Submit([this] {
-            service_->auditor()->Record(package_.job, "export.fetched");
-            std::lock_guard<std::mutex> lock(mu_);
-            CloseLocked(absl::OkStatus());
-          })) {
-        CloseLocked(kBusy);
-      }
-      return;
-    }
-    ReadNextLocked();
-  }
-
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CloseLocked(absl::CancelledError("the client cancelled the download"));
   }
 
  private:
+  void OnWriteDoneLocked() override {
+    if (offset_ < package_.job.package_size()) {
+      ReadNextLocked();
+      return;
+    }
+    if (!Submit([this] {
+          service_->auditor()->Record(package_.job, "export.fetched");
+          std::lock_guard<std::mutex> lock(mu_);
+          CloseLocked(absl::OkStatus());
+        })) {
+      CloseLocked(kBusy);
+    }
+  }
+
   void ReadNextLocked() {
     if (!Submit([this] { ReadChunk(); })) CloseLocked(kBusy);
   }
@@ -245,7 +160,7 @@ class FetchReactor : public PooledWriteReactor<v1::PackageChunk> {
     absl::Status status = absl::OkStatus();
     if (!in_.is_open()) {
       absl::StatusOr<Archive::Package> package =
-          service_->archive()->OpenPackage(call_->caller, id_);
+          service_->archive()->OpenPackage(call().caller, id_);
       if (package.ok()) {
         package_ = *std::move(package);
         in_.open(package_.path, std::ios::binary);
@@ -268,7 +183,7 @@ class FetchReactor : public PooledWriteReactor<v1::PackageChunk> {
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
+    if (closing()) return;
     if (!status.ok()) {
       CloseLocked(status);
       return;
@@ -280,10 +195,10 @@ class FetchReactor : public PooledWriteReactor<v1::PackageChunk> {
     offset_ += static_cast<int64_t>(data.size());
     if (offset_ >= package_.job.package_size()) chunk_.set_sha256(package_.job.package_sha256());
     *chunk_.mutable_data() = std::move(data);
-    writing_ = true;
-    StartWrite(&chunk_);
+    WriteLocked(&chunk_);
   }
 
+  ArchiveService* service_;
   const std::string id_;
   Archive::Package package_;
   std::ifstream in_;

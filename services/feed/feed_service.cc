@@ -1,10 +1,10 @@
 #include "services/feed/feed_service.h"
 
 #include <mutex>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "services/runtime/status.h"
+#include "services/runtime/stream_writer.h"
 
 namespace smartby::feed {
 
@@ -36,37 +36,33 @@ const ServicePolicy& FeedServicePolicy() {
 
 namespace {
 
-// Subscribe: registered with the hub, which queues events and calls Wake; one write in flight.
-// Lifetime: deleted in OnDone, after it has left the hub and detached its wake callback (so the
-// hub never calls into a deleted reactor).
-class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+// Subscribe: registered with the hub, which queues events and calls Wake from its own threads
+// (push: stream_writer.h); each write takes whatever is queued, up to 256 events. The subscriber
+// leaves the hub and detaches its wake callback in BeforeDelete, so the hub never calls into a
+// deleted reactor.
+class SubscribeReactor final : public ServerStreamWriter<grpc::ByteBuffer> {
  public:
   SubscribeReactor(FeedService* service, grpc::CallbackServerContext* context,
                    const grpc::ByteBuffer& raw_request)
-      : service_(service) {
-    absl::Status admitted;
-    call_ = service_->calls().OpenStream(context, "Subscribe", &admitted);
-    if (!admitted.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      CloseLocked(admitted);
+      : ServerStreamWriter(&service->calls(), context, "Subscribe"), service_(service) {
+    if (!admitted().ok()) {
+      Close(admitted());
       return;
     }
     v1::SubscribeRequest request;
     grpc::ByteBuffer copy(raw_request);  // Deserialize takes it apart; the copy shares slices
     if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      CloseLocked(absl::InvalidArgumentError("SubscribeRequest: not a valid message"));
+      Close(absl::InvalidArgumentError("SubscribeRequest: not a valid message"));
       return;
     }
     if (request.resume_after() < 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      CloseLocked(absl::InvalidArgumentError("resume_after: must not be negative"));
+      Close(absl::InvalidArgumentError("resume_after: must not be negative"));
       return;
     }
     // Readings are filtered per dataset with caller.Allows (hub.h).
-    call_->caller.MarkChecked();
+    call().caller.MarkChecked();
     std::shared_ptr<Subscriber> subscriber =
-        service_->hub()->Subscribe(request, call_->caller, [this] { Wake(); });
+        service_->hub()->Subscribe(request, call().caller, [this] { Wake(); });
     {
       std::lock_guard<std::mutex> lock(mu_);
       subscriber_ = std::move(subscriber);
@@ -74,37 +70,27 @@ class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     Wake();  // the opening events were queued before subscriber_ was set
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok || close_after_write_.has_value()) {
-      CloseLocked(close_after_write_.value_or(absl::CancelledError("the subscriber closed the stream")));
-      return;
-    }
-    WriteLocked();
-  }
-
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CloseLocked(absl::CancelledError("the subscriber cancelled"));
-  }
-
-  void OnDone() override {
-    if (subscriber_ != nullptr) {
-      service_->hub()->Unsubscribe(subscriber_);
-      subscriber_->Detach();
-    }
-    delete this;
-  }
-
  private:
+  void OnWriteDoneLocked() override { WriteQueuedLocked(); }
+
+  void BeforeDelete() override {
+    if (subscriber_ == nullptr) return;
+    service_->hub()->Unsubscribe(subscriber_);
+    subscriber_->Detach();
+  }
+
+  void Close(absl::Status outcome) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CloseLocked(std::move(outcome));
+  }
+
   void Wake() {
     std::lock_guard<std::mutex> lock(mu_);
-    WriteLocked();
+    WriteQueuedLocked();
   }
 
-  void WriteLocked() {
-    if (closed_ || writing_ || subscriber_ == nullptr) return;
+  void WriteQueuedLocked() {
+    if (closing() || writing() || subscriber_ == nullptr) return;
     response_.Clear();
     if (subscriber_->Take(256, &response_) == 0) return;
     // The bytes go to gRPC without another copy; it frees them when it is done with the slice.
@@ -113,51 +99,31 @@ class SubscribeReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
                       [](void* owned) { delete static_cast<std::string*>(owned); }, bytes);
     wire_ = grpc::ByteBuffer(&slice, 1);
     response_.Clear();  // the updates are in wire_ now: give them back to the hub
-    writing_ = true;
-    StartWrite(&wire_);
-  }
-
-  void CloseLocked(absl::Status outcome) {
-    if (closed_) return;
-    if (writing_) {
-      // The pending write may still complete with ok=true (it was sent before the close), and
-      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
-      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
-      call_->server_context->TryCancel();
-      return;
-    }
-    closed_ = true;
-    call_->caller.MarkChecked();
-    Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
+    WriteLocked(&wire_);
   }
 
   FeedService* service_;
-  std::shared_ptr<CallContext> call_;
-  std::shared_ptr<Subscriber> subscriber_;
-  std::mutex mu_;
+  std::shared_ptr<Subscriber> subscriber_;  // guarded by mu_ until BeforeDelete
   BorrowedResponse response_;  // what Take gave, until encoded
   grpc::ByteBuffer wire_;       // the message being written
-  bool writing_ = false, closed_ = false;
-  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
 };
 
 // WatchKpi: checks the KPI and the caller's right to read its dataset, then registers a watch
-// (kpi_watch.h) whose values are written one at a time; a value that arrives while a write is in
-// flight replaces any not yet written (the client wants the latest). Deleted in OnDone, after the
-// watch is removed (so the watchers never call into a deleted reactor).
-class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
+// (kpi_watch.h) whose values are pushed from the watchers' thread and written one at a time; a
+// value that arrives while a write is in flight replaces any not yet written (the client wants
+// the latest). The watch is removed in BeforeDelete, so the watchers never call into a deleted
+// reactor.
+class WatchKpiReactor final : public ServerStreamWriter<v1::KpiValue> {
  public:
   WatchKpiReactor(FeedService* service, Feed* feed, grpc::CallbackServerContext* context,
                   const v1::WatchKpiRequest& request)
-      : service_(service) {
-    absl::Status admitted;
-    call_ = service->calls().OpenStream(context, "WatchKpi", &admitted);
+      : ServerStreamWriter(&service->calls(), context, "WatchKpi"), service_(service) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!admitted.ok()) {
-      CloseLocked(admitted);
+    if (!admitted().ok()) {
+      CloseLocked(admitted());
       return;
     }
-    absl::StatusOr<v1::Kpi> kpi = feed->GetKpi(call_->caller, request.name());
+    absl::StatusOr<v1::Kpi> kpi = feed->GetKpi(call().caller, request.name());
     if (!kpi.ok()) {
       CloseLocked(kpi.status());
       return;
@@ -178,64 +144,32 @@ class WatchKpiReactor : public grpc::ServerWriteReactor<v1::KpiValue> {
                                   [this](const v1::KpiValue& value) { OnValue(value); });
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok || close_after_write_.has_value()) {
-      CloseLocked(close_after_write_.value_or(absl::CancelledError("the client closed the stream")));
-      return;
-    }
-    WriteLocked();
-  }
-
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CloseLocked(absl::CancelledError("the client cancelled"));
-  }
-
-  void OnDone() override {
-    if (watch_ != nullptr) service_->kpis()->Remove(watch_);
-    delete this;
-  }
-
  private:
+  void OnWriteDoneLocked() override { WritePendingLocked(); }
+
+  void BeforeDelete() override {
+    if (watch_ != nullptr) service_->kpis()->Remove(watch_);
+  }
+
   void OnValue(const v1::KpiValue& value) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
+    if (closing()) return;
     pending_ = value;
     has_pending_ = true;
-    WriteLocked();
+    WritePendingLocked();
   }
 
-  void WriteLocked() {
-    if (closed_ || writing_ || !has_pending_) return;
+  void WritePendingLocked() {
+    if (!has_pending_ || writing() || closing()) return;
     current_ = pending_;
     has_pending_ = false;
-    writing_ = true;
-    StartWrite(&current_);
-  }
-
-  void CloseLocked(absl::Status outcome) {
-    if (closed_) return;
-    if (writing_) {
-      // The pending write may still complete with ok=true (it was sent before the close), and
-      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
-      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
-      call_->server_context->TryCancel();
-      return;
-    }
-    closed_ = true;
-    call_->caller.MarkChecked();
-    Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
+    WriteLocked(&current_);
   }
 
   FeedService* service_;
-  std::shared_ptr<CallContext> call_;
   std::shared_ptr<KpiWatchers::Watch> watch_;
-  std::mutex mu_;
   v1::KpiValue pending_, current_;
-  bool has_pending_ = false, writing_ = false, closed_ = false;
-  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
+  bool has_pending_ = false;
 };
 
 }  // namespace

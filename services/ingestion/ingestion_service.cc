@@ -2,12 +2,13 @@
 
 #include <deque>
 #include <mutex>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "services/runtime/audit_guard.h"
 #include "services/runtime/log.h"
+#include "services/runtime/pooled_reactor.h"
 #include "services/runtime/status.h"
+#include "services/runtime/stream_writer.h"
 
 namespace smartby::ingestion {
 
@@ -41,55 +42,6 @@ namespace {
 
 constexpr size_t kMaxChunkBytes = 1 << 20;
 constexpr int kWatchBatch = 1000;
-
-// A reactor whose work runs on the worker pool: it stays alive until gRPC is done with it
-// (OnDone) and none of its tasks is queued or running.
-template <typename Base>
-class PooledReactor : public Base {
- public:
-  void OnDone() override {
-    bool last = false;
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      done_ = true;
-      last = pending_ == 0;
-    }
-    if (last) delete this;
-  }
-
- protected:
-  explicit PooledReactor(WorkerPool* pool) : pool_(pool) {}
-
-  // False when the pool's queue is full (the task does not run).
-  bool Submit(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      ++pending_;
-    }
-    const bool queued = pool_->TrySubmit([this, task = std::move(task)] {
-      task();
-      Release();
-    });
-    if (!queued) Release();
-    return queued;
-  }
-
- private:
-  void Release() {
-    bool last = false;
-    {
-      std::lock_guard<std::mutex> lock(life_mu_);
-      --pending_;
-      last = done_ && pending_ == 0;
-    }
-    if (last) delete this;
-  }
-
-  WorkerPool* pool_;
-  std::mutex life_mu_;
-  int pending_ = 0;
-  bool done_ = false;
-};
 
 const absl::Status kBusy = absl::ResourceExhaustedError("the service is busy; retry in a moment");
 
@@ -286,21 +238,21 @@ class ImportReactor
 
 }  // namespace
 
-// WatchReadings: reads after its position on the pool, writes one batch at a time, and waits
-// for a commit (or the poll) when it has caught up.
-class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchReadingsResponse>> {
+// WatchReadings: reads after its position on the pool, writes one batch at a time (pull:
+// stream_writer.h), and waits for a commit (or the poll) when it has caught up. It leaves the
+// service's watch list and the commit notifications in BeforeDelete, so neither calls into a
+// deleted reactor.
+class WatchReactor final : public ServerStreamWriter<v1::WatchReadingsResponse> {
  public:
   WatchReactor(IngestionService* service, grpc::CallbackServerContext* context,
                const v1::WatchReadingsRequest& request)
-      : PooledReactor(&service->calls().pool()),
+      : ServerStreamWriter(&service->calls(), context, "WatchReadings"),
         service_(service),
         position_(request.after_position()),
         datasets_(request.datasets().begin(), request.datasets().end()) {
-    absl::Status admitted;
-    call_ = service_->calls().OpenStream(context, "WatchReadings", &admitted);
-    if (!admitted.ok()) {
+    if (!admitted().ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      CloseLocked(admitted);
+      CloseLocked(admitted());
       return;
     }
     if (request.after_position() < 0) {
@@ -314,49 +266,36 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
     Poke();
   }
 
-  ~WatchReactor() override {
-    if (subscription_ != 0) service_->ingestion()->commits().Unsubscribe(subscription_);
-    if (registered_) service_->Unregister(this);
-  }
-
   // Something may have been committed: read unless a read or write is already under way (it
   // reads again when it finishes).
   void Poke() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;
-    if (reading_ || writing_) {
+    if (closing()) return;
+    if (reading_ || writing()) {
       again_ = true;
       return;
     }
     ReadLocked();
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok || close_after_write_.has_value()) {
-      CloseLocked(close_after_write_.value_or(absl::CancelledError("the subscriber closed the stream")));
-      return;
-    }
-    ReadLocked();  // there may be more right behind
-  }
-
-  void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    CloseLocked(absl::CancelledError("the subscriber cancelled"));
-  }
-
  private:
+  void OnWriteDoneLocked() override { ReadLocked(); }  // there may be more right behind
+
+  void BeforeDelete() override {
+    if (subscription_ != 0) service_->ingestion()->commits().Unsubscribe(subscription_);
+    if (registered_) service_->Unregister(this);
+  }
+
   void ReadLocked() {
     reading_ = true;
     again_ = false;
     const int64_t after = position_;
     if (!Submit([this, after] {
           absl::StatusOr<Ingestion::WatchBatch> batch =
-              service_->ingestion()->ReadAfter(call_->caller, after, datasets_, kWatchBatch);
+              service_->ingestion()->ReadAfter(call().caller, after, datasets_, kWatchBatch);
           std::lock_guard<std::mutex> lock(mu_);
           reading_ = false;
-          if (closed_) return;
+          if (closing()) return;
           if (!batch.ok()) {
             CloseLocked(batch.status());
             return;
@@ -365,8 +304,7 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
           if (!batch->readings.empty()) {
             response_.Clear();
             for (auto& reading : batch->readings) *response_.add_readings() = std::move(reading);
-            writing_ = true;
-            StartWrite(&response_);
+            WriteLocked(&response_);
             return;
           }
           // Nothing readable, but positions were passed over: look again at once.
@@ -377,29 +315,11 @@ class WatchReactor : public PooledReactor<grpc::ServerWriteReactor<v1::WatchRead
     }
   }
 
-  // Finish exactly once, and only with no write in flight.
-  void CloseLocked(absl::Status outcome) {
-    if (closed_) return;
-    if (writing_) {
-      // The pending write may still complete with ok=true (it was sent before the close), and
-      // OnCancel comes only once: OnWriteDone finishes with this outcome either way.
-      if (!close_after_write_.has_value()) close_after_write_ = std::move(outcome);
-      call_->server_context->TryCancel();
-      return;
-    }
-    closed_ = true;
-    call_->caller.MarkChecked();
-    Finish(ToGrpcStatus(service_->calls().CloseStream(*call_, std::move(outcome))));
-  }
-
   IngestionService* service_;
-  std::shared_ptr<CallContext> call_;
-  std::mutex mu_;
   int64_t position_;
   const std::vector<std::string> datasets_;
   v1::WatchReadingsResponse response_;
-  bool reading_ = false, writing_ = false, again_ = false, closed_ = false;
-  std::optional<absl::Status> close_after_write_;  // CloseLocked during a write
+  bool reading_ = false, again_ = false;
   bool registered_ = false;
   int subscription_ = 0;
 };
