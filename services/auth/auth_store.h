@@ -151,9 +151,10 @@ class AuthStore {
   virtual absl::Status ClearFailures(const std::string& key) = 0;
 
   // ---- secrets at rest ----
-  // Seals every TOTP secret and signing key stored before encryption was turned on; returns how
-  // many. Nothing without a SecretBox.
-  virtual absl::StatusOr<int> SealClearSecrets() = 0;
+  // Seals with the newest key every TOTP secret and signing key stored in the clear (before
+  // encryption was turned on) or under an older key; returns how many. DATA_LOSS when a stored
+  // value opens with none of the keys. Nothing without a SecretBox.
+  virtual absl::StatusOr<int> ResealSecrets() = 0;
 };
 
 // The auth service's schema, applied at start-up.

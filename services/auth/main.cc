@@ -33,8 +33,9 @@ ABSL_FLAG(absl::Duration, login_failure_window, absl::Minutes(15),
 ABSL_FLAG(absl::Duration, login_lockout, absl::Minutes(15),
           "how long an account or address stays locked after too many failures");
 ABSL_FLAG(std::string, secrets_key_file, "",
-          "32-byte key (raw, or base64 from `openssl rand -base64 32`) that encrypts the TOTP "
-          "secrets and generated signing keys auth keeps in its database. Empty: they are "
+          "32-byte key (raw, or base64 from `openssl rand -base64 32`), or a directory of *.key "
+          "files (the name that sorts last seals, all open: key rotation), that encrypts the "
+          "TOTP secrets and generated signing keys auth keeps in its database. Empty: they are "
           "stored unencrypted (a warning is logged)");
 ABSL_FLAG(std::string, signing_key_file, "",
           "PEM private key (EC P-256) or a directory of *.pem keys (e.g. a Kubernetes Secret "
@@ -107,21 +108,22 @@ int main(int argc, char** argv) {
   if (!db.ok()) return FailStartup("cannot open database", db.status());
   std::optional<auth::SecretBox> secrets;
   if (const std::string key_file = absl::GetFlag(FLAGS_secrets_key_file); !key_file.empty()) {
-    absl::StatusOr<auth::SecretBox> box = auth::SecretBox::FromKeyFile(key_file);
+    absl::StatusOr<auth::SecretBox> box = auth::SecretBox::FromKeyPath(key_file);
     if (!box.ok()) return FailStartup("bad flags", box.status());
     secrets = *std::move(box);
   } else {
     log::Warn(
         "TOTP secrets and generated signing keys are stored unencrypted in the database; set "
-        "--secrets_key_file (in Helm: secretFiles.secrets_key_file) so a copy of the database "
+        "--secrets_key_file (in Helm: secretDirectories.secrets_key_file) so a copy of the "
+        "database "
         "does not give them away");
   }
   auto store = auth::OpenSqlAuthStore(*db, secrets);
   if (!store.ok()) return FailStartup("cannot prepare the auth schema", store.status());
-  if (absl::StatusOr<int> sealed = (*store)->SealClearSecrets(); !sealed.ok()) {
-    return FailStartup("cannot encrypt the stored secrets", sealed.status());
+  if (absl::StatusOr<int> sealed = (*store)->ResealSecrets(); !sealed.ok()) {
+    return FailStartup("cannot seal the stored secrets with --secrets_key_file", sealed.status());
   } else if (*sealed > 0) {
-    log::Info("encrypted the secrets stored before --secrets_key_file was set",
+    log::Info("sealed the stored secrets that were in the clear or under an older key",
               {{"secrets", int64_t{*sealed}}});
   }
   runtime.SetReadinessCheck([database = *db] { return database->Ping(); });

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -11,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/runtime/status.h"
 
 namespace smartby::auth {
 namespace {
@@ -24,34 +27,63 @@ const unsigned char* Bytes(absl::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-}  // namespace
-
-absl::StatusOr<SecretBox> SecretBox::FromKey(absl::string_view key) {
-  if (key.size() != kKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the key is ", key.size(), " bytes, not 32"));
-  }
-  return SecretBox(std::string(key));
-}
-
-absl::StatusOr<SecretBox> SecretBox::FromKeyFile(const std::string& path) {
+// One key file: 32 raw bytes, or their base64 with any whitespace around it.
+absl::StatusOr<std::string> ReadKeyFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("--secrets_key_file: cannot read ", path));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--secrets_key_file: cannot read ", path.string()));
   }
   std::stringstream content;
   content << in.rdbuf();
   std::string key = content.str();
-  if (key.size() != kKeyBytes) {
-    std::string decoded;
-    if (!absl::Base64Unescape(absl::StripAsciiWhitespace(key), &decoded) ||
-        decoded.size() != kKeyBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--secrets_key_file: ", path,
-          " must hold a 32-byte key, raw or in base64 (openssl rand -base64 32)"));
-    }
-    key = std::move(decoded);
+  if (key.size() == kKeyBytes) return key;
+  std::string decoded;
+  if (!absl::Base64Unescape(absl::StripAsciiWhitespace(key), &decoded) ||
+      decoded.size() != kKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--secrets_key_file: ", path.string(),
+                     " must hold a 32-byte key, raw or in base64 (openssl rand -base64 32)"));
   }
-  return SecretBox(std::move(key));
+  return decoded;
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBox> SecretBox::FromKeys(std::vector<std::string> keys) {
+  if (keys.empty()) return absl::InvalidArgumentError("no key");
+  for (const std::string& key : keys) {
+    if (key.size() != kKeyBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("a key is ", key.size(), " bytes, not 32"));
+    }
+  }
+  return SecretBox(std::move(keys));
+}
+
+absl::StatusOr<SecretBox> SecretBox::FromKeyPath(const std::string& path) {
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::is_directory(path, error)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
+      // A Kubernetes Secret mount also holds ..data and timestamped directories: files only.
+      if (entry.path().extension() == ".key" && entry.is_regular_file(error)) {
+        files.push_back(entry.path());
+      }
+    }
+    if (files.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--secrets_key_file: no *.key files in ", path));
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::vector<std::string> keys;
+  for (const auto& file : files) {
+    ASSIGN_OR_RETURN(std::string key, ReadKeyFile(file));
+    keys.push_back(std::move(key));
+  }
+  return SecretBox(std::move(keys));
 }
 
 bool SecretBox::IsSealed(absl::string_view text) { return absl::StartsWith(text, kPrefix); }
@@ -64,7 +96,7 @@ absl::StatusOr<std::string> SecretBox::Seal(absl::string_view plaintext,
   CipherContext ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
   int n = 0;
   if (ctx == nullptr ||
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, Bytes(key_), nonce) != 1 ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, Bytes(keys_.back()), nonce) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &n, Bytes(place), static_cast<int>(place.size())) !=
           1 ||
       EVP_EncryptUpdate(ctx.get(), nonce + kNonceBytes, &n, Bytes(plaintext),
@@ -77,8 +109,8 @@ absl::StatusOr<std::string> SecretBox::Seal(absl::string_view plaintext,
   return absl::StrCat(kPrefix, absl::Base64Escape(out));
 }
 
-absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed,
-                                            absl::string_view place) const {
+absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed, absl::string_view place,
+                                            bool* newest) const {
   std::string raw;
   if (!IsSealed(sealed) || !absl::Base64Unescape(sealed.substr(sizeof(kPrefix) - 1), &raw) ||
       raw.size() < kNonceBytes + kTagBytes) {
@@ -88,24 +120,27 @@ absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed,
   auto* nonce = reinterpret_cast<unsigned char*>(raw.data());
   std::string plaintext(text_size, '\0');
   unsigned char unused[kTagBytes];  // GCM writes nothing at the end
-  CipherContext ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-  int n = 0;
-  const bool ok =
-      ctx != nullptr &&
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, Bytes(key_), nonce) == 1 &&
-      EVP_DecryptUpdate(ctx.get(), nullptr, &n, Bytes(place), static_cast<int>(place.size())) ==
-          1 &&
-      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &n,
-                        nonce + kNonceBytes, static_cast<int>(text_size)) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
-                          nonce + kNonceBytes + text_size) == 1 &&
-      EVP_DecryptFinal_ex(ctx.get(), unused, &n) == 1;
-  if (!ok) {
-    return absl::DataLossError(absl::StrCat(
-        "the stored secret of ", place,
-        " does not open with --secrets_key_file: another key sealed it, or it was altered"));
+  for (size_t k = keys_.size(); k-- > 0;) {  // the newest first: it sealed most values
+    CipherContext ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+    int n = 0;
+    const bool ok =
+        ctx != nullptr &&
+        EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, Bytes(keys_[k]), nonce) == 1 &&
+        EVP_DecryptUpdate(ctx.get(), nullptr, &n, Bytes(place), static_cast<int>(place.size())) ==
+            1 &&
+        EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(plaintext.data()), &n,
+                          nonce + kNonceBytes, static_cast<int>(text_size)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
+                            nonce + kNonceBytes + text_size) == 1 &&
+        EVP_DecryptFinal_ex(ctx.get(), unused, &n) == 1;
+    if (ok) {
+      if (newest != nullptr) *newest = k + 1 == keys_.size();
+      return plaintext;
+    }
   }
-  return plaintext;
+  return absl::DataLossError(absl::StrCat(
+      "the stored secret of ", place,
+      " does not open with --secrets_key_file: another key sealed it, or it was altered"));
 }
 
 }  // namespace smartby::auth

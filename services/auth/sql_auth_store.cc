@@ -43,7 +43,7 @@ constexpr char kUserColumns[] =
 
 // TOTP secrets and signing keys as stored: sealed with `box` when there is one (secret_box.h),
 // base64 (TOTP) or PEM text (keys) otherwise; either is read back, so turning encryption on
-// needs no migration (SealClearSecrets seals what was stored before).
+// needs no migration (ResealSecrets seals what was stored before).
 absl::StatusOr<std::string> TotpColumn(const SecretBox* box, const std::string& username,
                                        const std::string& raw) {
   if (raw.empty() || box == nullptr) return absl::Base64Escape(raw);
@@ -517,38 +517,52 @@ class SqlAuthStore final : public AuthStore {
   }
 
  private:
-  absl::StatusOr<int> SealClearSecrets() override {
+  absl::StatusOr<int> ResealSecrets() override {
     if (box_ == nullptr) return 0;
-    int sealed = 0;
-    RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
-      sealed = 0;
-      ASSIGN_OR_RETURN(Rows users,
-                       tx.Query("SELECT username, totp_secret FROM users WHERE totp_secret <> '' "
-                                "AND totp_secret NOT LIKE 'sb1:%'"));
-      for (const Row& r : users) {
-        std::string raw;
-        if (!absl::Base64Unescape(r.String(1), &raw)) {
-          return absl::DataLossError(
-              absl::StrCat("stored TOTP secret of ", r.String(0), " cannot be decoded"));
-        }
-        ASSIGN_OR_RETURN(std::string totp, TotpColumn(box_.get(), r.String(0), raw));
-        RETURN_IF_ERROR(
-            tx.Execute("UPDATE users SET totp_secret = $2 WHERE username = $1", {r.String(0), totp})
-                .status());
-        ++sealed;
+    // The value as the newest key would store it, or nullopt when it already is.
+    auto resealed = [&](const std::string& stored, const std::string& place,
+                        bool base64) -> absl::StatusOr<std::optional<std::string>> {
+      std::string plain;
+      if (SecretBox::IsSealed(stored)) {
+        bool newest = false;
+        ASSIGN_OR_RETURN(plain, box_->Open(stored, place, &newest));
+        if (newest) return std::nullopt;
+      } else if (!base64) {
+        plain = stored;
+      } else if (!absl::Base64Unescape(stored, &plain)) {
+        return absl::DataLossError(
+            absl::StrCat("the stored secret of ", place, " cannot be decoded"));
       }
-      ASSIGN_OR_RETURN(Rows keys, tx.Query("SELECT kid, private_key_pem FROM signing_keys "
-                                           "WHERE private_key_pem NOT LIKE 'sb1:%'"));
-      for (const Row& r : keys) {
-        ASSIGN_OR_RETURN(std::string pem, SigningKeyColumn(box_.get(), r.String(0), r.String(1)));
-        RETURN_IF_ERROR(tx.Execute("UPDATE signing_keys SET private_key_pem = $2 WHERE kid = $1",
-                                   {r.String(0), pem})
+      ASSIGN_OR_RETURN(std::string sealed, box_->Seal(plain, place));
+      return sealed;
+    };
+    int changed = 0;
+    RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
+      changed = 0;
+      ASSIGN_OR_RETURN(Rows users,
+                       tx.Query("SELECT username, totp_secret FROM users WHERE totp_secret <> ''"));
+      for (const Row& r : users) {
+        ASSIGN_OR_RETURN(std::optional<std::string> totp,
+                         resealed(r.String(1), absl::StrCat("totp:", r.String(0)), true));
+        if (!totp.has_value()) continue;
+        RETURN_IF_ERROR(tx.Execute("UPDATE users SET totp_secret = $2 WHERE username = $1",
+                                   {r.String(0), *totp})
                             .status());
-        ++sealed;
+        ++changed;
+      }
+      ASSIGN_OR_RETURN(Rows keys, tx.Query("SELECT kid, private_key_pem FROM signing_keys"));
+      for (const Row& r : keys) {
+        ASSIGN_OR_RETURN(std::optional<std::string> pem,
+                         resealed(r.String(1), absl::StrCat("signing-key:", r.String(0)), false));
+        if (!pem.has_value()) continue;
+        RETURN_IF_ERROR(tx.Execute("UPDATE signing_keys SET private_key_pem = $2 WHERE kid = $1",
+                                   {r.String(0), *pem})
+                            .status());
+        ++changed;
       }
       return absl::OkStatus();
     }));
-    return sealed;
+    return changed;
   }
 
   absl::Status Write(const std::function<absl::Status(Transaction&)>& body) {

@@ -40,7 +40,7 @@ class AuthStoreTest : public ::testing::TestWithParam<std::string> {
     return value;
   }
 
-  static SecretBox Box(char fill) { return *SecretBox::FromKey(std::string(32, fill)); }
+  static SecretBox Box(char fill) { return *SecretBox::FromKeys({std::string(32, fill)}); }
 
   static UserRecord User(const std::string& name) {
     UserRecord u;
@@ -93,6 +93,35 @@ TEST_P(AuthStoreTest, SecretsAreSealedAtRestWithTheKeyAndOnlyOpenWithIt) {
   EXPECT_EQ((*other)->ListSigningKeys().status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_P(AuthStoreTest, ANewKeyResealsWhatTheOldOneSealed) {
+  auto old_key = OpenSqlAuthStore(db_, Box('o'));
+  ASSERT_TRUE(old_key.ok()) << old_key.status();
+  ASSERT_TRUE((*old_key)->CreateUser(User("kari")).ok());
+  const std::string sealed_with_old =
+      Stored("SELECT totp_secret FROM users WHERE username = $1", "kari");
+
+  // Rotation: both keys, the new one last; resealing moves every value to it.
+  auto rotating =
+      OpenSqlAuthStore(db_, *SecretBox::FromKeys({std::string(32, 'o'), std::string(32, 'n')}));
+  ASSERT_TRUE(rotating.ok()) << rotating.status();
+  auto resealed = (*rotating)->ResealSecrets();
+  ASSERT_TRUE(resealed.ok()) << resealed.status();
+  EXPECT_EQ(*resealed, 1);
+  EXPECT_NE(Stored("SELECT totp_secret FROM users WHERE username = $1", "kari"), sealed_with_old);
+  EXPECT_EQ(*(*rotating)->ResealSecrets(), 0);
+
+  // The old key can now go: the new one alone opens everything.
+  auto new_key = OpenSqlAuthStore(db_, Box('n'));
+  ASSERT_TRUE(new_key.ok()) << new_key.status();
+  auto user = (*new_key)->GetUser("kari");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(user->totp_secret, User("kari").totp_secret);
+  // A key set that opens nothing stored is refused, not silently resealed.
+  auto wrong = OpenSqlAuthStore(db_, Box('w'));
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ((*wrong)->ResealSecrets().status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_P(AuthStoreTest, SecretsStoredBeforeTheKeyAreSealedWhenItComes) {
   ASSERT_TRUE(store_->CreateUser(User("kari")).ok());  // no key yet: stored as it is
   StoredSigningKey key;
@@ -106,7 +135,7 @@ TEST_P(AuthStoreTest, SecretsStoredBeforeTheKeyAreSealedWhenItComes) {
   ASSERT_TRUE(sealing.ok()) << sealing.status();
   auto user = (*sealing)->GetUser("kari");  // a clear one still reads
   ASSERT_TRUE(user.ok()) << user.status();
-  auto sealed = (*sealing)->SealClearSecrets();
+  auto sealed = (*sealing)->ResealSecrets();
   ASSERT_TRUE(sealed.ok()) << sealed.status();
   EXPECT_EQ(*sealed, 2);
   EXPECT_TRUE(
@@ -116,7 +145,7 @@ TEST_P(AuthStoreTest, SecretsStoredBeforeTheKeyAreSealedWhenItComes) {
   user = (*sealing)->GetUser("kari");
   ASSERT_TRUE(user.ok()) << user.status();
   EXPECT_EQ(user->totp_secret, User("kari").totp_secret);
-  EXPECT_EQ(*(*sealing)->SealClearSecrets(), 0);  // nothing left to seal
+  EXPECT_EQ(*(*sealing)->ResealSecrets(), 0);  // nothing left to seal
 }
 
 TEST_P(AuthStoreTest, UserRoundTripsEveryField) {

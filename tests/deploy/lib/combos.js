@@ -26,7 +26,7 @@ const ALL_SECRET_FILES = {
   },
   auth: {
     bootstrap_admin_password_file: 'bootstrap-admin-password',
-    bootstrap_admin_totp_secret_file: 'bootstrap-admin-totp-secret', secrets_key_file: 'secrets-key',
+    bootstrap_admin_totp_secret_file: 'bootstrap-admin-totp-secret',
   },
   audit: { service_client_secret_file: 'client-secret', checkpoint_key_file: 'checkpoint-key' },
   archive: { service_client_secret_file: 'client-secret' },
@@ -42,7 +42,9 @@ const ALL_CONFIG = {
     export_workers: 2, max_queued_exports: 8, platform_call_timeout: '1m30s', readings_page_size: 10000,
   },
 };
-const ALL_SECRET_DIRECTORIES = { auth: { signing_key_file: 'smartby-auth-signing-keys' } };
+const ALL_SECRET_DIRECTORIES = {
+  auth: { signing_key_file: 'smartby-auth-signing-keys', secrets_key_file: 'smartby-auth-secrets-keys' },
+};
 // The archive's push to the municipality's Noark 5 core, every value set (client secret from
 // existingSecret, the core's CA from a Secret of its own).
 const NOARK5_CORE = {
