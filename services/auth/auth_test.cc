@@ -297,7 +297,10 @@ TEST_P(AuthOnEachEngineTest, ConcurrentRoleGrantsToOneUserAllTakeEffect) {
       for (int i = 0; i < kEach; ++i) {
         auto granted =
             authority_->GrantRole("kari", absl::StrCat("dataset-owner:Etat ", a, "-", i));
-        if (!granted.ok()) ++failures;
+        if (!granted.ok()) {
+          ++failures;
+          ADD_FAILURE() << granted.status();
+        }
       }
     });
   }
