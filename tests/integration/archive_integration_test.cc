@@ -38,7 +38,7 @@
 #include "smartcity/catalogue/v1/catalogue.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/fake_noark5_core.h"
-#include "tests/support/fresh_postgres.h"
+#include "services/runtime/storage/test_databases.h"
 #include "tests/support/platform_under_test.h"
 
 namespace smartby {
@@ -104,7 +104,7 @@ class ArchiveIntegrationTest : public ::testing::Test {
 
     core_ = new FakeNoark5Core();
     std::ofstream(d + "/noark5-core.secret") << FakeNoark5Core::kClientSecret << "\n";
-    database_ = testing::FreshPostgresDatabaseUrl("archive_it");
+    database_ = storage::testing::NewPostgresDatabaseUrl("archive_it");
     if (database_.empty()) database_ = absl::StrCat("sqlite://", d, "/archive.db");
     package_dir_ = d + "/packages";
     StartArchive();

@@ -24,7 +24,7 @@
 #include "smartcity/feed/v1/feed.grpc.pb.h"
 #include "smartcity/ingestion/v1/ingestion.grpc.pb.h"
 #include "tests/support/http_sink.h"
-#include "tests/support/fresh_postgres.h"
+#include "services/runtime/storage/test_databases.h"
 #include "tests/support/platform_under_test.h"
 #include "tests/support/service_process.h"
 
@@ -117,7 +117,7 @@ class FeedReplicasTest : public ::testing::Test {
     for (const char* source : {"kum-1", "kum-2", "kum-3"}) {
       ASSERT_EQ(platform_.RegisterSource(source, "vannstand"), absl::OkStatus());
     }
-    database_ = testing::FreshPostgresDatabaseUrl("feed_replicas");
+    database_ = storage::testing::NewPostgresDatabaseUrl("feed_replicas");
     if (database_.empty()) database_ = absl::StrCat("sqlite://", platform_.dir(), "/feed.db");
   }
 

@@ -107,6 +107,15 @@ std::shared_ptr<Database> NewPostgres() {
 
 }  // namespace
 
+std::string NewPostgresDatabaseUrl(const std::string& prefix) {
+  const std::string admin_url = Env("SMARTBY_TEST_POSTGRES_URL");
+  if (admin_url.empty()) return "";
+  const std::string name = absl::StrCat(prefix, "_", RandomSuffix());
+  absl::Status created = Admin(admin_url, absl::StrCat("CREATE DATABASE ", name));
+  if (!created.ok()) ADD_FAILURE() << "cannot create a test PostgreSQL database: " << created;
+  return WithDatabase(admin_url, name);
+}
+
 std::vector<std::string> EnginesUnderTest() {
   std::vector<std::string> engines = {"sqlite"};
   if (!Env("SMARTBY_TEST_POSTGRES_URL").empty() || Env("SMARTBY_TEST_REQUIRE_POSTGRES") == "1") {

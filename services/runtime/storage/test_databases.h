@@ -20,6 +20,12 @@ std::vector<std::string> EnginesUnderTest();
 // EnginesUnderTest() still lists "postgres" so that the test fails rather than silently skips.
 std::shared_ptr<Database> NewTestDatabase(const std::string& engine);
 
+// For services a test starts as processes: the URL of a new empty PostgreSQL database
+// `<prefix>_<random>` on the server of SMARTBY_TEST_POSTGRES_URL, or "" when that is not set (the
+// test then gives them SQLite). A failure to create it fails the current test. The database is
+// left to the throw-away server scripts/with-postgres.sh runs.
+std::string NewPostgresDatabaseUrl(const std::string& prefix);
+
 }  // namespace smartby::storage::testing
 
 #endif  // SMARTBY_RUNTIME_STORAGE_TEST_DATABASES_H_
